@@ -1,0 +1,110 @@
+"""Who calls the gateway: customers (accounts), their people, pricing groups and API keys."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+
+class Account(models.Model):
+    """A customer of the gateway. Every call, key and owner belongs to exactly one."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A Django user's place in an account. A user may belong to several accounts."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OWNER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="membership_user_account_uniq")
+        ]
+        ordering = ["account__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.get_role_display()})"
+
+
+class Group(models.Model):
+    """A pricing group (default, vip, …). Its ratio multiplies a model's base price."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    price_ratio = models.DecimalField(
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "pricing group"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A gateway API key.
+
+    Only a short public prefix (enough to recognise the key in logs and to find
+    it on ingest) and a SHA-256 hash of the whole secret are stored; the full
+    key is shown once, by ``accounts.services.create_api_key``. Keys that calls
+    refer to are revoked, never deleted (the foreign keys from calls PROTECT).
+    """
+
+    PREFIX_LENGTH = 12  # "sk-" plus 9 characters of the random part
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="api_keys")
+    prefix = models.CharField(max_length=32, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["account__name", "name"]
+        verbose_name = "API key"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="apikey_account_name_uniq")
+        ]
+        indexes = [models.Index(fields=["name"], name="apikey_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

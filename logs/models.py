@@ -1,0 +1,230 @@
+"""What a call record is.
+
+Reads go through ``logs.selectors`` (scoping, filters, totals); writes go
+through ``logs.services`` (ingest, redaction). Nothing but ``CallPayload``
+refers to a call, so the calls table can be partitioned by month on
+PostgreSQL without foreign keys into it getting in the way.
+"""
+
+from decimal import Decimal
+
+from django import forms
+from django.core import exceptions
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Account, ApiKey, Group
+
+
+class CallType(models.TextChoices):
+    CHAT = "chat", "Chat"
+    COMPLETION = "completion", "Completion"
+    EMBEDDING = "embedding", "Embeddings"
+    IMAGE = "image", "Image"
+    AUDIO = "audio", "Audio"
+    MODERATION = "moderation", "Moderation"
+    RERANK = "rerank", "Rerank"
+    OTHER = "other", "Other"
+
+
+class StatusClass(models.TextChoices):
+    SUCCESS = "success", "Success (1xx-3xx)"
+    CLIENT_ERROR = "client_error", "Client error (4xx)"
+    SERVER_ERROR = "server_error", "Server error (5xx)"
+
+    @classmethod
+    def q(cls, value: str) -> Q:
+        """The condition on ``status_code`` that a status class stands for."""
+        if value == cls.SUCCESS:
+            return Q(status_code__lt=400)
+        if value == cls.CLIENT_ERROR:
+            return Q(status_code__gte=400, status_code__lt=500)
+        if value == cls.SERVER_ERROR:
+            return Q(status_code__gte=500)
+        raise ValueError(f"unknown status class {value!r}")
+
+    @classmethod
+    def of(cls, status_code: int) -> "StatusClass":
+        if status_code >= 500:
+            return cls.SERVER_ERROR
+        if status_code >= 400:
+            return cls.CLIENT_ERROR
+        return cls.SUCCESS
+
+
+USAGE_DECIMAL_PLACES = 6
+COST_DECIMAL_PLACES = 8
+
+
+class FixedDecimalField(models.BigIntegerField):
+    """A ``Decimal`` with a fixed number of places, stored as a scaled integer.
+
+    SQLite keeps DECIMAL columns as floating point, so its SUM drifts; integer
+    SUM is exact on every database (and faster than NUMERIC on PostgreSQL).
+    Python code only ever sees ``Decimal``: values, filters and aggregates
+    (``Sum`` keeps this field as its output field) are converted both ways.
+    """
+
+    def __init__(self, *args, decimal_places: int, **kwargs):
+        self.decimal_places = decimal_places
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["decimal_places"] = self.decimal_places
+        return name, path, args, kwargs
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        return Decimal(value).scaleb(-self.decimal_places)
+
+    def to_python(self, value):
+        if value is None or isinstance(value, Decimal):
+            return value
+        try:
+            return Decimal(str(value))
+        except ArithmeticError as exc:
+            raise exceptions.ValidationError(f"{value!r} is not a decimal number") from exc
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        scaled = self.to_python(value).scaleb(self.decimal_places)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than {self.decimal_places} decimal places")
+        return int(scaled)
+
+    def formfield(self, **kwargs):
+        return forms.DecimalField(decimal_places=self.decimal_places, **kwargs)
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return "" if value is None else str(value)
+
+
+class CallRecord(models.Model):
+    """One API call that passed through the gateway. Narrow on purpose: list
+    pages and aggregates read only this table; bulky parts live in CallPayload."""
+
+    request_id = models.CharField(max_length=128, unique=True)
+    created_at = models.DateTimeField(help_text="When the gateway received the request (UTC).")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey(
+        Group, on_delete=models.PROTECT, related_name="+", help_text="The group at call time."
+    )
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+    model = models.CharField(max_length=128)
+    endpoint = models.CharField(max_length=255, blank=True)
+    is_stream = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField()
+    error_reason = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField()
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField()
+    output_tokens = models.PositiveIntegerField()
+    total_tokens = models.PositiveBigIntegerField()
+    usage = FixedDecimalField(
+        decimal_places=USAGE_DECIMAL_PLACES, help_text="Quota/credits consumed."
+    )
+    cost = FixedDecimalField(decimal_places=COST_DECIMAL_PLACES, help_text="Cost in USD.")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    upstream = models.CharField(
+        max_length=128, blank=True, help_text="Internal: the upstream channel that served it."
+    )
+    # SHA-256 of the canonical, redacted record: a replay of the same request_id
+    # is accepted only when this matches.
+    content_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "call"
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="call_newest_idx"),
+            models.Index(fields=["account", "-created_at", "-id"], name="call_account_newest_idx"),
+            models.Index(fields=["api_key", "-created_at"], name="call_key_newest_idx"),
+            models.Index(fields=["model", "-created_at"], name="call_model_newest_idx"),
+            models.Index(fields=["group", "-created_at"], name="call_group_newest_idx"),
+            models.Index(fields=["call_type", "-created_at"], name="call_type_newest_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_tokens=models.F("input_tokens") + models.F("output_tokens")),
+                name="call_total_tokens_is_sum",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+    @property
+    def status_class(self) -> StatusClass:
+        return StatusClass.of(self.status_code)
+
+    @property
+    def is_error(self) -> bool:
+        return self.status_code >= 400
+
+    @property
+    def output_tokens_per_second(self) -> float | None:
+        """Generation speed: output tokens over the time after the first token
+        (or the whole duration when the first-token time is unknown)."""
+        generation_ms = self.duration_ms - (self.ttft_ms or 0)
+        if self.output_tokens <= 0 or generation_ms <= 0:
+            return None
+        return self.output_tokens * 1000 / generation_ms
+
+
+class CallPayload(models.Model):
+    """The bulky, redacted parts of a call, each stored as JSON text capped at
+    ``USAGELOGS_PAYLOAD_MAX_BYTES``. When a part was cut, its ``*_truncated``
+    flag is set and ``*_original_bytes`` keeps the size it had."""
+
+    PARTS = ("request_params", "request_headers", "request_body", "response", "error_detail")
+
+    call = models.OneToOneField(
+        CallRecord, on_delete=models.CASCADE, primary_key=True, related_name="payload"
+    )
+    request_params = models.TextField(blank=True)
+    request_params_truncated = models.BooleanField(default=False)
+    request_params_original_bytes = models.PositiveIntegerField(null=True, blank=True)
+    request_headers = models.TextField(blank=True)
+    request_headers_truncated = models.BooleanField(default=False)
+    request_headers_original_bytes = models.PositiveIntegerField(null=True, blank=True)
+    request_body = models.TextField(blank=True)
+    request_body_truncated = models.BooleanField(default=False)
+    request_body_original_bytes = models.PositiveIntegerField(null=True, blank=True)
+    response = models.TextField(blank=True)
+    response_truncated = models.BooleanField(default=False)
+    response_original_bytes = models.PositiveIntegerField(null=True, blank=True)
+    error_detail = models.TextField(blank=True)
+    error_detail_truncated = models.BooleanField(default=False)
+    error_detail_original_bytes = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "call payload"
+
+    def __str__(self) -> str:
+        return f"payload of call {self.call_id}"
+
+
+class AccountModel(models.Model):
+    """Which models an account has called, kept by ingest.
+
+    Filter choices and autocomplete read this small table instead of running
+    SELECT DISTINCT over millions of calls.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=128)
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "model"], name="account_model_uniq")
+        ]
+        indexes = [models.Index(fields=["model"], name="account_model_model_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.model}"

@@ -1,0 +1,119 @@
+"""Credential redaction for everything a call stores.
+
+Runs in the ingest service before anything reaches the database, so no
+credential is ever written, whatever surface later reads the call. Three rules:
+
+1. Header-style names (Authorization, X-Api-Key, Cookie, …) are always redacted.
+2. A value is redacted when its key's name, split into segments
+   (``apiKey`` → api, key; ``client-secret`` → client, secret), contains a
+   sensitive word: key, token, secret, password, auth, credential and a few
+   spellings of them. Counters survive: ``max_tokens`` has the segment
+   ``tokens`` (plural, not ``token``), and ``token_count: 12`` is a number
+   under a counting word.
+3. Strings that look like API keys or bearer tokens are replaced wherever they
+   appear, even inside free text such as a prompt.
+"""
+
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "set-cookie",
+        "x-auth-token",
+    }
+)
+
+SENSITIVE_SEGMENTS = frozenset(
+    {
+        "key",
+        "keys",
+        "apikey",
+        "token",
+        "secret",
+        "secrets",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "auth",
+        "oauth",
+        "authorization",
+        "credential",
+        "credentials",
+        "cookie",
+        "cookies",
+        "signature",
+        "bearer",
+    }
+)
+
+# A number under one of these words is a count or a limit, not a credential.
+COUNTER_SEGMENTS = frozenset(
+    {"count", "counts", "max", "min", "num", "number", "limit", "limits", "total", "length", "len"}
+)
+
+_API_KEY_PATTERNS = [
+    r"\bsk-[A-Za-z0-9][A-Za-z0-9_\-]{15,}",  # OpenAI-style, sk-proj-…, sk-ant-…, gateway keys
+    r"\b[Bb]earer\s+[A-Za-z0-9\-._~+/]{12,}=*",
+    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
+    r"\bAIza[0-9A-Za-z\-_]{35}",  # Google API key
+    r"\bgh[pousr]_[A-Za-z0-9]{36,}",  # GitHub token
+    r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack token
+    r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face token
+    r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
+]
+API_KEY_RE = re.compile("|".join(f"(?:{p})" for p in _API_KEY_PATTERNS))
+
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT_RE = re.compile(r"[^A-Za-z0-9]+")
+
+
+def name_segments(name: str) -> list[str]:
+    """``X-Api-Key`` → [x, api, key]; ``accessToken`` → [access, token]."""
+    parts = _SPLIT_RE.split(_CAMEL_RE.sub("_", name))
+    return [p.lower() for p in parts if p]
+
+
+def is_sensitive_name(name: str, value: Any = None) -> bool:
+    lowered = name.strip().lower()
+    if lowered in SENSITIVE_HEADERS:
+        return True
+    segments = name_segments(name)
+    if not segments:
+        return False
+    if "".join(segments) in {"apikey", "accesstoken", "secretkey", "privatekey", "xapikey"}:
+        return True
+    if not SENSITIVE_SEGMENTS.intersection(segments):
+        return False
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return not (is_number and COUNTER_SEGMENTS.intersection(segments))
+
+
+def redact_text(text: str) -> str:
+    return API_KEY_RE.sub(REDACTED, text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON-like value with every credential replaced by ``[REDACTED]``."""
+    if isinstance(value, dict):
+        result: dict[str, Any] = {}
+        for raw_key, item in value.items():
+            key = redact_text(str(raw_key))
+            while key in result:  # two keys redacted to the same text: keep both
+                key += "_"
+            result[key] = REDACTED if is_sensitive_name(str(raw_key), item) else redact(item)
+        return result
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value

@@ -1,0 +1,616 @@
+"""How call records are written.
+
+``ingest_calls`` is the only way calls get into the database: the REST API,
+``import_calls`` and ``seed_demo`` all go through it, so validation,
+redaction, size caps and idempotency hold whatever the source.
+
+A batch is all-or-nothing. Every record is validated first and every problem
+is reported (by index and field); only a batch with no problem is written, in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, Group
+from logs.models import (
+    COST_DECIMAL_PLACES,
+    USAGE_DECIMAL_PLACES,
+    AccountModel,
+    CallPayload,
+    CallRecord,
+    CallType,
+)
+from logs.redaction import redact
+
+MAX_INT32 = 2**31 - 1
+MAX_DURATION_MS = 24 * 3600 * 1000
+# Gateways' clocks drift; a call "from the future" beyond this is a bug upstream.
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+# Usage and cost are stored as integers scaled by 10**places (see FixedDecimalField);
+# 18 digits in all keeps every value, and sums of millions of them, inside 64 bits.
+DECIMAL_MAX_DIGITS = 18
+
+TOP_LEVEL_FIELDS = frozenset(
+    {
+        "request_id",
+        "created_at",
+        "api_key",
+        "group",
+        "call_type",
+        "model",
+        "endpoint",
+        "stream",
+        "status_code",
+        "error_reason",
+        "duration_ms",
+        "ttft_ms",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "usage",
+        "cost",
+        "client_ip",
+        "upstream",
+        "request",
+        "response",
+        "error",
+    }
+)
+REQUIRED_FIELDS = (
+    "request_id",
+    "created_at",
+    "api_key",
+    "call_type",
+    "model",
+    "status_code",
+    "duration_ms",
+    "input_tokens",
+    "output_tokens",
+    "usage",
+    "cost",
+)
+REQUEST_FIELDS = frozenset({"params", "body", "headers"})
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One problem with one record: ``index`` is its place in the batch (or
+    ``None`` for the batch as a whole), ``field`` a dotted path into it."""
+
+    index: int | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+class IngestError(Exception):
+    """The batch was refused; nothing was written. ``errors`` lists every problem."""
+
+    def __init__(self, errors: Sequence[RecordError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        where = "batch" if first.index is None else f"record {first.index}"
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(f"{where}, {first.field}: {first.message}{more}")
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    duplicates: int = 0
+    created_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _StoredPart:
+    text: str
+    truncated: bool
+    original_bytes: int | None
+
+
+@dataclass
+class _ValidCall:
+    """A record that passed validation, with its key and group still by name."""
+
+    index: int
+    request_id: str
+    created_at: datetime
+    key_prefix: str
+    group_name: str | None
+    call_type: str
+    model: str
+    endpoint: str
+    is_stream: bool
+    status_code: int
+    error_reason: str
+    duration_ms: int
+    ttft_ms: int | None
+    input_tokens: int
+    output_tokens: int
+    usage: Decimal
+    cost: Decimal
+    client_ip: str | None
+    upstream: str
+    parts: dict[str, Any]  # redacted, not yet capped
+
+    def content_hash(self, group_name: str) -> str:
+        canonical = {
+            "request_id": self.request_id,
+            "created_at": self.created_at.astimezone(UTC).isoformat(),
+            "api_key": self.key_prefix,
+            "group": group_name,
+            "call_type": self.call_type,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "stream": self.is_stream,
+            "status_code": self.status_code,
+            "error_reason": self.error_reason,
+            "duration_ms": self.duration_ms,
+            "ttft_ms": self.ttft_ms,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "usage": str(self.usage.normalize()),
+            "cost": str(self.cost.normalize()),
+            "client_ip": self.client_ip,
+            "upstream": self.upstream,
+            "parts": self.parts,
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- validation -----------------------------------------------------------------
+
+
+class _Problems:
+    """Collects the problems of one record under their field names."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.errors: list[RecordError] = []
+
+    def add(self, field_name: str, message: str) -> None:
+        self.errors.append(RecordError(self.index, field_name, message))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(
+    record: Mapping, name: str, problems: _Problems, *, minimum: int, maximum: int
+) -> int | None:
+    value = record.get(name)
+    if not _is_int(value):
+        problems.add(name, f"must be a whole number, got {_describe(value)}")
+        return None
+    if not minimum <= value <= maximum:
+        problems.add(name, f"must be between {minimum} and {maximum}, got {value}")
+        return None
+    return value
+
+
+def _text(
+    record: Mapping, name: str, problems: _Problems, *, max_length: int, required: bool
+) -> str | None:
+    value = record.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        problems.add(name, f"must be a string, got {_describe(value)}")
+        return None
+    value = value.strip()
+    if required and not value:
+        problems.add(name, "must not be empty")
+        return None
+    if len(value) > max_length:
+        problems.add(name, f"must be at most {max_length} characters, got {len(value)}")
+        return None
+    return value
+
+
+def _decimal(record: Mapping, name: str, problems: _Problems, *, places: int) -> Decimal | None:
+    value = record.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        problems.add(name, f"must be a decimal number (string or number), got {_describe(value)}")
+        return None
+    try:
+        # str() of a float is its shortest exact repr, so 0.1 stays 0.1.
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        problems.add(name, f"must be a decimal number, got {value!r}")
+        return None
+    if not number.is_finite():
+        problems.add(name, "must be a finite number")
+        return None
+    if number < 0:
+        problems.add(name, f"must be zero or more, got {number}")
+        return None
+    exponent = number.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        problems.add(name, f"has more than {places} decimal places: {value}")
+        return None
+    if number >= Decimal(10) ** (DECIMAL_MAX_DIGITS - places):
+        problems.add(name, f"is too large (at most {DECIMAL_MAX_DIGITS - places} digits)")
+        return None
+    return number
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def parse_datetime_with_zone(value: Any) -> datetime:
+    """ISO 8601 with a zone (``Z`` or an offset); raises ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be an ISO 8601 string, got {_describe(value)}")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"is not an ISO 8601 date and time: {value!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"must include a time zone (Z or +hh:mm): {value!r}")
+    return moment
+
+
+def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall | None, list]:
+    problems = _Problems(index)
+    if not isinstance(record, Mapping):
+        problems.add("", f"each record must be a JSON object, got {_describe(record)}")
+        return None, problems.errors
+
+    for name in sorted(set(record) - TOP_LEVEL_FIELDS):
+        problems.add(str(name), "is not a known field")
+    for name in REQUIRED_FIELDS:
+        if record.get(name) is None:
+            problems.add(name, "is required")
+    if problems.errors:
+        return None, problems.errors
+
+    request_id = _text(record, "request_id", problems, max_length=128, required=True)
+    if request_id and any(ch.isspace() for ch in request_id):
+        problems.add("request_id", "must not contain white space")
+
+    created_at = None
+    try:
+        created_at = parse_datetime_with_zone(record["created_at"])
+        if created_at > now + MAX_CLOCK_SKEW:
+            problems.add("created_at", f"is in the future: {record['created_at']}")
+        elif created_at.year < 2000:
+            problems.add("created_at", f"is before the year 2000: {record['created_at']}")
+    except ValueError as exc:
+        problems.add("created_at", str(exc))
+
+    key_prefix = _text(record, "api_key", problems, max_length=64, required=True)
+    if key_prefix and len(key_prefix) > ApiKey.PREFIX_LENGTH:
+        # Never look a full key up (or keep it around): it is a credential.
+        problems.add(
+            "api_key",
+            f"give the key's public prefix (its first {ApiKey.PREFIX_LENGTH} characters), "
+            "not the full key",
+        )
+    group_name = _text(record, "group", problems, max_length=64, required=False) or None
+
+    call_type = record.get("call_type")
+    if call_type not in CallType.values:
+        problems.add("call_type", f"must be one of {', '.join(CallType.values)}, got {call_type!r}")
+
+    model = _text(record, "model", problems, max_length=128, required=True)
+    endpoint = _text(record, "endpoint", problems, max_length=255, required=False)
+    stream = record.get("stream", False)
+    if not isinstance(stream, bool):
+        problems.add("stream", f"must be true or false, got {_describe(stream)}")
+
+    status_code = _int(record, "status_code", problems, minimum=100, maximum=599)
+    duration_ms = _int(record, "duration_ms", problems, minimum=0, maximum=MAX_DURATION_MS)
+    ttft_ms = None
+    if record.get("ttft_ms") is not None:
+        ttft_ms = _int(record, "ttft_ms", problems, minimum=0, maximum=MAX_DURATION_MS)
+        if ttft_ms is not None and duration_ms is not None and ttft_ms > duration_ms:
+            problems.add("ttft_ms", f"must not exceed duration_ms ({duration_ms}), got {ttft_ms}")
+    input_tokens = _int(record, "input_tokens", problems, minimum=0, maximum=MAX_INT32)
+    output_tokens = _int(record, "output_tokens", problems, minimum=0, maximum=MAX_INT32)
+    if record.get("total_tokens") is not None:
+        total = _int(record, "total_tokens", problems, minimum=0, maximum=2 * MAX_INT32)
+        if (
+            total is not None
+            and input_tokens is not None
+            and output_tokens is not None
+            and total != input_tokens + output_tokens
+        ):
+            problems.add(
+                "total_tokens",
+                f"must equal input_tokens + output_tokens ({input_tokens + output_tokens}), "
+                f"got {total}",
+            )
+    usage = _decimal(record, "usage", problems, places=USAGE_DECIMAL_PLACES)
+    cost = _decimal(record, "cost", problems, places=COST_DECIMAL_PLACES)
+
+    client_ip = None
+    if record.get("client_ip") is not None:
+        raw_ip = record["client_ip"]
+        try:
+            client_ip = str(ipaddress.ip_address(raw_ip if isinstance(raw_ip, str) else ""))
+        except ValueError:
+            problems.add("client_ip", f"must be an IPv4 or IPv6 address, got {_describe(raw_ip)}")
+    upstream = _text(record, "upstream", problems, max_length=128, required=False)
+
+    request = record.get("request") or {}
+    if not isinstance(request, Mapping):
+        problems.add("request", f"must be an object, got {_describe(request)}")
+        request = {}
+    for name in sorted(set(request) - REQUEST_FIELDS):
+        problems.add(f"request.{name}", "is not a known field (use params, body or headers)")
+    for name in ("params", "headers"):
+        if request.get(name) is not None and not isinstance(request[name], Mapping):
+            problems.add(f"request.{name}", f"must be an object, got {_describe(request[name])}")
+
+    error = record.get("error")
+    if error is not None and not isinstance(error, Mapping):
+        problems.add("error", f"must be an object, got {_describe(error)}")
+        error = None
+    error_reason = _text(record, "error_reason", problems, max_length=255, required=False)
+    if error and error_reason == "":
+        error_reason = _reason_from_error(error, problems)
+
+    if problems.errors:
+        return None, problems.errors
+
+    parts = {
+        "request_params": request.get("params"),
+        "request_headers": request.get("headers"),
+        "request_body": request.get("body"),
+        "response": record.get("response"),
+        "error_detail": error,
+    }
+    try:
+        redacted_parts = {name: redact(value) for name, value in parts.items()}
+        for value in redacted_parts.values():
+            json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        problems.add("request", f"payload is not plain JSON: {exc}")
+        return None, problems.errors
+
+    return (
+        _ValidCall(
+            index=index,
+            request_id=request_id,
+            created_at=created_at,
+            key_prefix=key_prefix,
+            group_name=group_name,
+            call_type=call_type,
+            model=model,
+            endpoint=endpoint,
+            is_stream=stream,
+            status_code=status_code,
+            error_reason=error_reason,
+            duration_ms=duration_ms,
+            ttft_ms=ttft_ms,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usage=usage,
+            cost=cost,
+            client_ip=client_ip,
+            upstream=upstream,
+            parts=redacted_parts,
+        ),
+        [],
+    )
+
+
+def _reason_from_error(error: Mapping, problems: _Problems) -> str:
+    """A one-line reason for the list when only an ``error`` object was given.
+
+    The whole object is kept in the error detail, so shortening here hides nothing.
+    """
+    reason = error.get("reason") or error.get("type") or error.get("code") or error.get("message")
+    if reason is None:
+        return ""
+    text = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+    text = redact(text)
+    return text if len(text) <= 255 else text[:254] + "…"
+
+
+# --- storage --------------------------------------------------------------------
+
+
+def cap_part(value: Any, max_bytes: int) -> _StoredPart:
+    """JSON text of a (redacted) part, cut to ``max_bytes`` on a character boundary."""
+    if value is None:
+        return _StoredPart("", False, None)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=False, allow_nan=False)
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return _StoredPart(text, False, None)
+    cut = encoded[:max_bytes].decode("utf-8", errors="ignore")
+    return _StoredPart(cut, True, len(encoded))
+
+
+def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> IngestResult:
+    """Validate, redact and store a batch of call records, all or nothing.
+
+    Raises IngestError listing every bad record; returns how many calls were
+    created and how many were already present (same request_id, same content).
+    """
+    if isinstance(records, str | bytes | Mapping) or not isinstance(records, Sequence):
+        raise IngestError([RecordError(None, "", "expected a list of call records")])
+    if not records:
+        raise IngestError([RecordError(None, "", "the batch is empty")])
+    limit = settings.USAGELOGS_INGEST_MAX_BATCH
+    if len(records) > limit:
+        raise IngestError(
+            [RecordError(None, "", f"at most {limit} records per batch, got {len(records)}")]
+        )
+    now = now or timezone.now()
+
+    valid: list[_ValidCall] = []
+    errors: list[RecordError] = []
+    for index, record in enumerate(records):
+        call, record_errors = _validate_record(index, record, now)
+        errors.extend(record_errors)
+        if call is not None:
+            valid.append(call)
+
+    keys = {
+        key.prefix: key
+        for key in ApiKey.objects.filter(prefix__in={c.key_prefix for c in valid}).select_related(
+            "group"
+        )
+    }
+    groups = {g.name: g for g in Group.objects.filter(name__in={c.group_name for c in valid})}
+
+    resolved: list[tuple[_ValidCall, ApiKey, Group, str]] = []
+    for call in valid:
+        key = keys.get(call.key_prefix)
+        if key is None:
+            errors.append(
+                RecordError(call.index, "api_key", f"no key with prefix {call.key_prefix!r}")
+            )
+            continue
+        if key.revoked_at is not None and call.created_at > key.revoked_at:
+            errors.append(
+                RecordError(
+                    call.index,
+                    "api_key",
+                    f"key {call.key_prefix!r} was revoked at {key.revoked_at.isoformat()}, "
+                    "before this call",
+                )
+            )
+            continue
+        group = key.group if call.group_name is None else groups.get(call.group_name)
+        if group is None:
+            errors.append(RecordError(call.index, "group", f"no group named {call.group_name!r}"))
+            continue
+        resolved.append((call, key, group, call.content_hash(group.name)))
+
+    if errors:
+        raise IngestError(sorted(errors, key=lambda e: (e.index is not None, e.index or 0)))
+
+    try:
+        return _store(resolved)
+    except IntegrityError:
+        # Another writer stored one of these request_ids between our check and
+        # our insert. Run once more: now the check sees it and judges the replay.
+        return _store(resolved)
+
+
+@transaction.atomic
+def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResult:
+    result = IngestResult()
+    existing = dict(
+        CallRecord.objects.filter(request_id__in=[c.request_id for c, *_ in resolved]).values_list(
+            "request_id", "content_hash"
+        )
+    )
+    errors: list[RecordError] = []
+    seen_in_batch: dict[str, str] = {}
+    to_create: list[tuple[_ValidCall, CallRecord]] = []
+    for call, key, group, digest in resolved:
+        known = existing.get(call.request_id) or seen_in_batch.get(call.request_id)
+        if known is not None:
+            if known == digest:
+                result.duplicates += 1
+            else:
+                errors.append(
+                    RecordError(
+                        call.index,
+                        "request_id",
+                        f"{call.request_id!r} was already recorded with different content",
+                    )
+                )
+            continue
+        seen_in_batch[call.request_id] = digest
+        to_create.append(
+            (
+                call,
+                CallRecord(
+                    request_id=call.request_id,
+                    created_at=call.created_at,
+                    account_id=key.account_id,
+                    api_key=key,
+                    group=group,
+                    call_type=call.call_type,
+                    model=call.model,
+                    endpoint=call.endpoint,
+                    is_stream=call.is_stream,
+                    status_code=call.status_code,
+                    error_reason=call.error_reason,
+                    duration_ms=call.duration_ms,
+                    ttft_ms=call.ttft_ms,
+                    input_tokens=call.input_tokens,
+                    output_tokens=call.output_tokens,
+                    total_tokens=call.input_tokens + call.output_tokens,
+                    usage=call.usage,
+                    cost=call.cost,
+                    client_ip=call.client_ip,
+                    upstream=call.upstream,
+                    content_hash=digest,
+                ),
+            )
+        )
+    if errors:
+        raise IngestError(errors)
+    if not to_create:
+        return result
+
+    created = CallRecord.objects.bulk_create([record for _, record in to_create])
+    max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
+    payloads = []
+    for (call, _), record in zip(to_create, created, strict=True):
+        if not any(value is not None for value in call.parts.values()):
+            continue
+        payload = CallPayload(call_id=record.pk)
+        for name, value in call.parts.items():
+            stored = cap_part(value, max_bytes)
+            setattr(payload, name, stored.text)
+            setattr(payload, f"{name}_truncated", stored.truncated)
+            setattr(payload, f"{name}_original_bytes", stored.original_bytes)
+        payloads.append(payload)
+    CallPayload.objects.bulk_create(payloads)
+
+    _remember_models(created)
+    _touch_keys(created)
+    result.created = len(created)
+    result.created_ids = [record.pk for record in created]
+    return result
+
+
+def _remember_models(created: list[CallRecord]) -> None:
+    first_seen: dict[tuple[int, str], datetime] = {}
+    for record in created:
+        slot = (record.account_id, record.model)
+        if slot not in first_seen or record.created_at < first_seen[slot]:
+            first_seen[slot] = record.created_at
+    AccountModel.objects.bulk_create(
+        [AccountModel(account_id=a, model=m, first_seen_at=t) for (a, m), t in first_seen.items()],
+        ignore_conflicts=True,
+    )
+
+
+def _touch_keys(created: list[CallRecord]) -> None:
+    """Move each key's last_used_at forward (never back: batches arrive out of order)."""
+    latest: dict[int, datetime] = {}
+    for record in created:
+        if record.api_key_id not in latest or record.created_at > latest[record.api_key_id]:
+            latest[record.api_key_id] = record.created_at
+    for key_id, moment in latest.items():
+        ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=moment).update(
+            last_used_at=moment
+        )
