@@ -500,6 +500,8 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
             continue
         resolved.append((call, key, group, call.content_hash(group.name)))
 
+    # Report conflicting replays together with every other problem of the batch.
+    errors.extend(_judge_replays(resolved)[2])
     if errors:
         raise IngestError(sorted(errors, key=lambda e: (e.index is not None, e.index or 0)))
 
@@ -511,32 +513,45 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
         return _store(resolved)
 
 
-@transaction.atomic
-def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResult:
-    result = IngestResult()
+def _judge_replays(
+    resolved: list[tuple[_ValidCall, ApiKey, Group, str]],
+) -> tuple[list[tuple[_ValidCall, ApiKey, Group, str]], int, list[RecordError]]:
+    """Split a batch into new calls and replays: a replay with the same content
+    is a harmless duplicate, one with different content is an error."""
     existing = dict(
         CallRecord.objects.filter(request_id__in=[c.request_id for c, *_ in resolved]).values_list(
             "request_id", "content_hash"
         )
     )
+    fresh = []
+    duplicates = 0
     errors: list[RecordError] = []
     seen_in_batch: dict[str, str] = {}
-    to_create: list[tuple[_ValidCall, CallRecord]] = []
-    for call, key, group, digest in resolved:
+    for item in resolved:
+        call, _, _, digest = item
         known = existing.get(call.request_id) or seen_in_batch.get(call.request_id)
-        if known is not None:
-            if known == digest:
-                result.duplicates += 1
-            else:
-                errors.append(
-                    RecordError(
-                        call.index,
-                        "request_id",
-                        f"{call.request_id!r} was already recorded with different content",
-                    )
+        if known is None:
+            seen_in_batch[call.request_id] = digest
+            fresh.append(item)
+        elif known == digest:
+            duplicates += 1
+        else:
+            errors.append(
+                RecordError(
+                    call.index,
+                    "request_id",
+                    f"{call.request_id!r} was already recorded with different content",
                 )
-            continue
-        seen_in_batch[call.request_id] = digest
+            )
+    return fresh, duplicates, errors
+
+
+@transaction.atomic
+def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResult:
+    fresh, duplicates, errors = _judge_replays(resolved)
+    result = IngestResult(duplicates=duplicates)
+    to_create: list[tuple[_ValidCall, CallRecord]] = []
+    for call, key, group, digest in fresh:
         to_create.append(
             (
                 call,
