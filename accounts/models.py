@@ -108,3 +108,46 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AccessTokenQuerySet(models.QuerySet):
+    def active(self) -> "AccessTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class AccessToken(models.Model):
+    """A personal access token for the REST API.
+
+    Like API keys, only a public prefix and a SHA-256 hash are stored; the
+    token is shown once. ``can_ingest`` lets a service user write calls; an
+    account owner's token never can (see ``accounts.services.create_access_token``).
+    """
+
+    SCHEME = "ult_"
+    PREFIX_LENGTH = 12
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=32, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    can_ingest = models.BooleanField(
+        default=False, help_text="May write calls through POST /api/v1/calls/ingest/."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccessTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API access token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -4,10 +4,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account, ApiKey, Group
+from accounts.models import AccessToken, Account, ApiKey, Group
 
 KEY_SCHEME = "sk-"
 
@@ -54,3 +55,47 @@ def revoke_api_key(api_key: ApiKey) -> ApiKey:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+INGEST_PERMISSION = "logs.ingest_callrecord"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: AccessToken
+    secret: str  # the full token; shown once and never stored
+
+
+def is_service_user(user) -> bool:
+    """A user that programs act as: holds the ingest permission and belongs to no
+    account, so an owner's credentials can never write calls."""
+    return user.is_active and user.has_perm(INGEST_PERMISSION) and not user.memberships.exists()
+
+
+@transaction.atomic
+def create_access_token(*, user, name: str, can_ingest: bool = False) -> IssuedToken:
+    if can_ingest and not is_service_user(user):
+        raise ValidationError(
+            {
+                "can_ingest": "Only a service user (with the ingest permission and no account "
+                "membership) may hold an ingest token."
+            }
+        )
+    secret = AccessToken.SCHEME + secrets.token_urlsafe(32)
+    token = AccessToken(
+        user=user,
+        name=name,
+        prefix=secret[: AccessToken.PREFIX_LENGTH],
+        token_hash=hash_secret(secret),
+        can_ingest=can_ingest,
+    )
+    token.full_clean(exclude=["prefix", "token_hash", "user"])
+    token.save()
+    return IssuedToken(token=token, secret=secret)
+
+
+def revoke_access_token(token: AccessToken) -> AccessToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

@@ -178,6 +178,9 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             response.context_data["totals"] = call_totals(changelist.queryset)
         return response
 
+    def get_export_filename(self, request, queryset, file_format) -> str:
+        return f"calls-{timezone.localtime():%Y%m%d-%H%M%S}.{file_format.get_extension()}"
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """A read-only page with everything about one call.
 

@@ -140,6 +140,7 @@ class CallRecord(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "call"
+        permissions = [("ingest_callrecord", "Can ingest call records through the API")]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="call_newest_idx"),
             models.Index(fields=["account", "-created_at", "-id"], name="call_account_newest_idx"),
