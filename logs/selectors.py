@@ -9,11 +9,13 @@ that scoped queryset; none of them widens it.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, When
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Group
 from logs.models import AccountModel, CallRecord, CallType, StatusClass
@@ -188,11 +190,165 @@ def _exact(value: Decimal | None) -> Decimal:
 
 def calls_near(call: CallRecord, *, minutes: int = 30) -> QuerySet[CallRecord]:
     """The same key's calls around a call's time (detail page link)."""
-    from datetime import timedelta
-
     window = timedelta(minutes=minutes)
     return CallRecord.objects.filter(
         api_key_id=call.api_key_id,
         created_at__gte=call.created_at - window,
         created_at__lt=call.created_at + window,
     )
+
+
+# --- usage stats ------------------------------------------------------------------
+
+# Upper edges of the duration histogram (ms); the last bucket is open-ended.
+# Percentiles are read from these counts, the same way rollups will keep them.
+DURATION_BUCKET_EDGES_MS: tuple[int, ...] = (
+    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000,
+    7_500, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000,
+)  # fmt: skip
+
+STATS_INTERVALS = ("hour", "day")
+STATS_GROUP_BY = {
+    "model": "model",
+    "key_name": "api_key__name",
+    "group": "group__name",
+    "call_type": "call_type",
+}
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    bucket: datetime | None
+    key: str | None
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    usage: Decimal
+    cost: Decimal
+    duration_ms_sum: int
+    output_ms_sum: int
+    histogram: tuple[int, ...]
+
+    @property
+    def average_duration_ms(self) -> float | None:
+        return self.duration_ms_sum / self.calls if self.calls else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.calls if self.calls else None
+
+    @property
+    def output_tokens_per_second(self) -> float | None:
+        return self.output_tokens * 1000 / self.output_ms_sum if self.output_ms_sum else None
+
+    def duration_percentile(self, q: float) -> float | None:
+        return histogram_percentile(self.histogram, q)
+
+
+def histogram_percentile(counts: tuple[int, ...], q: float) -> float | None:
+    """The q-quantile (0 < q ≤ 1) of durations, interpolated inside its bucket.
+
+    Exact to the bucket; within a bucket, linear. The open last bucket reports
+    its lower edge (a floor: "at least two minutes").
+    """
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for index, count in enumerate(counts):
+        if count and seen + count >= rank:
+            lower = DURATION_BUCKET_EDGES_MS[index - 1] if index else 0
+            if index >= len(DURATION_BUCKET_EDGES_MS):
+                return float(lower)
+            upper = DURATION_BUCKET_EDGES_MS[index]
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+    return float(DURATION_BUCKET_EDGES_MS[-1])
+
+
+def _histogram_aggregates() -> dict:
+    aggregates = {}
+    lower = None
+    for index, upper in enumerate((*DURATION_BUCKET_EDGES_MS, None)):
+        condition = Q()
+        if lower is not None:
+            condition &= Q(duration_ms__gte=lower)
+        if upper is not None:
+            condition &= Q(duration_ms__lt=upper)
+        aggregates[f"h{index}"] = Count("pk", filter=condition)
+        lower = upper
+    return aggregates
+
+
+def usage_stats(
+    calls: QuerySet[CallRecord], *, interval: str | None = "day", group_by: str | None = None
+) -> list[StatsRow]:
+    """Totals per time bucket (hour or day, in the current time zone) and,
+    optionally, per model, key name, group or call type. ``interval=None``
+    gives one row per key over the whole selection."""
+    if interval not in (*STATS_INTERVALS, None):
+        raise ValueError(f"interval must be one of {STATS_INTERVALS}")
+    if group_by is not None and group_by not in STATS_GROUP_BY:
+        raise ValueError(f"group_by must be one of {tuple(STATS_GROUP_BY)}")
+
+    dimensions = {}
+    if interval is not None:
+        trunc = TruncHour if interval == "hour" else TruncDay
+        dimensions["bucket"] = trunc("created_at", tzinfo=timezone.get_current_timezone())
+    if group_by is not None:
+        dimensions["key"] = F(STATS_GROUP_BY[group_by])
+
+    rows = calls.order_by()
+    if dimensions:
+        rows = rows.annotate(**dimensions).values(*dimensions)
+    histogram = _histogram_aggregates()
+    # Prefixed names: an annotation called "output_tokens" would shadow the
+    # field that the generation-time expression below reads.
+    aggregates = {
+        "agg_calls": Count("pk"),
+        "agg_errors": Count("pk", filter=Q(status_code__gte=400)),
+        "agg_input_tokens": Sum("input_tokens"),
+        "agg_output_tokens": Sum("output_tokens"),
+        "agg_total_tokens": Sum("total_tokens"),
+        "agg_usage": Sum("usage"),
+        "agg_cost": Sum("cost"),
+        "agg_duration_ms_sum": Sum("duration_ms"),
+        # Generation time of calls that produced output: duration minus the
+        # wait for the first token, so tokens/s measures the model, not the queue.
+        "agg_output_ms_sum": Sum(
+            Case(
+                When(
+                    output_tokens__gt=0,
+                    then=F("duration_ms")
+                    - Case(When(ttft_ms__isnull=False, then=F("ttft_ms")), default=0),
+                ),
+                default=0,
+                output_field=IntegerField(),
+            )
+        ),
+        **histogram,
+    }
+    if dimensions:
+        results = rows.annotate(**aggregates).order_by(*dimensions)
+    else:
+        results = [rows.aggregate(**aggregates)]
+    return [
+        StatsRow(
+            bucket=row.get("bucket"),
+            key=row.get("key"),
+            calls=row["agg_calls"] or 0,
+            errors=row["agg_errors"] or 0,
+            input_tokens=row["agg_input_tokens"] or 0,
+            output_tokens=row["agg_output_tokens"] or 0,
+            total_tokens=row["agg_total_tokens"] or 0,
+            usage=_exact(row["agg_usage"]),
+            cost=_exact(row["agg_cost"]),
+            duration_ms_sum=row["agg_duration_ms_sum"] or 0,
+            output_ms_sum=row["agg_output_ms_sum"] or 0,
+            histogram=tuple(row[name] or 0 for name in histogram),
+        )
+        for row in results
+    ]

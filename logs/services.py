@@ -28,6 +28,7 @@ from accounts.models import ApiKey, Group
 from logs.models import (
     COST_DECIMAL_PLACES,
     USAGE_DECIMAL_PLACES,
+    AccessRecord,
     AccountModel,
     CallPayload,
     CallRecord,
@@ -106,7 +107,8 @@ class IngestError(Exception):
         first = self.errors[0]
         where = "batch" if first.index is None else f"record {first.index}"
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        super().__init__(f"{where}, {first.field}: {first.message}{more}")
+        field = f", {first.field}" if first.field else ""
+        super().__init__(f"{where}{field}: {first.message}{more}")
 
 
 @dataclass
@@ -629,3 +631,34 @@ def _touch_keys(created: list[CallRecord]) -> None:
         ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=moment).update(
             last_used_at=moment
         )
+
+
+# --- access records -------------------------------------------------------------
+
+
+def record_access(
+    *,
+    user,
+    action: str,
+    surface: str,
+    call: CallRecord | None = None,
+    filters: Mapping[str, Any] | None = None,
+    row_count: int | None = None,
+) -> AccessRecord:
+    """Note that someone read call contents (a detail page or an export)."""
+    return AccessRecord.objects.create(
+        at=timezone.now(),
+        user=user if getattr(user, "is_authenticated", False) else None,
+        username=getattr(user, "get_username", lambda: "")(),
+        action=action,
+        surface=surface,
+        call_id=call.pk if call is not None else None,
+        request_id=call.request_id if call is not None else "",
+        filters={key: value for key, value in (filters or {}).items() if value not in ("", None)},
+        row_count=row_count,
+    )
+
+
+def finish_export_record(record: AccessRecord, row_count: int) -> None:
+    """Streamed exports learn their size at the end."""
+    AccessRecord.objects.filter(pk=record.pk).update(row_count=row_count)

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django_filters",
     "import_export",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "logs",
 ]
@@ -134,13 +135,21 @@ LOGIN_URL = "admin:login"
 USAGELOGS_PAYLOAD_MAX_BYTES = env_int("USAGELOGS_PAYLOAD_MAX_BYTES", 64 * 1024)
 # Largest batch the ingest service takes in one transaction.
 USAGELOGS_INGEST_MAX_BATCH = env_int("USAGELOGS_INGEST_MAX_BATCH", 1000)
+# Largest body POST /api/v1/calls/ingest/ reads; a larger one is answered 413.
+USAGELOGS_INGEST_MAX_BODY_BYTES = env_int("USAGELOGS_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api.authentication.AccessTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("USAGELOGS_API_RATE", "1200/min"),
+        "ingest": os.environ.get("USAGELOGS_INGEST_RATE", "600/min"),
+    },
+    "EXCEPTION_HANDLER": "usagelogs_site.api.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -148,6 +157,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read, filter, export and ingest the call records of an LLM API gateway.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the project's own static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 if not DEBUG:

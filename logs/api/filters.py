@@ -1,0 +1,65 @@
+"""Query-string filters of the calls API, validated by django-filter.
+
+The FilterSet only parses and checks input (a bad value is a 400 naming the
+parameter); the filtering itself is ``logs.selectors.filter_calls``, the same
+code the admin uses.
+"""
+
+from django import forms
+from django_filters import rest_framework as filters
+
+from logs.models import CallType, StatusClass
+from logs.selectors import CallFilters, filter_calls
+
+
+class CallFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end <= start:
+            self.add_error("end", "must be after start")
+        return cleaned
+
+
+def _no_op(queryset, name, value):
+    return queryset
+
+
+class CallFilterSet(filters.FilterSet):
+    start = filters.IsoDateTimeFilter(
+        method=_no_op,
+        help_text="ISO 8601 date and time; calls at or after it (no zone: the server's TIME_ZONE).",
+    )
+    end = filters.IsoDateTimeFilter(
+        method=_no_op, help_text="ISO 8601 date and time; calls strictly before it."
+    )
+    model = filters.CharFilter(method=_no_op, help_text="Exact model name.")
+    key_name = filters.CharFilter(method=_no_op, help_text="Exact API key name.")
+    group = filters.CharFilter(method=_no_op, help_text="Pricing group name.")
+    call_type = filters.ChoiceFilter(method=_no_op, choices=CallType.choices)
+    status = filters.ChoiceFilter(method=_no_op, choices=StatusClass.choices)
+    request_id = filters.CharFilter(method=_no_op, help_text="Exact request id.")
+    account = filters.NumberFilter(
+        method=_no_op, help_text="Account id (staff only; others see only their own).", min_value=1
+    )
+
+    class Meta:
+        form = CallFilterForm
+        fields: list[str] = []
+
+    def to_call_filters(self) -> CallFilters:
+        data = self.form.cleaned_data
+        return CallFilters(
+            start=data.get("start"),
+            end=data.get("end"),
+            model=data.get("model") or None,
+            key_name=data.get("key_name") or None,
+            group=data.get("group") or None,
+            call_type=data.get("call_type") or None,
+            status=data.get("status") or None,
+            request_id=data.get("request_id") or None,
+            account_id=int(data["account"]) if data.get("account") is not None else None,
+        )
+
+    def filter_queryset(self, queryset):
+        return filter_calls(queryset, self.to_call_filters())

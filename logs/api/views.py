@@ -1,0 +1,188 @@
+"""The calls REST API. Views are thin: scope from ``visible_calls``, filters
+from ``CallFilterSet`` (→ ``filter_calls``), writes through ``ingest_calls``."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from accounts.api.throttling import IngestRateThrottle, TokenRateThrottle
+from logs.api.filters import CallFilterSet
+from logs.api.pagination import KeysetPagination
+from logs.api.permissions import CanIngest
+from logs.api.serializers import (
+    CallDetailSerializer,
+    CallSerializer,
+    IngestFailureSerializer,
+    IngestRecordSerializer,
+    IngestResultSerializer,
+    StaffCallDetailSerializer,
+    StaffCallSerializer,
+    StatsQuerySerializer,
+    StatsResponseSerializer,
+    StatsRowSerializer,
+)
+from logs.models import AccessRecord
+from logs.resources import CSV_HEADERS, iter_csv_rows
+from logs.selectors import usage_stats, visible_calls
+from logs.services import IngestError, finish_export_record, ingest_calls, record_access
+
+# Rows buffered per chunk of a streamed export: big enough to keep the
+# per-chunk overhead low, small enough to keep memory flat.
+EXPORT_CHUNK_ROWS = 2000
+
+
+class ScopedCallsMixin:
+    """Every view here reads calls through ``visible_calls`` and the shared filters."""
+
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CallFilterSet
+    throttle_classes = [TokenRateThrottle]
+
+    def get_queryset(self):
+        calls = visible_calls(self.request.user).select_related("account", "api_key", "group")
+        if getattr(self, "action", None) == "retrieve":
+            calls = calls.select_related("payload")
+        return calls
+
+
+class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
+    """Calls the caller may see, newest first."""
+
+    pagination_class = KeysetPagination
+    lookup_value_regex = r"\d+"
+
+    def get_serializer_class(self):
+        staff = self.request.user.is_staff
+        if self.action == "retrieve":
+            return StaffCallDetailSerializer if staff else CallDetailSerializer
+        return StaffCallSerializer if staff else CallSerializer
+
+    def retrieve(self, request, *args, **kwargs):
+        call = self.get_object()
+        record_access(
+            user=request.user,
+            action=AccessRecord.Action.VIEW_CALL,
+            surface=AccessRecord.Surface.API,
+            call=call,
+        )
+        return Response(self.get_serializer(call).data)
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file")},
+    )
+    @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
+    def export(self, request):
+        """The filtered calls as CSV (same columns as the admin export), streamed."""
+        calls = self.filter_queryset(self.get_queryset())
+        access = record_access(
+            user=request.user,
+            action=AccessRecord.Action.EXPORT,
+            surface=AccessRecord.Surface.API,
+            filters=request.query_params.dict(),
+        )
+        response = StreamingHttpResponse(
+            stream_csv(calls, on_done=lambda n: finish_export_record(access, n)),
+            content_type="text/csv; charset=utf-8",
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="calls-{stamp}.csv"'
+        return response
+
+    @extend_schema(
+        request=IngestRecordSerializer(many=True),
+        responses={
+            201: IngestResultSerializer,
+            400: IngestFailureSerializer,
+            413: OpenApiResponse(description="Body larger than the configured limit."),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="ingest",
+        permission_classes=[CanIngest],
+        throttle_classes=[IngestRateThrottle],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def ingest(self, request):
+        """Write 1 to 1000 call records (docs/ingest-format.md), all or nothing."""
+        limit = settings.USAGELOGS_INGEST_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return Response(
+                {"detail": f"Request body is {length} bytes; the limit is {limit} bytes."},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        try:
+            result = ingest_calls(request.data)
+        except IngestError as exc:
+            return Response(
+                {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            {"created": result.created, "already_present": result.duplicates},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class StatsView(ScopedCallsMixin, generics.GenericAPIView):
+    """Totals and trends for the same filters as the call list."""
+
+    serializer_class = StatsResponseSerializer
+    pagination_class = None
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=StatsResponseSerializer)
+    def get(self, request):
+        query = StatsQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            raise ValidationError(query.errors)
+        interval = query.validated_data["interval"]
+        group_by = query.validated_data.get("group_by")
+        calls = self.filter_queryset(self.get_queryset())
+        totals = usage_stats(calls, interval=None)[0]
+        rows = usage_stats(calls, interval=interval, group_by=group_by)
+        return Response(
+            {
+                "interval": interval,
+                "group_by": group_by,
+                "totals": StatsRowSerializer(totals).data,
+                "results": StatsRowSerializer(rows, many=True).data,
+            }
+        )
+
+
+def stream_csv(calls, *, on_done=None):
+    """Yield a CSV file in chunks; ``on_done`` learns how many rows were sent."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADERS)
+    count = 0
+    try:
+        for row in iter_csv_rows(calls):
+            writer.writerow(row)
+            count += 1
+            if count % EXPORT_CHUNK_ROWS == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+    finally:
+        if on_done is not None:
+            on_done(count)
