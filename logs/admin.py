@@ -31,9 +31,10 @@ from logs.admin_filters import (
     StatusFilter,
     TimeRangeFilter,
 )
-from logs.models import CallPayload, CallRecord
+from logs.models import AccessRecord, CallPayload, CallRecord
 from logs.resources import CallRecordResource
 from logs.selectors import call_totals, visible_calls
+from logs.services import record_access
 
 LONG_DURATION_MS = 10_000
 NEARBY_WINDOW = timedelta(minutes=30)
@@ -96,6 +97,8 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     actions = None
     change_list_template = "admin/logs/callrecord/change_list.html"
     detail_template = "admin/logs/callrecord/detail.html"
+
+    access_surface = AccessRecord.Surface.ADMIN
 
     resource_classes = [CallRecordResource]
     formats = [CSV]
@@ -178,6 +181,17 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             response.context_data["totals"] = call_totals(changelist.queryset)
         return response
 
+    def get_data_for_export(self, request, queryset, **kwargs):
+        dataset = super().get_data_for_export(request, queryset, **kwargs)
+        record_access(
+            user=request.user,
+            action=AccessRecord.Action.EXPORT,
+            surface=self.access_surface,
+            filters=request.GET.dict(),
+            row_count=len(dataset),
+        )
+        return dataset
+
     def get_export_filename(self, request, queryset, file_format) -> str:
         return f"calls-{timezone.localtime():%Y%m%d-%H%M%S}.{file_format.get_extension()}"
 
@@ -190,6 +204,12 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         call = self.get_object(request, unquote(object_id))
         if call is None or not self.has_view_permission(request, call):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        record_access(
+            user=request.user,
+            action=AccessRecord.Action.VIEW_CALL,
+            surface=self.access_surface,
+            call=call,
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -207,6 +227,7 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             "parts": payload_parts(getattr(call, "payload", None)),
             "nearby_url": self.nearby_url(request, call),
             "show_internal": self.scope_account(request) is None,
+            "index_url": reverse(f"{self.admin_site.name}:index"),
             "changelist_url": reverse(
                 f"{self.admin_site.name}:logs_callrecord_changelist",
                 current_app=self.admin_site.name,
@@ -263,3 +284,54 @@ def payload_parts(payload: CallPayload | None) -> list[dict]:
             }
         )
     return parts
+
+
+@admin.register(AccessRecord)
+class AccessRecordAdmin(admin.ModelAdmin):
+    """Who read customers' calls. Superusers only; nobody can change it."""
+
+    list_display = ("at", "username", "action", "surface", "request_id", "row_count")
+    list_filter = ("action", "surface")
+    search_fields = ("=username", "=request_id")
+    date_hierarchy = "at"
+    show_full_result_count = False
+    actions = None
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PortalCallRecordAdmin(CallRecordAdmin):
+    """The same list, filters, totals, detail and export, for one account at a time."""
+
+    list_display = tuple(name for name in CallRecordAdmin.list_display if name != "account")
+    access_surface = AccessRecord.Surface.PORTAL
+
+    def scope_account(self, request) -> Account | None:
+        return self.admin_site.current_account(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.scope_account(request) is not None
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_export_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def get_queryset(self, request):
+        if self.scope_account(request) is None:
+            return CallRecord.objects.none()
+        return super().get_queryset(request)

@@ -3,6 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from usagelogs_site.portal import portal_site
+
 admin.site.site_header = "Usage Logs — support"
 admin.site.site_title = "Usage Logs"
 admin.site.index_title = "Back office"
@@ -10,6 +12,7 @@ admin.site.index_title = "Back office"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("portal/", portal_site.urls),
     path("api/v1/", include("logs.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
