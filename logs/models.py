@@ -6,6 +6,7 @@ refers to a call, so the calls table can be partitioned by month on
 PostgreSQL without foreign keys into it getting in the way.
 """
 
+import bisect
 from decimal import Decimal
 
 from django import forms
@@ -51,6 +52,20 @@ class StatusClass(models.TextChoices):
         if status_code >= 400:
             return cls.CLIENT_ERROR
         return cls.SUCCESS
+
+
+# Upper edges of the duration histogram (ms); the last bucket is open-ended.
+# Rollups keep one count per bucket, so p50/p95 come from rollups as from raw calls.
+DURATION_BUCKET_EDGES_MS: tuple[int, ...] = (
+    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000,
+    7_500, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000,
+)  # fmt: skip
+HISTOGRAM_FIELDS = tuple(f"h{index:02d}" for index in range(len(DURATION_BUCKET_EDGES_MS) + 1))
+
+
+def duration_bucket(duration_ms: int) -> int:
+    """Index of the histogram bucket a duration falls in."""
+    return bisect.bisect_right(DURATION_BUCKET_EDGES_MS, duration_ms)
 
 
 USAGE_DECIMAL_PLACES = 6
@@ -269,3 +284,87 @@ class AccessRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} {self.get_action_display().lower()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CallRollup(models.Model):
+    """Hourly totals per account x key x group x model x call type x status class.
+
+    Kept exact by the ingest service in the same transaction as the calls
+    (``logs.services``), rebuilt from raw calls by ``rebuild_rollups``. Totals
+    and stats over days of data read these few rows instead of millions of calls.
+    """
+
+    hour = models.DateTimeField(help_text="Start of the hour (UTC).")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
+    model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+    status_class = models.CharField(max_length=16, choices=StatusClass.choices)
+
+    calls = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    usage = FixedDecimalField(decimal_places=USAGE_DECIMAL_PLACES, default=0)
+    cost = FixedDecimalField(decimal_places=COST_DECIMAL_PLACES, default=0)
+    duration_ms_sum = models.PositiveBigIntegerField(default=0)
+    # Time spent generating (duration minus time to first token) by calls with output.
+    output_ms_sum = models.PositiveBigIntegerField(default=0)
+    # Duration histogram: h00 counts calls under DURATION_BUCKET_EDGES_MS[0], …
+    h00 = models.PositiveBigIntegerField(default=0)
+    h01 = models.PositiveBigIntegerField(default=0)
+    h02 = models.PositiveBigIntegerField(default=0)
+    h03 = models.PositiveBigIntegerField(default=0)
+    h04 = models.PositiveBigIntegerField(default=0)
+    h05 = models.PositiveBigIntegerField(default=0)
+    h06 = models.PositiveBigIntegerField(default=0)
+    h07 = models.PositiveBigIntegerField(default=0)
+    h08 = models.PositiveBigIntegerField(default=0)
+    h09 = models.PositiveBigIntegerField(default=0)
+    h10 = models.PositiveBigIntegerField(default=0)
+    h11 = models.PositiveBigIntegerField(default=0)
+    h12 = models.PositiveBigIntegerField(default=0)
+    h13 = models.PositiveBigIntegerField(default=0)
+    h14 = models.PositiveBigIntegerField(default=0)
+    h15 = models.PositiveBigIntegerField(default=0)
+    h16 = models.PositiveBigIntegerField(default=0)
+    h17 = models.PositiveBigIntegerField(default=0)
+    h18 = models.PositiveBigIntegerField(default=0)
+
+    DIMENSIONS = ("hour", "account", "api_key", "group", "model", "call_type", "status_class")
+    MEASURES = (
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "usage",
+        "cost",
+        "duration_ms_sum",
+        "output_ms_sum",
+        *HISTOGRAM_FIELDS,
+    )
+
+    class Meta:
+        verbose_name = "hourly rollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "hour",
+                    "account",
+                    "api_key",
+                    "group",
+                    "model",
+                    "call_type",
+                    "status_class",
+                ],
+                name="rollup_dimensions_uniq",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "hour"], name="rollup_account_hour_idx"),
+            models.Index(fields=["hour"], name="rollup_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.model} ({self.calls} calls)"

@@ -18,7 +18,13 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Group
-from logs.models import AccountModel, CallRecord, CallType, StatusClass
+from logs.models import (
+    DURATION_BUCKET_EDGES_MS,
+    AccountModel,
+    CallRecord,
+    CallType,
+    StatusClass,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -199,13 +205,6 @@ def calls_near(call: CallRecord, *, minutes: int = 30) -> QuerySet[CallRecord]:
 
 
 # --- usage stats ------------------------------------------------------------------
-
-# Upper edges of the duration histogram (ms); the last bucket is open-ended.
-# Percentiles are read from these counts, the same way rollups will keep them.
-DURATION_BUCKET_EDGES_MS: tuple[int, ...] = (
-    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000,
-    7_500, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000,
-)  # fmt: skip
 
 STATS_INTERVALS = ("hour", "day")
 STATS_GROUP_BY = {
