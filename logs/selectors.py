@@ -8,8 +8,8 @@ that scoped queryset; none of them widens it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -20,8 +20,10 @@ from django.utils import timezone
 from accounts.models import Account, ApiKey, Group
 from logs.models import (
     DURATION_BUCKET_EDGES_MS,
+    HISTOGRAM_FIELDS,
     AccountModel,
     CallRecord,
+    CallRollup,
     CallType,
     StatusClass,
 )
@@ -194,16 +196,6 @@ def _exact(value: Decimal | None) -> Decimal:
     return Decimal("0") if value is None else value
 
 
-def calls_near(call: CallRecord, *, minutes: int = 30) -> QuerySet[CallRecord]:
-    """The same key's calls around a call's time (detail page link)."""
-    window = timedelta(minutes=minutes)
-    return CallRecord.objects.filter(
-        api_key_id=call.api_key_id,
-        created_at__gte=call.created_at - window,
-        created_at__lt=call.created_at + window,
-    )
-
-
 # --- usage stats ------------------------------------------------------------------
 
 STATS_INTERVALS = ("hour", "day")
@@ -271,13 +263,13 @@ def histogram_percentile(counts: tuple[int, ...], q: float) -> float | None:
 def _histogram_aggregates() -> dict:
     aggregates = {}
     lower = None
-    for index, upper in enumerate((*DURATION_BUCKET_EDGES_MS, None)):
+    for name, upper in zip(HISTOGRAM_FIELDS, (*DURATION_BUCKET_EDGES_MS, None), strict=True):
         condition = Q()
         if lower is not None:
             condition &= Q(duration_ms__gte=lower)
         if upper is not None:
             condition &= Q(duration_ms__lt=upper)
-        aggregates[f"h{index}"] = Count("pk", filter=condition)
+        aggregates[name] = Count("pk", filter=condition)
         lower = upper
     return aggregates
 
@@ -351,3 +343,219 @@ def usage_stats(
         )
         for row in results
     ]
+
+
+# --- totals and stats from rollups -----------------------------------------------
+#
+# Whole hours are read from CallRollup (a few rows per hour); the partial hours
+# at either end of a time range, and anything filtered by request id, from raw
+# calls (an indexed range of at most an hour each). The answer is exact either
+# way: rollups are kept in the same transaction as the calls they sum.
+
+
+def _rollups(user: User, account: Account | None, filters: CallFilters) -> QuerySet[CallRollup]:
+    rollups = _scope(CallRollup.objects.all(), "account_id", user, account)
+    if filters.model:
+        rollups = rollups.filter(model=filters.model)
+    if filters.key_name:
+        rollups = rollups.filter(
+            api_key__in=ApiKey.objects.filter(name=filters.key_name).values("pk")
+        )
+    if filters.group:
+        rollups = rollups.filter(group__in=Group.objects.filter(name=filters.group).values("pk"))
+    if filters.call_type:
+        rollups = rollups.filter(call_type=filters.call_type)
+    if filters.status:
+        rollups = rollups.filter(status_class=filters.status)
+    if filters.account_id is not None:
+        rollups = rollups.filter(account_id=filters.account_id)
+    return rollups
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which part of a time range is read from rollups and which from raw calls."""
+
+    hours: tuple[datetime | None, datetime | None] | None  # [start, end) of whole hours
+    raw: tuple[tuple[datetime | None, datetime | None], ...]  # [start, end) pieces
+
+
+def _plan(filters: CallFilters) -> _Plan:
+    if filters.request_id:
+        return _Plan(hours=None, raw=((filters.start, filters.end),))
+    # Hour boundaries in UTC: rollup hours are UTC hours.
+    start = filters.start.astimezone(UTC) if filters.start else None
+    end = filters.end.astimezone(UTC) if filters.end else None
+    first = _ceil_hour(start) if start else None
+    last = _floor_hour(end) if end else None
+    if first is not None and last is not None and first >= last:
+        return _Plan(hours=None, raw=((start, end),))
+    raw = []
+    if start is not None and first != start:
+        raw.append((start, first))
+    if end is not None and last != end:
+        raw.append((last, end))
+    return _Plan(hours=(first, last), raw=tuple(raw))
+
+
+def _raw_piece(user, account, filters: CallFilters, piece) -> QuerySet[CallRecord]:
+    return filter_calls(
+        visible_calls(user, account=account), replace(filters, start=piece[0], end=piece[1])
+    )
+
+
+def _hours_piece(user, account, filters: CallFilters, hours) -> QuerySet[CallRollup]:
+    rollups = _rollups(user, account, filters)
+    if hours[0] is not None:
+        rollups = rollups.filter(hour__gte=hours[0])
+    if hours[1] is not None:
+        rollups = rollups.filter(hour__lt=hours[1])
+    return rollups
+
+
+def scoped_totals(
+    user: User, *, account: Account | None = None, filters: CallFilters | None = None
+) -> CallTotals:
+    """Totals of the calls ``user`` may see that match ``filters``, from rollups."""
+    filters = filters or CallFilters()
+    plan = _plan(filters)
+    parts = [call_totals(_raw_piece(user, account, filters, piece)) for piece in plan.raw]
+    if plan.hours is not None:
+        (row,) = _rollup_stats(_hours_piece(user, account, filters, plan.hours), None, None)
+        parts.append(
+            CallTotals(
+                calls=row.calls,
+                errors=row.errors,
+                input_tokens=row.input_tokens,
+                output_tokens=row.output_tokens,
+                total_tokens=row.total_tokens,
+                usage=row.usage,
+                cost=row.cost,
+                duration_ms=row.duration_ms_sum,
+            )
+        )
+    return CallTotals(
+        calls=sum(p.calls for p in parts),
+        errors=sum(p.errors for p in parts),
+        input_tokens=sum(p.input_tokens for p in parts),
+        output_tokens=sum(p.output_tokens for p in parts),
+        total_tokens=sum(p.total_tokens for p in parts),
+        usage=sum((p.usage for p in parts), Decimal(0)),
+        cost=sum((p.cost for p in parts), Decimal(0)),
+        duration_ms=sum(p.duration_ms for p in parts),
+    )
+
+
+ROLLUP_GROUP_BY = {
+    "model": "model",
+    "key_name": "api_key__name",
+    "group": "group__name",
+    "call_type": "call_type",
+}
+
+
+def scoped_usage_stats(
+    user: User,
+    *,
+    account: Account | None = None,
+    filters: CallFilters | None = None,
+    interval: str | None = "day",
+    group_by: str | None = None,
+) -> list[StatsRow]:
+    """``usage_stats`` for what ``user`` may see, read from rollups where it can be.
+
+    Day buckets are days in the current time zone; with a zone whose offset is
+    not a whole number of hours, an hour straddling midnight counts in the day
+    it starts in.
+    """
+    if interval not in (*STATS_INTERVALS, None):
+        raise ValueError(f"interval must be one of {STATS_INTERVALS}")
+    if group_by is not None and group_by not in ROLLUP_GROUP_BY:
+        raise ValueError(f"group_by must be one of {tuple(ROLLUP_GROUP_BY)}")
+    filters = filters or CallFilters()
+    plan = _plan(filters)
+    rows = []
+    for piece in plan.raw:
+        rows.extend(
+            usage_stats(
+                _raw_piece(user, account, filters, piece), interval=interval, group_by=group_by
+            )
+        )
+    if plan.hours is not None:
+        rows.extend(
+            _rollup_stats(_hours_piece(user, account, filters, plan.hours), interval, group_by)
+        )
+    return _merge(rows)
+
+
+def _rollup_stats(rollups: QuerySet[CallRollup], interval, group_by) -> list[StatsRow]:
+    dimensions = {}
+    if interval is not None:
+        trunc = TruncHour if interval == "hour" else TruncDay
+        dimensions["bucket"] = trunc("hour", tzinfo=timezone.get_current_timezone())
+    if group_by is not None:
+        dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
+    measures = {f"agg_{name}": Sum(name) for name in CallRollup.MEASURES}
+    measures["agg_errors"] = Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS))
+    rows = rollups.order_by()
+    if dimensions:
+        results = rows.annotate(**dimensions).values(*dimensions).annotate(**measures)
+    else:
+        results = [rows.aggregate(**measures)]
+    return [
+        StatsRow(
+            bucket=row.get("bucket"),
+            key=row.get("key"),
+            calls=row["agg_calls"] or 0,
+            errors=row["agg_errors"] or 0,
+            input_tokens=row["agg_input_tokens"] or 0,
+            output_tokens=row["agg_output_tokens"] or 0,
+            total_tokens=row["agg_total_tokens"] or 0,
+            usage=_exact(row["agg_usage"]),
+            cost=_exact(row["agg_cost"]),
+            duration_ms_sum=row["agg_duration_ms_sum"] or 0,
+            output_ms_sum=row["agg_output_ms_sum"] or 0,
+            histogram=tuple(row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS),
+        )
+        for row in results
+    ]
+
+
+def _merge(rows: list[StatsRow]) -> list[StatsRow]:
+    """Add up rows of the same bucket and key (raw edges + rollup hours)."""
+    merged: dict[tuple, StatsRow] = {}
+    for row in rows:
+        slot = (row.bucket, row.key)
+        seen = merged.get(slot)
+        if seen is None:
+            merged[slot] = row
+            continue
+        merged[slot] = StatsRow(
+            bucket=row.bucket,
+            key=row.key,
+            calls=seen.calls + row.calls,
+            errors=seen.errors + row.errors,
+            input_tokens=seen.input_tokens + row.input_tokens,
+            output_tokens=seen.output_tokens + row.output_tokens,
+            total_tokens=seen.total_tokens + row.total_tokens,
+            usage=seen.usage + row.usage,
+            cost=seen.cost + row.cost,
+            duration_ms_sum=seen.duration_ms_sum + row.duration_ms_sum,
+            output_ms_sum=seen.output_ms_sum + row.output_ms_sum,
+            histogram=tuple(a + b for a, b in zip(seen.histogram, row.histogram, strict=True)),
+        )
+    ordered = sorted(
+        merged.values(),
+        key=lambda r: (r.bucket is None, r.bucket or datetime.min.replace(tzinfo=UTC), r.key or ""),
+    )
+    # An empty selection still answers one all-zero row when nothing is grouped.
+    return [r for r in ordered if r.calls] or ordered[:1]

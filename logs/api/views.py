@@ -35,7 +35,7 @@ from logs.api.serializers import (
 )
 from logs.models import AccessRecord
 from logs.resources import CSV_HEADERS, iter_csv_rows
-from logs.selectors import usage_stats, visible_calls
+from logs.selectors import CallFilters, scoped_usage_stats, visible_calls
 from logs.services import IngestError, finish_export_record, ingest_calls, record_access
 
 # Rows buffered per chunk of a streamed export: big enough to keep the
@@ -49,6 +49,13 @@ class ScopedCallsMixin:
     filter_backends = [DjangoFilterBackend]
     filterset_class = CallFilterSet
     throttle_classes = [TokenRateThrottle]
+
+    def call_filters(self) -> CallFilters:
+        """The validated filters of this request (400 naming the parameter if bad)."""
+        filterset = CallFilterSet(self.request.query_params, queryset=self.get_queryset())
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        return filterset.to_call_filters()
 
     def get_queryset(self):
         calls = visible_calls(self.request.user).select_related("account", "api_key", "group")
@@ -155,9 +162,9 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
             raise ValidationError(query.errors)
         interval = query.validated_data["interval"]
         group_by = query.validated_data.get("group_by")
-        calls = self.filter_queryset(self.get_queryset())
-        totals = usage_stats(calls, interval=None)[0]
-        rows = usage_stats(calls, interval=interval, group_by=group_by)
+        scope = {"user": request.user, "filters": self.call_filters()}
+        totals = scoped_usage_stats(**scope, interval=None)[0]
+        rows = scoped_usage_stats(**scope, interval=interval, group_by=group_by)
         return Response(
             {
                 "interval": interval,
