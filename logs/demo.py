@@ -250,20 +250,20 @@ MODELS = {m.name: m for m in (
     #         name, call type, endpoint,
     #         $ per 1M in, per 1M out, per call, overhead ms, ms per 1k in, tok/s, upstreams, family
     ModelSpec("gpt-4o", "chat", "/v1/chat/completions",
-              _D("2.50"), _D("10.00"), _D(0), 320, 90, (55, 95), _OPENAI, "openai"),
+              _D("2.50"), _D("10.00"), _D(0), 320, 200, (55, 95), _OPENAI, "openai"),
     ModelSpec("gpt-4o-mini", "chat", "/v1/chat/completions",
-              _D("0.15"), _D("0.60"), _D(0), 250, 45, (70, 130), _OPENAI, "openai"),
+              _D("0.15"), _D("0.60"), _D(0), 250, 120, (70, 130), _OPENAI, "openai"),
     ModelSpec("claude-3-5-sonnet", "chat", "/v1/chat/completions",
-              _D("3.00"), _D("15.00"), _D(0), 450, 110, (45, 75),
+              _D("3.00"), _D("15.00"), _D(0), 450, 250, (45, 75),
               (("anthropic-direct", 70), ("aws-bedrock-us-east-1", 30)), "anthropic"),
     ModelSpec("llama-3.1-70b-instruct", "chat", "/v1/chat/completions",
-              _D("0.88"), _D("0.88"), _D(0), 280, 70, (30, 60),
+              _D("0.88"), _D("0.88"), _D(0), 280, 180, (30, 60),
               (("together-ai", 60), ("fireworks-ai", 40)), "oss"),
     ModelSpec("codestral-latest", "completion", "/v1/fim/completions",
-              _D("0.30"), _D("0.90"), _D(0), 180, 30, (90, 150),
+              _D("0.30"), _D("0.90"), _D(0), 180, 60, (90, 150),
               (("mistral-la-plateforme", 100),), "oss"),
     ModelSpec("qwen2.5-coder-32b-instruct", "completion", "/v1/completions",
-              _D("0.80"), _D("0.80"), _D(0), 220, 50, (45, 85),
+              _D("0.80"), _D("0.80"), _D(0), 220, 120, (45, 85),
               (("together-ai", 50), ("fireworks-ai", 50)), "oss"),
     ModelSpec("text-embedding-3-small", "embedding", "/v1/embeddings",
               _D("0.02"), _D(0), _D(0), 80, 15, (1, 1), _OPENAI, "openai"),
@@ -280,7 +280,7 @@ MODELS = {m.name: m for m in (
 )}
 # fmt: on
 
-# Models per call type other than chat, whose mix is the account's choice.
+# Models of the other call types (each account picks its own chat models).
 OTHER_MODELS: dict[str, tuple[tuple[str, int], ...]] = {
     "completion": (("codestral-latest", 55), ("qwen2.5-coder-32b-instruct", 45)),
     "embedding": (("text-embedding-3-small", 75), ("text-embedding-3-large", 25)),
@@ -303,35 +303,18 @@ class Role:
     weekend: float
 
 
-_OFFICE = (0.10, 0.07, 0.05, 0.05, 0.05, 0.08, 0.20, 0.45, 0.80, 1.00, 1.00, 0.95) + (
-    0.75,
-    0.90,
-    1.00,
-    1.00,
-    0.95,
-    0.80,
-    0.55,
-    0.40,
-    0.32,
-    0.25,
-    0.18,
-    0.13,
+# Relative traffic by local hour, 0 to 23.
+# fmt: off
+_OFFICE = (
+    0.10, 0.07, 0.05, 0.05, 0.05, 0.08, 0.20, 0.45, 0.80, 1.00, 1.00, 0.95,
+    0.75, 0.90, 1.00, 1.00, 0.95, 0.80, 0.55, 0.40, 0.32, 0.25, 0.18, 0.13,
 )
 # Batch jobs run overnight and a little all day, weekends included.
-_NIGHTLY = (0.50, 1.60, 2.00, 1.80, 1.20, 0.50, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30) + (
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.30,
-    0.35,
+_NIGHTLY = (
+    0.50, 1.60, 2.00, 1.80, 1.20, 0.50, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30,
+    0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.35,
 )
+# fmt: on
 
 ROLES = {
     "backend": Role(
@@ -377,7 +360,7 @@ ROLES = {
 
 # --- errors -------------------------------------------------------------------------------
 
-ERROR_RATE = 0.018  # plus upstream incidents, about 2% in all
+ERROR_RATE = 0.02  # plus two upstream incidents: about 2% in all
 
 
 @dataclass(frozen=True)
@@ -400,10 +383,21 @@ ERROR_KINDS = (
     ErrorKind(504, "timeout", "upstream_timeout", 6, (60_000, 60_400)),
 )
 _ERRORS_BY_STATUS = {kind.status: kind for kind in ERROR_KINDS}
+# Bad request parameters: (parameter, the value sent, what the upstream said).
+INVALID_VALUES = (
+    ("temperature", 2.5, "Invalid value for 'temperature': must be between 0 and 2, got 2.5."),
+    ("top_p", 1.5, "Invalid value for 'top_p': must be between 0 and 1, got 1.5."),
+    (
+        "max_tokens",
+        "1024",
+        "Invalid type for 'max_tokens': expected an integer, but got a string instead.",
+    ),
+)
 
 
 def _error_object(kind: ErrorKind, model: str, family: str, rng: random.Random) -> dict:
     """What the upstream (or the gateway) answered, worded as each vendor does."""
+    param = None
     if kind.code == "rate_limit_exceeded":
         limit = rng.choice((30_000, 200_000, 800_000, 2_000_000))
         used = limit - rng.randint(0, limit // 50)
@@ -420,16 +414,7 @@ def _error_object(kind: ErrorKind, model: str, family: str, rng: random.Random) 
             "of the messages."
         )
     elif kind.code == "invalid_value":
-        message = rng.choice(
-            (
-                "Invalid value for 'temperature': must be between 0 and 2, got 2.5.",
-                "Invalid 'messages[1].content': string too long. Expected a string with maximum "
-                "length 1048576.",
-                "'tools[0].function.name' does not match '^[a-zA-Z0-9_-]{1,64}$'",
-                "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                "'max_completion_tokens' instead.",
-            )
-        )
+        param, _, message = rng.choice(INVALID_VALUES)
     elif kind.code == "invalid_api_key":
         # Upstream refused the gateway's channel key: a rotation went wrong.
         # The key is masked the way OpenAI masks it, so nothing here is secret.
@@ -452,8 +437,8 @@ def _error_object(kind: ErrorKind, model: str, family: str, rng: random.Random) 
     else:
         message = "Upstream did not answer within 60 s; the gateway gave up."
     error: dict[str, Any] = {"type": kind.type, "code": kind.code, "message": message}
-    if kind.code == "invalid_value":
-        error["param"] = message.split("'")[1]
+    if param is not None:
+        error["param"] = param
     return error
 
 
@@ -698,7 +683,7 @@ class _Run:
 def iter_calls(
     seed: int, count: int, now: datetime, *, days: int = DEFAULT_DAYS
 ) -> Iterator[dict[str, Any]]:
-    """Yield ``count`` demo call records in the ingest format, oldest first.
+    """``count`` demo call records in the ingest format, oldest first, one at a time.
 
     All created between ``now - days`` and ``now`` (exclusive), as UTC
     ISO 8601 strings with a ``Z``. Deterministic: the same ``(seed, count,
@@ -708,13 +693,18 @@ def iter_calls(
     while an identical run replays harmlessly (ingest counts it as already
     present).
     """
+    # Checked here, not in the generator below, so a bad call fails at once
+    # rather than at the first next().
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(UTC)
+    return _iter_calls(seed, count, now.astimezone(UTC), days)
+
+
+def _iter_calls(seed: int, count: int, now: datetime, days: int) -> Iterator[dict[str, Any]]:
     run_id = hashlib.sha256(f"{seed}|{count}|{days}|{now.isoformat()}".encode()).hexdigest()[:8]
     run = _Run(seed, random.Random(seed), now, days * 86_400_000, run_id)
     rng = run.rng
@@ -808,6 +798,10 @@ def _make_call(run: _Run, number: int, offset_ms: int, key: DemoKey) -> dict[str
     error_kind = _error_kind(run, offset_ms, upstream, model)
     if error_kind is not None:
         error = _error_object(error_kind, model.name, model.family, rng)
+        if "param" in error:
+            # The request must show the bad value the upstream complained about.
+            bad = next(value for name, value, _ in INVALID_VALUES if name == error["param"])
+            request["params"][error["param"]] = bad
         record |= {
             "status_code": error_kind.status,
             "error_reason": f"{error['code']}: {error['message']}"[:255],
@@ -845,15 +839,15 @@ def _make_call(run: _Run, number: int, offset_ms: int, key: DemoKey) -> dict[str
 def _error_kind(run: _Run, offset_ms: int, upstream: str, model: ModelSpec) -> ErrorKind | None:
     rng = run.rng
     for incident in run.incidents:
-        if incident.upstream == upstream and incident.start_ms <= offset_ms < incident.end_ms:
-            if rng.random() < 0.4:
-                return _ERRORS_BY_STATUS[incident.status]
+        hit = incident.upstream == upstream and incident.start_ms <= offset_ms < incident.end_ms
+        if hit and rng.random() < 0.4:
+            return _ERRORS_BY_STATUS[incident.status]
     if rng.random() >= ERROR_RATE:
         return None
     kinds = ERROR_KINDS
     if model.call_type not in ("chat", "completion"):
-        # Only prompts for generation overflow a context window.
-        kinds = tuple(k for k in kinds if k.code != "context_length_exceeded")
+        # Context windows and sampling parameters belong to text generation.
+        kinds = tuple(k for k in kinds if k.status != 400)
     weights = [
         k.weight * (3 if model.family == "anthropic" and k.status == 503 else 1) for k in kinds
     ]

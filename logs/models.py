@@ -121,7 +121,13 @@ class FixedDecimalField(models.BigIntegerField):
 
 class CallRecord(models.Model):
     """One API call that passed through the gateway. Narrow on purpose: list
-    pages and aggregates read only this table; bulky parts live in CallPayload."""
+    pages and aggregates read only this table; bulky parts live in CallPayload.
+
+    On PostgreSQL the table is partitioned by month of ``created_at``
+    (migration 0002, ``logs.partitions``): there the primary key is
+    (id, created_at) and request ids are unique per (request_id, created_at),
+    with the ingest service guarding request-id uniqueness across months.
+    """
 
     request_id = models.CharField(max_length=128, unique=True)
     created_at = models.DateTimeField(help_text="When the gateway received the request (UTC).")
@@ -200,9 +206,18 @@ class CallPayload(models.Model):
 
     PARTS = ("request_params", "request_headers", "request_body", "response", "error_detail")
 
+    # No database-level foreign key: on PostgreSQL the calls table is
+    # partitioned by month and its primary key is (id, created_at), which a
+    # foreign key cannot reference. The ORM still cascades deletes.
     call = models.OneToOneField(
-        CallRecord, on_delete=models.CASCADE, primary_key=True, related_name="payload"
+        CallRecord,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="payload",
+        db_constraint=False,
     )
+    # The call's time, so payloads are partitioned (and pruned) with their calls.
+    created_at = models.DateTimeField()
     request_params = models.TextField(blank=True)
     request_params_truncated = models.BooleanField(default=False)
     request_params_original_bytes = models.PositiveIntegerField(null=True, blank=True)

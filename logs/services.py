@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from logs.models import (
     StatusClass,
     duration_bucket,
 )
+from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
 from logs.redaction import redact
 
 MAX_INT32 = 2**31 - 1
@@ -511,12 +513,39 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
     if errors:
         raise IngestError(sorted(errors, key=lambda e: (e.index is not None, e.index or 0)))
 
+    ensure_partitions({month_of(call.created_at) for call, *_ in resolved})
     try:
         return _store(resolved)
     except IntegrityError:
         # Another writer stored one of these request_ids between our check and
         # our insert. Run once more: now the check sees it and judges the replay.
         return _store(resolved)
+
+
+# Request ids hash into this many advisory locks (see _lock_request_ids).
+REQUEST_ID_LOCK_BUCKETS = 1024
+_REQUEST_ID_LOCK_SPACE = 7_205_118
+
+
+def _lock_request_ids(request_ids: list[str]) -> None:
+    """Make "is this request id new?" and the insert one step on PostgreSQL.
+
+    Partitioned, the calls table can only enforce (request_id, created_at)
+    uniqueness, which a conflicting record with another timestamp would slip
+    past when two batches race. Transaction-scoped advisory locks on hash
+    buckets of the ids, taken in sorted order (so batches cannot deadlock),
+    serialise batches that share an id; the lookup then sees every month.
+    """
+    if connection.vendor != "postgresql" or not request_ids:
+        return
+    buckets = sorted({zlib.crc32(rid.encode()) % REQUEST_ID_LOCK_BUCKETS for rid in request_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(%s, bucket) "
+            "FROM unnest(%s::int[]) WITH ORDINALITY AS t(bucket, position) "
+            "ORDER BY position) AS locks",
+            [_REQUEST_ID_LOCK_SPACE, buckets],
+        )
 
 
 def _judge_replays(
@@ -554,6 +583,7 @@ def _judge_replays(
 
 @transaction.atomic
 def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResult:
+    _lock_request_ids([call.request_id for call, *_ in resolved])
     fresh, duplicates, errors = _judge_replays(resolved)
     result = IngestResult(duplicates=duplicates)
     to_create: list[tuple[_ValidCall, CallRecord]] = []
@@ -597,7 +627,7 @@ def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResul
     for (call, _), record in zip(to_create, created, strict=True):
         if not any(value is not None for value in call.parts.values()):
             continue
-        payload = CallPayload(call_id=record.pk)
+        payload = CallPayload(call_id=record.pk, created_at=record.created_at)
         for name, value in call.parts.items():
             stored = cap_part(value, max_bytes)
             setattr(payload, name, stored.text)
@@ -798,3 +828,43 @@ def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = Non
         apply_rollup_deltas(deltas)
         written += len(deltas)
     return written
+
+
+# --- retention ------------------------------------------------------------------
+
+
+@dataclass
+class PruneResult:
+    cutoff: datetime
+    partitions_dropped: list[str] = field(default_factory=list)
+    calls_deleted: int = 0
+
+
+def prune_calls(
+    *, older_than: timedelta, now: datetime | None = None, batch_size: int = 10_000
+) -> PruneResult:
+    """Remove calls (and their payloads) received before ``now - older_than``.
+
+    On partitioned PostgreSQL, whole months before the cutoff's month are
+    dropped as partitions (constant time whatever their size); what is left
+    before the cutoff in its own month, and everything on other databases, is
+    deleted in batches so no transaction grows without bound. Rollups, access
+    records and the models an account used are kept: usage history outlives
+    the raw calls.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    result = PruneResult(cutoff=cutoff)
+    if is_partitioned():
+        result.partitions_dropped = [p.name for p in drop_months_before(month_of(cutoff))]
+    while True:
+        ids = list(
+            CallRecord.objects.filter(created_at__lt=cutoff)
+            .order_by()
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            return result
+        with transaction.atomic():
+            CallPayload.objects.filter(call_id__in=ids).delete()
+            CallRecord.objects.filter(id__in=ids).delete()
+        result.calls_deleted += len(ids)

@@ -1,0 +1,148 @@
+"""python manage.py seed_demo --calls N [--seed S] [--days D] [--if-empty]
+
+Fills a development database with demo data: the demo accounts, pricing
+groups and keys (``logs.demo.ensure_demo_world``), N calls spread over the
+last D days (``logs.demo.iter_calls``), sent through the ingest service in
+batches like any other calls, and the two demo logins (``accounts.demo``).
+
+The records are a pure function of (seed, calls, days, now); ``now`` is the
+current time rounded down to the minute, so two runs within the same minute
+produce the same calls (the second is counted as already present), and a
+later run adds new calls instead of clashing with earlier ones. Accounts,
+groups, keys and users are never duplicated.
+"""
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from accounts.demo import ensure_demo_users
+from accounts.models import Account
+from logs.demo import ACCOUNTS, DEFAULT_DAYS, DemoWorld, ensure_demo_world, iter_calls
+from logs.models import CallRecord
+from logs.services import IngestError, ingest_calls, parse_datetime_with_zone
+
+MAX_CALLS = 5_000_000  # far beyond a demo; stops a typo from filling the disk
+MAX_DAYS = 3650
+SITE = "http://127.0.0.1:8000"
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts, keys, logins and N demo calls (through the ingest service)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--calls", type=int, required=True, help="How many calls to create.")
+        parser.add_argument("--seed", type=int, default=1, help="Same seed, same data (default 1).")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=DEFAULT_DAYS,
+            help=f"Spread the calls over the last D days (default {DEFAULT_DAYS}).",
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Create no calls if the database has any; the demo logins are still reset.",
+        )
+
+    def handle(self, *args, **options):
+        count, seed, days = options["calls"], options["seed"], options["days"]
+        if not 1 <= count <= MAX_CALLS:
+            raise CommandError(f"--calls must be between 1 and {MAX_CALLS:,}, got {count}")
+        if not 1 <= days <= MAX_DAYS:
+            raise CommandError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
+        if seed < 0:
+            raise CommandError(f"--seed must be zero or more, got {seed}")
+        if not settings.DEBUG:
+            self.stderr.write(
+                self.style.WARNING(
+                    "DEBUG is off: seed_demo creates logins whose passwords are published. "
+                    "Use it only on a development database."
+                )
+            )
+
+        existing = CallRecord.objects.count()
+        if options["if_empty"] and existing:
+            self.stdout.write(
+                f"The database already has {existing:,} calls; no demo calls created (--if-empty)."
+            )
+            owner_account = Account.objects.filter(slug=ACCOUNTS[0].slug).first()
+            self._print_logins(ensure_demo_users(owner_account))
+            return
+
+        # The only input that is not an option: everything else follows from it.
+        now = timezone.now().replace(second=0, microsecond=0)
+        started = time.monotonic()
+        world = ensure_demo_world(seed, since=now - timedelta(days=days))
+        made = world.created
+        self.stdout.write(
+            f"Demo world: {made['groups']} groups, {made['accounts']} accounts and "
+            f"{made['keys']} keys created ({len(world.prefixes)} keys in use)."
+        )
+
+        created = present = 0
+        batch_size = settings.USAGELOGS_INGEST_MAX_BATCH
+        # About ten progress lines, whatever the size.
+        report_every = max(1, -(-count // batch_size) // 10)
+        skipped: list[str] = []
+        records = _for_stored_keys(iter_calls(seed, count, now, days=days), world, skipped)
+        for number, batch in enumerate(_batches(records, batch_size), start=1):
+            try:
+                result = ingest_calls(batch)
+            except IngestError as exc:
+                raise CommandError(f"the ingest service refused demo calls: {exc}") from exc
+            created += result.created
+            present += result.duplicates
+            if number % report_every == 0:
+                self.stdout.write(
+                    f"… {created + present:,} / {count:,} calls "
+                    f"({time.monotonic() - started:.1f} s)"
+                )
+        if skipped:
+            self.stdout.write(f"{len(skipped):,} calls of revoked keys left out.")
+
+        total = CallRecord.objects.count()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Done: {created:,} calls created, {present:,} already present, "
+                f"in {time.monotonic() - started:.1f} s (seed {seed}, last {days} days up to "
+                f"{now:%Y-%m-%d %H:%M} UTC). The database has {total:,} calls."
+            )
+        )
+        self._print_logins(ensure_demo_users(world.accounts[0]))
+
+    def _print_logins(self, logins) -> None:
+        self.stdout.write("\nDemo logins:")
+        for login in logins:
+            self.stdout.write(
+                f"  {login.who}: {SITE}{login.url}  user {login.username!r}, "
+                f"password {login.password!r}"
+            )
+
+
+def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    # itertools.batched needs Python 3.12; the project supports 3.11.
+    iterator = iter(records)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _for_stored_keys(
+    records: Iterable[dict], world: DemoWorld, skipped: list[str]
+) -> Iterator[dict]:
+    """Point each record at the key stored under its account and name (another
+    seed may have created it), and leave out calls a revoked key could not
+    have made, which ingest would refuse; their request ids go to ``skipped``."""
+    for record in records:
+        prefix = world.prefixes[record["api_key"]]
+        revoked_at = world.revoked_at.get(prefix)
+        if revoked_at is not None and parse_datetime_with_zone(record["created_at"]) > revoked_at:
+            skipped.append(record["request_id"])
+            continue
+        record["api_key"] = prefix
+        yield record

@@ -1,0 +1,85 @@
+"""Partition the calls and payload tables by month of created_at (PostgreSQL only).
+
+Django created both as plain tables in 0001. Here, on PostgreSQL, each is
+rebuilt as a table partitioned by range of created_at with the same columns;
+existing rows are copied over. Primary keys become (id, created_at) and
+(call_id, created_at) because a partitioned table's keys must include the
+partition column; request ids are unique per (request_id, created_at), and
+the ingest service checks them across months. Other databases are unchanged.
+"""
+
+from datetime import UTC, datetime
+
+from django.db import migrations
+
+from logs.partitions import ensure_partitions, month_of
+
+CALL_FOREIGN_KEYS = (
+    ("account_id", "accounts_account"),
+    ("api_key_id", "accounts_apikey"),
+    ("group_id", "accounts_group"),
+)
+
+
+def partition_tables(apps, schema_editor):
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    execute = schema_editor.execute
+    CallRecord = apps.get_model("logs", "CallRecord")
+    CallPayload = apps.get_model("logs", "CallPayload")
+
+    for model, key in ((CallRecord, "id"), (CallPayload, "call_id")):
+        table = model._meta.db_table
+        execute(f'ALTER TABLE "{table}" RENAME TO "{table}_unpartitioned"')
+        execute(
+            f'CREATE TABLE "{table}" (LIKE "{table}_unpartitioned" INCLUDING DEFAULTS '
+            "INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING STORAGE) "
+            'PARTITION BY RANGE ("created_at")'
+        )
+        execute(f'ALTER TABLE "{table}" ADD PRIMARY KEY ("{key}", "created_at")')
+
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT min(created_at), max(created_at) FROM "logs_callrecord_unpartitioned"')
+        oldest, newest = cursor.fetchone()
+    months = set()
+    if oldest is not None:
+        month = month_of(oldest)
+        while month <= month_of(newest):
+            months.add(month)
+            month = month.replace(year=month.year + (month.month == 12), month=month.month % 12 + 1)
+    months.add(month_of(datetime.now(UTC)))
+    ensure_partitions(months, using=connection)
+
+    for model in (CallRecord, CallPayload):
+        table = model._meta.db_table
+        execute(f'INSERT INTO "{table}" SELECT * FROM "{table}_unpartitioned"')
+        execute(f'DROP TABLE "{table}_unpartitioned" CASCADE')
+
+    execute(
+        "SELECT setval(pg_get_serial_sequence('logs_callrecord', 'id'), "
+        "coalesce((SELECT max(id) FROM logs_callrecord), 0) + 1, false)"
+    )
+    execute(
+        'ALTER TABLE "logs_callrecord" ADD CONSTRAINT "call_request_id_created_uniq" '
+        'UNIQUE ("request_id", "created_at")'
+    )
+    for column, target in CALL_FOREIGN_KEYS:
+        execute(
+            f'ALTER TABLE "logs_callrecord" ADD CONSTRAINT "call_{column}_fk" '
+            f'FOREIGN KEY ("{column}") REFERENCES "{target}" ("id") '
+            "DEFERRABLE INITIALLY DEFERRED"
+        )
+    for index in CallRecord._meta.indexes:
+        execute(index.create_sql(CallRecord, schema_editor))
+
+
+class Migration(migrations.Migration):
+    atomic = True
+
+    dependencies = [
+        ("accounts", "0001_initial"),
+        ("logs", "0001_initial"),
+    ]
+
+    operations = [migrations.RunPython(partition_tables, elidable=False)]
