@@ -14,6 +14,8 @@ from django.db import migrations
 
 from logs.partitions import ensure_partitions, month_of
 
+# Checked at once, not deferred to commit like Django's own: pending deferred
+# checks on a partition would block dropping it in the same transaction.
 CALL_FOREIGN_KEYS = (
     ("account_id", "accounts_account"),
     ("api_key_id", "accounts_apikey"),
@@ -67,8 +69,7 @@ def partition_tables(apps, schema_editor):
     for column, target in CALL_FOREIGN_KEYS:
         execute(
             f'ALTER TABLE "logs_callrecord" ADD CONSTRAINT "call_{column}_fk" '
-            f'FOREIGN KEY ("{column}") REFERENCES "{target}" ("id") '
-            "DEFERRABLE INITIALLY DEFERRED"
+            f'FOREIGN KEY ("{column}") REFERENCES "{target}" ("id")'
         )
     for index in CallRecord._meta.indexes:
         execute(index.create_sql(CallRecord, schema_editor))

@@ -1,0 +1,196 @@
+"""Rollups stay equal to what rebuilding them from raw calls gives; totals and
+stats read from them equal sums over raw calls; old calls are pruned (whole
+monthly partitions on PostgreSQL) while rollups stay."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from logs.models import CallPayload, CallRecord, CallRollup
+from logs.partitions import partition_name, partitions
+from logs.selectors import (
+    CallFilters,
+    call_totals,
+    filter_calls,
+    scoped_totals,
+    scoped_usage_stats,
+    usage_stats,
+    visible_calls,
+)
+from logs.services import ingest_calls, prune_calls, rebuild_rollups
+from tests.factories import ApiKeyFactory, GroupFactory, StaffUserFactory, record_dict
+
+pytestmark = pytest.mark.django_db
+
+
+def rollup_rows() -> list[tuple]:
+    return sorted(
+        tuple(sorted((k, str(v)) for k, v in model_to_dict(row).items() if k != "id"))
+        for row in CallRollup.objects.all()
+    )
+
+
+@pytest.fixture
+def random_calls():
+    """~600 calls over the last 30 hours, two keys, mixed models, types, statuses."""
+    rnd = random.Random(42)
+    keys = [ApiKeyFactory(), ApiKeyFactory(group=GroupFactory(name="vip"))]
+    now = timezone.now()
+    records = [
+        record_dict(
+            rnd.choice(keys),
+            created_at=now - timedelta(minutes=rnd.randint(1, 30 * 60)),
+            model=rnd.choice(["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]),
+            call_type=rnd.choice(["chat", "embedding", "image"]),
+            status_code=rnd.choice([200, 200, 200, 400, 429, 500, 503]),
+            duration_ms=rnd.choice([0, 49, 50, 999, 1000, 1001, 65_000, 200_000]),
+            ttft_ms=None,
+            input_tokens=rnd.randint(0, 5000),
+            output_tokens=rnd.randint(0, 800),
+            usage=str(Decimal(rnd.randint(0, 10**6)) / 10**6),
+            cost=str(Decimal(rnd.randint(0, 10**8)) / 10**8),
+        )
+        for _ in range(600)
+    ]
+    for start in range(0, len(records), 150):
+        ingest_calls(records[start : start + 150])
+    ingest_calls(records[:50])  # replays add nothing
+    return records
+
+
+def test_incremental_rollups_equal_a_rebuild_from_raw_calls(random_calls):
+    incremental = rollup_rows()
+    assert sum(row.calls for row in CallRollup.objects.all()) == len(random_calls)
+
+    rebuild_rollups()
+
+    assert rollup_rows() == incremental
+
+
+def test_rebuild_command_restores_deleted_rollups(random_calls):
+    expected = rollup_rows()
+    CallRollup.objects.all().delete()
+
+    call_command("rebuild_rollups")
+
+    assert rollup_rows() == expected
+
+
+def test_rebuild_command_rejects_bad_bounds(db):
+    with pytest.raises(CommandError, match="--since"):
+        call_command("rebuild_rollups", since="yesterday")
+    with pytest.raises(CommandError, match="after"):
+        call_command("rebuild_rollups", since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, seed):
+    rnd = random.Random(seed)
+    staff = StaffUserFactory()
+    now = timezone.now()
+    start = now - timedelta(minutes=rnd.randint(0, 31 * 60), seconds=rnd.randint(0, 59))
+    filters = CallFilters(
+        start=rnd.choice([start, None]),
+        end=rnd.choice([start + timedelta(minutes=rnd.randint(1, 20 * 60)), None]),
+        model=rnd.choice([None, "gpt-4o"]),
+        status=rnd.choice([None, "success", "client_error", "server_error"]),
+        call_type=rnd.choice([None, "chat"]),
+    )
+    raw = filter_calls(visible_calls(staff), filters)
+
+    assert scoped_totals(staff, filters=filters) == call_totals(raw)
+    for interval in ("hour", "day", None):
+        for group_by in (None, "model", "key_name", "group", "call_type"):
+            expected = [
+                r
+                for r in usage_stats(raw, interval=interval, group_by=group_by)
+                if r.calls or (interval is None and group_by is None)
+            ]
+            assert (
+                scoped_usage_stats(staff, filters=filters, interval=interval, group_by=group_by)
+                == expected
+            ), (interval, group_by)
+
+
+def test_prune_removes_old_calls_and_payloads_and_keeps_rollups(db):
+    key = ApiKeyFactory()
+    now = timezone.now()
+    old = [record_dict(key, created_at=now - timedelta(days=100 + i)) for i in range(3)]
+    recent = [record_dict(key, created_at=now - timedelta(days=i)) for i in range(3)]
+    ingest_calls(old + recent)
+    rollups_before = rollup_rows()
+
+    result = prune_calls(older_than=timedelta(days=90))
+
+    left = set(CallRecord.objects.values_list("request_id", flat=True))
+    assert left == {r["request_id"] for r in recent}
+    assert CallPayload.objects.count() == 3
+    assert rollup_rows() == rollups_before
+    assert result.cutoff < now
+
+
+def test_prune_command_validates_its_age(db):
+    with pytest.raises(CommandError, match="older-than"):
+        call_command("prune_calls", older_than="ninety days")
+    with pytest.raises(CommandError, match="older-than"):
+        call_command("prune_calls", older_than="0d")
+
+
+@pytest.mark.postgres
+def test_calls_are_partitioned_by_month_and_created_on_demand(db):
+    key = ApiKeyFactory()
+    long_ago = datetime(2024, 2, 3, 10, 0, tzinfo=UTC)
+
+    ingest_calls([record_dict(key, created_at=long_ago)])
+
+    names = {p.name for p in partitions()}
+    assert partition_name("logs_callrecord", long_ago.date().replace(day=1)) in names
+    assert partition_name("logs_callpayload", long_ago.date().replace(day=1)) in names
+    this_month = timezone.now().astimezone(UTC).date().replace(day=1)
+    assert partition_name("logs_callrecord", this_month) in names
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tableoid::regclass::text FROM logs_callrecord WHERE created_at = %s",
+            [long_ago],
+        )
+        assert cursor.fetchone()[0] == "logs_callrecord_p2024_02"
+
+
+@pytest.mark.postgres
+def test_request_id_stays_idempotent_across_partitions(db):
+    key = ApiKeyFactory()
+    record = record_dict(key, created_at=datetime(2024, 2, 3, 10, 0, tzinfo=UTC))
+    ingest_calls([record])
+
+    replay = ingest_calls([record])
+    assert (replay.created, replay.duplicates) == (0, 1)
+    moved = dict(record, created_at=timezone.now().isoformat())
+    with pytest.raises(Exception, match="different content"):
+        ingest_calls([moved])
+    assert CallRecord.objects.filter(request_id=record["request_id"]).count() == 1
+
+
+@pytest.mark.postgres
+def test_prune_drops_whole_month_partitions(db):
+    key = ApiKeyFactory()
+    ingest_calls(
+        [
+            record_dict(key, created_at=datetime(2024, 2, 3, tzinfo=UTC)),
+            record_dict(key, created_at=datetime(2024, 3, 3, tzinfo=UTC)),
+            record_dict(key, created_at=timezone.now() - timedelta(hours=1)),
+        ]
+    )
+
+    result = prune_calls(older_than=timedelta(days=90))
+
+    assert "logs_callrecord_p2024_02" in result.partitions_dropped
+    assert "logs_callpayload_p2024_03" in result.partitions_dropped
+    assert CallRecord.objects.count() == 1
+    assert CallRollup.objects.filter(hour__year=2024).count() == 2
