@@ -38,6 +38,9 @@ def create_api_key(
     callers leave it out and get a fresh random one.
     """
     secret = secret or generate_secret()
+    if len(secret) < 2 * ApiKey.PREFIX_LENGTH:
+        # The prefix is stored in clear: a short secret would be stored whole.
+        raise ValueError(f"an API key must be at least {2 * ApiKey.PREFIX_LENGTH} characters")
     api_key = ApiKey(
         account=account,
         name=name,

@@ -381,6 +381,11 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
     if problems.errors:
         return None, problems.errors
 
+    # Free text a gateway copies from upstream errors can carry a key too.
+    endpoint = redact(endpoint)
+    error_reason = redact(error_reason)
+    upstream = redact(upstream)
+
     parts = {
         "request_params": request.get("params"),
         "request_headers": request.get("headers"),
@@ -769,8 +774,9 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
         f"{quote(c)} = {quote(table)}.{quote(c)} + EXCLUDED.{quote(c)}" for c in measure_columns
     )
     conflict = ", ".join(quote(c) for c in _ROLLUP_DIMENSION_COLUMNS)
-    for start in range(0, len(deltas), 500):
-        chunk = sorted(deltas.items(), key=lambda item: _sortable(item[0]))[start : start + 500]
+    ordered = sorted(deltas.items(), key=lambda item: _sortable(item[0]))
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
         params: list[Any] = []
         for dimensions, measures in chunk:
             values = [*dimensions, *(measures[name] for name in CallRollup.MEASURES)]

@@ -1,7 +1,7 @@
 """Settings for Usage Logs.
 
 Everything that differs between a laptop and production is read from the
-environment (see docs/settings.md). The defaults give a zero-setup SQLite
+environment (the table in README.md, Settings). The defaults give a zero-setup SQLite
 development server; production sets DEBUG=0, SECRET_KEY and ALLOWED_HOSTS.
 """
 
@@ -108,6 +108,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Read replicas: comma-separated URLs. Reads of call data go to them (see
+# usagelogs_site/routers.py); in tests each replica mirrors the test database.
+DATABASE_REPLICAS: list[str] = []
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS", []), start=1):
+    _alias = f"replica_{_number}"
+    DATABASES[_alias] = dj_database_url.parse(
+        _url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+    DATABASE_REPLICAS.append(_alias)
+DATABASE_ROUTERS = ["usagelogs_site.routers.ReadReplicaRouter"]
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several writers (server + seed command) must wait, not fail with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -66,8 +66,8 @@ class Command(BaseCommand):
                 )
             )
 
-        existing = CallRecord.objects.count()
-        if options["if_empty"] and existing:
+        if options["if_empty"] and CallRecord.objects.exists():
+            existing = CallRecord.objects.count()
             self.stdout.write(
                 f"The database already has {existing:,} calls; no demo calls created (--if-empty)."
             )
