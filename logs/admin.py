@@ -8,14 +8,19 @@ site (the portal) overrides.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, timedelta
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from import_export.admin import ExportMixin
@@ -35,6 +40,13 @@ from logs.models import AccessRecord, CallPayload, CallRecord
 from logs.resources import CallRecordResource
 from logs.selectors import call_totals, visible_calls
 from logs.services import record_access
+from logs.stats import (
+    EXPLANATION,
+    INTERVAL_LABELS,
+    INTERVAL_VAR,
+    build_usage_stats,
+    selected_time_range,
+)
 
 LONG_DURATION_MS = 10_000
 NEARBY_WINDOW = timedelta(minutes=30)
@@ -55,6 +67,21 @@ def format_speed(tokens_per_second: float | None) -> str:
 
 def utc_iso(moment) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StatsChangeList(ChangeList):
+    """The call list's filters, scope and validation, without its page of rows:
+    the stats page reads ``queryset`` and never needs the count or the rows."""
+
+    def get_results(self, request):
+        self.result_count = None
+        self.full_result_count = None
+        self.show_full_result_count = False
+        self.show_admin_actions = False
+        self.result_list = []
+        self.can_show_all = False
+        self.multi_page = False
+        self.paginator = None
 
 
 @admin.register(CallRecord)
@@ -96,7 +123,11 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     sortable_by = ("time",)
     actions = None
     change_list_template = "admin/logs/callrecord/change_list.html"
+    # Our change list template renders the Export CSV item next to "Usage stats";
+    # import-export's wrapper templates would hide object tools without add permission.
+    import_export_change_list_template = None
     detail_template = "admin/logs/callrecord/detail.html"
+    stats_template = "admin/logs/callrecord/stats.html"
 
     access_surface = AccessRecord.Surface.ADMIN
 
@@ -173,6 +204,91 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         )
 
     # --- views -----------------------------------------------------------------
+
+    def get_urls(self):
+        stats = path(
+            "stats/",
+            self.admin_site.admin_view(self.stats_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_stats",
+        )
+        return [stats, *super().get_urls()]
+
+    def get_changelist(self, request, **kwargs):
+        if getattr(request, "usage_stats_page", False):
+            return StatsChangeList
+        return super().get_changelist(request, **kwargs)
+
+    def stats_view(self, request):
+        """Usage stats for exactly the calls the list shows with the same filters.
+
+        The ChangeList is built from a copy of the request without ``interval``
+        (the list would reject it as an unknown lookup), so the sidebar filters,
+        the date drill-down and their messages behave as on the list.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        requested_interval = request.GET.get(INTERVAL_VAR, "")
+        list_request = copy.copy(request)
+        list_request.GET = request.GET.copy()
+        list_request.GET.pop(INTERVAL_VAR, None)
+        list_request.usage_stats_page = True
+        try:
+            cl = self.get_changelist_instance(list_request)
+        except IncorrectLookupParameters:
+            messages.error(
+                request, "Some filters in that address were not valid, so they were cleared."
+            )
+            return HttpResponseRedirect(request.path)
+
+        start, end = selected_time_range(cl)
+        stats = build_usage_stats(
+            cl.queryset,
+            requested_interval=requested_interval,
+            start=start,
+            end=end,
+            keys_with_account=self.scope_account(request) is None,
+        )
+        for text in stats.messages:
+            messages.warning(request, text)
+        if requested_interval == stats.interval:
+            # Keep a chosen interval when a sidebar filter or the drill-down changes.
+            cl.filter_params[INTERVAL_VAR] = [stats.interval]
+
+        changelist_url = reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+        )
+        for ranked in (
+            *stats.top_models_by_calls,
+            *stats.top_models_by_cost,
+            *stats.top_keys_by_calls,
+            *stats.top_keys_by_cost,
+        ):
+            ranked.url = cl.get_query_string(ranked.query)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "cl": cl,
+            "title": "Usage stats",
+            "subtitle": None,
+            "stats": stats,
+            "explanation": EXPLANATION,
+            "show_accounts": self.scope_account(request) is None,
+            "timezone_name": timezone.get_current_timezone_name(),
+            "interval_choices": [
+                {
+                    "value": value,
+                    "label": label,
+                    "url": cl.get_query_string({INTERVAL_VAR: value}),
+                    "selected": value == stats.interval,
+                }
+                for value, label in INTERVAL_LABELS.items()
+            ],
+            "index_url": reverse(f"{self.admin_site.name}:index"),
+            "changelist_url": changelist_url,
+            "changelist_filtered_url": changelist_url + cl.get_query_string(remove=[INTERVAL_VAR]),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.stats_template, context)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)

@@ -94,10 +94,13 @@ class TimeRangeFilter(admin.ListFilter):
             "end": self.used_parameters.get("end", ""),
             "error": self.error,
             "timezone": tz_name,
+            # The other filters as hidden inputs, one per value (the ChangeList
+            # keeps each parameter as a list of values).
             "other_params": [
                 (key, value)
-                for key, value in changelist.get_filters_params().items()
+                for key, values in changelist.get_filters_params().items()
                 if key not in self.parameter_names
+                for value in (values if isinstance(values, list) else [values])
             ]
             + [
                 (key, changelist.params[key])

@@ -559,3 +559,60 @@ def _merge(rows: list[StatsRow]) -> list[StatsRow]:
     )
     # An empty selection still answers one all-zero row when nothing is grouped.
     return [r for r in ordered if r.calls] or ordered[:1]
+
+
+# --- usage stats page: per-key usage ------------------------------------------------
+#
+# Added for the usage stats page (logs/stats.py). Keys are grouped by the key
+# itself, not by name: two accounts may both call a key "prod", and support
+# staff must see them apart, each with its account's name.
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    key_id: int
+    key_name: str
+    account_id: int
+    account_name: str
+    calls: int
+    errors: int
+    total_tokens: int
+    usage: Decimal
+    cost: Decimal
+
+
+KEY_USAGE_ORDER = {"calls": ("-agg_calls", "-agg_cost"), "cost": ("-agg_cost", "-agg_calls")}
+
+
+def top_keys(
+    calls: QuerySet[CallRecord], *, order_by: str = "calls", limit: int = 10
+) -> list[KeyUsage]:
+    """The ``limit`` keys with the most calls (or cost) in an already scoped queryset."""
+    if order_by not in KEY_USAGE_ORDER:
+        raise ValueError(f"order_by must be one of {tuple(KEY_USAGE_ORDER)}")
+    rows = (
+        calls.order_by()
+        .values("api_key_id", "api_key__name", "account_id", "account__name")
+        .annotate(
+            agg_calls=Count("pk"),
+            agg_errors=Count("pk", filter=Q(status_code__gte=400)),
+            agg_total_tokens=Sum("total_tokens"),
+            agg_usage=Sum("usage"),
+            agg_cost=Sum("cost"),
+        )
+        .order_by(*KEY_USAGE_ORDER[order_by], "api_key__name", "api_key_id")[:limit]
+    )
+    return [
+        KeyUsage(
+            key_id=row["api_key_id"],
+            key_name=row["api_key__name"],
+            account_id=row["account_id"],
+            account_name=row["account__name"],
+            calls=row["agg_calls"],
+            errors=row["agg_errors"],
+            total_tokens=row["agg_total_tokens"] or 0,
+            usage=_exact(row["agg_usage"]),
+            cost=_exact(row["agg_cost"]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,429 @@
+"""Small server-rendered SVG charts (no JavaScript, nothing from a CDN).
+
+Each function returns one ``<svg role="img">`` as a ``SafeString``: axes with
+value ticks, an ``aria-label`` that says what the chart shows, and a
+``<title>`` on every bar or point so hovering shows its exact value. Every
+piece of text is escaped here, so labels may come straight from user data (a
+model called ``<script>`` is drawn as text). Colours are CSS classes
+(``chart-*``, see ``logs/static/logs/calls.css``) that read the admin's CSS
+variables, so dark mode works.
+
+The charts are pictures of numbers the page also shows in a table; they are
+not the only place a number can be read. No data at all gives a short
+paragraph (``empty_text``) instead of an empty frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+Number = int | float | Decimal
+Formatter = Callable[[Number], str]
+
+EMPTY_TEXT = "No calls match these filters."
+
+# Geometry, in viewBox units. The SVG scales to its container's width.
+WIDTH = 640
+HEIGHT = 240
+MARGIN_LEFT = 58
+MARGIN_RIGHT = 14
+MARGIN_TOP = 26
+MARGIN_BOTTOM = 30
+FONT_SIZE = 12
+CHAR_WIDTH = 6.6  # rough width of one character at FONT_SIZE, for spacing tick labels
+MAX_BAR_WIDTH = 48
+
+
+@dataclass(frozen=True)
+class Series:
+    """One named row of values (``None``: no value, e.g. an error rate without calls)."""
+
+    name: str
+    values: Sequence[Number | None]
+    css_class: str = "chart-series-1"
+
+
+# --- numbers ----------------------------------------------------------------------
+
+
+def compact_number(value: Number) -> str:
+    """A short label for an axis tick: 950, 1.2k, 3.4M, 0.0012."""
+    number = float(value)
+    if number == 0:
+        return "0"
+    magnitude = abs(number)
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= limit:
+            return _significant(number / limit) + suffix
+    return _significant(number)
+
+
+def _significant(number: float, digits: int = 3) -> str:
+    text = format(Decimal(f"{number:.{digits}g}"), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def percent(value: Number) -> str:
+    """A ratio (0.125) as a percentage (12.5%)."""
+    return f"{_significant(float(value) * 100, 3)}%"
+
+
+def nice_ticks(maximum: float, *, count: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values from 0 up to at least ``maximum``, 1, 2, 2.5 or 5 (x 10^k) apart."""
+    if not math.isfinite(maximum) or maximum <= 0:
+        return [0.0, 1.0]
+    raw_step = maximum / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw_step))
+    step = next(
+        power * factor for factor in (1, 2, 2.5, 5, 10) if power * factor >= raw_step * 0.999
+    )
+    if integer:
+        step = max(1.0, float(math.ceil(step)))
+    steps = math.ceil(maximum / step - 1e-9)
+    return [round(i * step, 12) for i in range(steps + 1)]
+
+
+# --- the charts ---------------------------------------------------------------------
+
+
+def bar_chart(
+    points: Sequence[tuple[str, Number]],
+    *,
+    title: str,
+    series_name: str | None = None,
+    value_format: Formatter = str,
+    axis_format: Formatter = compact_number,
+    tick_labels: Sequence[str] | None = None,
+    integer: bool = False,
+    css_class: str = "chart-series-1",
+    empty_text: str = EMPTY_TEXT,
+) -> SafeString:
+    """One bar per ``(label, value)`` point."""
+    labels = [label for label, _ in points]
+    series = Series(series_name or title, [value for _, value in points], css_class)
+    return stacked_bar_chart(
+        labels,
+        [series],
+        title=title,
+        value_format=value_format,
+        axis_format=axis_format,
+        tick_labels=tick_labels,
+        integer=integer,
+        empty_text=empty_text,
+    )
+
+
+def stacked_bar_chart(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    value_format: Formatter = str,
+    axis_format: Formatter = compact_number,
+    tick_labels: Sequence[str] | None = None,
+    integer: bool = False,
+    empty_text: str = EMPTY_TEXT,
+) -> SafeString:
+    """Bars of several series stacked on each other, one column per label."""
+    _check_lengths(labels, series, tick_labels)
+    if not labels:
+        return _empty(empty_text)
+    totals = [sum(_or_zero(s.values[i]) for s in series) for i in range(len(labels))]
+    frame = _Frame(len(labels), nice_ticks(max(_number(t) for t in totals), integer=integer))
+    parts = [frame.grid(axis_format), frame.x_ticks(tick_labels or labels)]
+    for i, label in enumerate(labels):
+        values = ", ".join(f"{s.name} {value_format(_or_zero(s.values[i]))}" for s in series)
+        parts.append(frame.hit_area(i, f"{label}: {values}"))
+    for i, label in enumerate(labels):
+        base = 0.0
+        for s in series:
+            value = _or_zero(s.values[i])
+            top = base + _number(value)
+            x, width = frame.bar_x(i)
+            y_top, y_base = frame.y(top), frame.y(base)
+            parts.append(
+                format_html(
+                    '<rect class="chart-bar {}" x="{}" y="{}" width="{}" height="{}">'
+                    "<title>{}</title></rect>",
+                    s.css_class,
+                    _f(x),
+                    _f(y_top),
+                    _f(width),
+                    _f(max(y_base - y_top, 0.0)),
+                    f"{label} — {s.name}: {value_format(value)}",
+                )
+            )
+            base = top
+    kind = "stacked bar chart" if len(series) > 1 else "bar chart"
+    return _svg(title, _describe(kind, title, labels, series, totals, value_format), parts, series)
+
+
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    value_format: Formatter = str,
+    axis_format: Formatter = compact_number,
+    tick_labels: Sequence[str] | None = None,
+    axis_at_least: float = 0.0,
+    empty_text: str = EMPTY_TEXT,
+) -> SafeString:
+    """Lines through the values; ``None`` leaves a gap. A lone value is a dot.
+
+    ``axis_at_least`` keeps small values small: an error rate of 0.2% on an
+    axis that reaches at least 1% does not fill the whole height."""
+    _check_lengths(labels, series, tick_labels)
+    present = [_number(v) for s in series for v in s.values if v is not None]
+    if not labels or not present:
+        return _empty(empty_text)
+    frame = _Frame(len(labels), nice_ticks(max(max(present), axis_at_least)))
+    parts = [frame.grid(axis_format), frame.x_ticks(tick_labels or labels)]
+    for i, label in enumerate(labels):
+        values = ", ".join(
+            f"{s.name} {'—' if s.values[i] is None else value_format(s.values[i])}" for s in series
+        )
+        parts.append(frame.hit_area(i, f"{label}: {values}"))
+    radius = 3 if len(labels) <= 60 else 2
+    for s in series:
+        for run in _runs(s.values):
+            if len(run) > 1:
+                points = " ".join(
+                    f"{_f(frame.center(i))},{_f(frame.y(_number(s.values[i])))}" for i in run
+                )
+                parts.append(
+                    format_html(
+                        '<polyline class="chart-line {}" points="{}"/>', s.css_class, points
+                    )
+                )
+        for i, value in enumerate(s.values):
+            if value is None:
+                continue
+            parts.append(
+                format_html(
+                    '<circle class="chart-point {}" cx="{}" cy="{}" r="{}">'
+                    "<title>{}</title></circle>",
+                    s.css_class,
+                    _f(frame.center(i)),
+                    _f(frame.y(_number(value))),
+                    radius,
+                    f"{labels[i]} — {s.name}: {value_format(value)}",
+                )
+            )
+    values = [
+        max((v for v in column if v is not None), default=None)
+        for column in zip(*(s.values for s in series), strict=True)
+    ]
+    description = _describe("line chart", title, labels, series, values, value_format)
+    return _svg(title, description, parts, series)
+
+
+# --- drawing ------------------------------------------------------------------------
+
+
+class _Frame:
+    """Where things go: the plot area inside the margins, and the value scale."""
+
+    def __init__(self, count: int, ticks: list[float]):
+        self.count = count
+        self.ticks = ticks
+        self.top_value = ticks[-1] or 1.0
+        self.left = MARGIN_LEFT
+        self.right = WIDTH - MARGIN_RIGHT
+        self.top = MARGIN_TOP
+        self.bottom = HEIGHT - MARGIN_BOTTOM
+        self.slot = (self.right - self.left) / count
+
+    def y(self, value: float) -> float:
+        return self.bottom - (value / self.top_value) * (self.bottom - self.top)
+
+    def center(self, index: int) -> float:
+        return self.left + self.slot * (index + 0.5)
+
+    def bar_x(self, index: int) -> tuple[float, float]:
+        width = min(self.slot * (0.8 if self.slot >= 4 else 1.0), MAX_BAR_WIDTH)
+        return self.center(index) - width / 2, width
+
+    def grid(self, axis_format: Formatter) -> SafeString:
+        lines = []
+        for tick in self.ticks:
+            y = _f(self.y(tick))
+            lines.append(
+                format_html(
+                    '<line class="chart-grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+                    '<text class="chart-tick chart-y-tick" x="{}" y="{}" dy="0.32em"'
+                    ' text-anchor="end">{}</text>',
+                    _f(self.left),
+                    y,
+                    _f(self.right),
+                    y,
+                    _f(self.left - 6),
+                    y,
+                    axis_format(tick),
+                )
+            )
+        lines.append(
+            format_html(
+                '<line class="chart-axis" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+                _f(self.left),
+                _f(self.bottom),
+                _f(self.right),
+                _f(self.bottom),
+            )
+        )
+        return mark_safe("".join(lines))
+
+    def x_ticks(self, labels: Sequence[str]) -> SafeString:
+        """As many labels as fit without overlapping, evenly spaced, first one included."""
+        longest = max(len(label) for label in labels) * CHAR_WIDTH + 12
+        fit = max(1, int((self.right - self.left) // longest))
+        every = max(1, math.ceil(len(labels) / fit))
+        texts = []
+        for i in range(0, len(labels), every):
+            x = self.center(i)
+            half = len(labels[i]) * CHAR_WIDTH / 2
+            anchor = "middle"
+            if x + half > WIDTH:
+                x, anchor = WIDTH - 2, "end"
+            elif x - half < 0:
+                x, anchor = 2, "start"
+            texts.append(
+                format_html(
+                    '<line class="chart-tick-mark" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+                    '<text class="chart-tick chart-x-tick" x="{}" y="{}"'
+                    ' text-anchor="{}">{}</text>',
+                    _f(self.center(i)),
+                    _f(self.bottom),
+                    _f(self.center(i)),
+                    _f(self.bottom + 4),
+                    _f(x),
+                    _f(self.bottom + 18),
+                    anchor,
+                    labels[i],
+                )
+            )
+        return mark_safe("".join(texts))
+
+    def hit_area(self, index: int, text: str) -> SafeString:
+        """A transparent column over the whole height: hover anywhere in it for the values."""
+        return format_html(
+            '<rect class="chart-hit" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            _f(self.left + self.slot * index),
+            _f(self.top),
+            _f(self.slot),
+            _f(self.bottom - self.top),
+            text,
+        )
+
+
+def _svg(title: str, description: str, parts: list[SafeString], series) -> SafeString:
+    legend = _legend(series) if len(series) > 1 else ""
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {} {}"'
+        ' role="img" aria-label="{}" preserveAspectRatio="xMidYMid meet">'
+        "<title>{}</title>{}{}</svg>",
+        WIDTH,
+        HEIGHT,
+        description,
+        title,
+        mark_safe("".join(parts)),
+        legend,
+    )
+
+
+def _legend(series: Sequence[Series]) -> SafeString:
+    items = []
+    x = float(MARGIN_LEFT)
+    for s in series:
+        items.append(
+            format_html(
+                '<rect class="chart-swatch {}" x="{}" y="6" width="10" height="10"/>'
+                '<text class="chart-legend" x="{}" y="15">{}</text>',
+                s.css_class,
+                _f(x),
+                _f(x + 14),
+                s.name,
+            )
+        )
+        x += 14 + len(s.name) * CHAR_WIDTH + 18
+    return mark_safe("".join(items))
+
+
+def _describe(kind, title, labels, series, values, value_format) -> str:
+    """What a screen reader announces: what, over which range, and the peak."""
+    names = " and ".join(s.name for s in series)
+    span = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
+    count = f"{len(labels)} point" if len(labels) == 1 else f"{len(labels)} points"
+    of = "" if names == title else f" of {names}"
+    text = f"{title}: {kind}{of}, {count}, {span}"
+    known = [(v, i) for i, v in enumerate(values) if v is not None]
+    if known:
+        peak, index = max(known, key=lambda pair: (pair[0], -pair[1]))
+        text += f"; highest {value_format(peak)} at {labels[index]}"
+    return text + ". The numbers are in the table next to it."
+
+
+def _empty(text: str) -> SafeString:
+    return format_html('<p class="chart-empty">{}</p>', text)
+
+
+def _check_lengths(labels, series, tick_labels) -> None:
+    for s in series:
+        if len(s.values) != len(labels):
+            raise ValueError(
+                f"series {s.name!r} has {len(s.values)} values for {len(labels)} labels"
+            )
+    if tick_labels is not None and len(tick_labels) != len(labels):
+        raise ValueError("tick_labels must have one entry per label")
+
+
+def _runs(values: Sequence[Number | None]) -> list[list[int]]:
+    """Indexes of consecutive present values."""
+    runs, current = [], []
+    for i, value in enumerate(values):
+        if value is None:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append(i)
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _number(value: Number | None) -> float:
+    if value is None:
+        return 0.0
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else 0.0
+
+
+def _or_zero(value: Number | None) -> Number:
+    return 0 if value is None else value
+
+
+def _f(number: float) -> str:
+    """Coordinates to one decimal: small SVG, no float noise."""
+    text = f"{number:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+__all__ = [
+    "EMPTY_TEXT",
+    "Series",
+    "bar_chart",
+    "compact_number",
+    "line_chart",
+    "nice_ticks",
+    "percent",
+    "stacked_bar_chart",
+]

@@ -1,0 +1,488 @@
+"""The usage stats page: what it shows, computed from one queryset.
+
+The admin view (``CallRecordAdmin.stats_view``) hands in the call list's
+filtered, scoped queryset (``ChangeList.queryset``) and the time range its
+filters selected; everything here is a sum over that queryset, so the page can
+never show a call the list would not. Charts are drawn by ``logs.charts``;
+each comes with a table of the same numbers.
+
+Time buckets are hours or days in the current time zone, the same buckets
+``usage_stats`` groups by; buckets without calls are filled with zeros so the
+time axis has no gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Max, Min, QuerySet
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from logs import charts
+from logs.models import CallRecord
+from logs.selectors import STATS_INTERVALS, KeyUsage, StatsRow, top_keys, usage_stats
+
+INTERVAL_VAR = "interval"
+INTERVAL_LABELS = {"hour": "Per hour", "day": "Per day"}
+# The default interval: hours for a range of up to three days, else days.
+HOURLY_UP_TO = timedelta(days=3)
+# Beyond this many hours an hourly chart is a smear: days instead.
+MAX_HOURLY_BUCKETS = 24 * 31
+# Beyond this many days of selected range, the axis covers the data only.
+MAX_BUCKETS = 1000
+TOP = 10
+
+EXPLANATION = (
+    "A long prompt shows as many input tokens per call with a long duration but a normal "
+    "output speed; a loaded model shows as a low output speed or a high p95 duration for "
+    "similar token counts."
+)
+
+
+# --- time range and buckets ----------------------------------------------------------
+
+
+def default_interval(first: datetime, last: datetime) -> str:
+    """Hours when the range is at most three days long, else days."""
+    return "hour" if last - first <= HOURLY_UP_TO else "day"
+
+
+def bucket_start(moment: datetime, interval: str) -> datetime:
+    """The hour or day (in the current time zone) that ``moment`` falls in."""
+    local = timezone.localtime(moment)
+    if interval == "hour":
+        return local.replace(minute=0, second=0, microsecond=0)
+    return timezone.make_aware(datetime.combine(local.date(), time.min))
+
+
+def bucket_starts(first: datetime, last: datetime, interval: str) -> list[datetime]:
+    """Every bucket from the one holding ``first`` to the one holding ``last``.
+
+    Hours step in UTC, so a daylight-saving change gives 23 or 25 hours in a
+    day, not a missing or doubled one; days step by date.
+    """
+    if interval not in STATS_INTERVALS:
+        raise ValueError(f"interval must be one of {STATS_INTERVALS}")
+    if last < first:
+        return []
+    starts = []
+    if interval == "hour":
+        cursor = bucket_start(first, "hour").astimezone(UTC)
+        end = bucket_start(last, "hour").astimezone(UTC)
+        while cursor <= end:
+            starts.append(timezone.localtime(cursor))
+            cursor += timedelta(hours=1)
+    else:
+        day = timezone.localtime(first).date()
+        end_day = timezone.localtime(last).date()
+        while day <= end_day:
+            starts.append(timezone.make_aware(datetime.combine(day, time.min)))
+            day += timedelta(days=1)
+    return starts
+
+
+def bucket_count(first: datetime, last: datetime, interval: str) -> int:
+    if last < first:
+        return 0
+    if interval == "hour":
+        span = bucket_start(last, "hour") - bucket_start(first, "hour")
+        return int(span.total_seconds() // 3600) + 1
+    return (timezone.localtime(last).date() - timezone.localtime(first).date()).days + 1
+
+
+def fill_buckets(
+    rows: Sequence[StatsRow], first: datetime, last: datetime, interval: str
+) -> list[tuple[datetime, StatsRow | None]]:
+    """One entry per bucket from ``first`` to ``last`` (widened to take in every
+    row), with the row for that bucket or ``None`` where there were no calls."""
+    by_instant = {row.bucket.astimezone(UTC): row for row in rows if row.bucket is not None}
+    if by_instant:
+        first = min(first, min(by_instant))
+        last = max(last, max(by_instant))
+    return [
+        (start, by_instant.get(start.astimezone(UTC)))
+        for start in bucket_starts(first, last, interval)
+    ]
+
+
+def full_label(moment: datetime, interval: str) -> str:
+    local = timezone.localtime(moment)
+    return local.strftime("%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d")
+
+
+def tick_label(moment: datetime, interval: str, *, several_days: bool) -> str:
+    local = timezone.localtime(moment)
+    if interval == "day":
+        return local.strftime("%b %d")
+    return local.strftime("%b %d %H:%M" if several_days else "%H:%M")
+
+
+def selected_time_range(changelist) -> tuple[datetime | None, datetime | None]:
+    """The [start, end) the call list's filters select: the time range filter
+    and the date drill-down, whichever is narrower at each end."""
+    from logs.admin_filters import TimeRangeFilter
+
+    starts, ends = [], []
+    for spec in changelist.filter_specs:
+        if isinstance(spec, TimeRangeFilter) and not spec.error:
+            starts.append(spec.start)
+            ends.append(spec.end)
+    field_name = changelist.date_hierarchy
+    year = changelist.params.get(f"{field_name}__year") if field_name else None
+    if year:
+        # Already validated by the ChangeList (it raises on a bad date).
+        month = changelist.params.get(f"{field_name}__month")
+        day = changelist.params.get(f"{field_name}__day")
+        first = datetime(int(year), int(month or 1), int(day or 1))
+        if day:
+            after = first + timedelta(days=1)
+        elif month:
+            after = (first + timedelta(days=32)).replace(day=1)
+        else:
+            after = first.replace(year=first.year + 1)
+        starts.append(timezone.make_aware(first))
+        ends.append(timezone.make_aware(after))
+    start = max((s for s in starts if s is not None), default=None)
+    end = min((e for e in ends if e is not None), default=None)
+    return start, end
+
+
+# --- what the page shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    numeric: bool = True
+
+
+@dataclass
+class Chart:
+    """A chart and the table of its numbers (``rows`` are display strings)."""
+
+    slug: str
+    title: str
+    svg: SafeString
+    columns: list[Column]
+    rows: list[list[str]]
+
+
+@dataclass
+class Ranked:
+    """One line of a top-10 table."""
+
+    name: str
+    detail: str  # the account, for keys on the staff site
+    calls: int
+    cost: Decimal
+    share: float  # of the ranking measure's total, 0..1
+    query: dict[str, str]  # filter parameters that narrow the page to it
+    url: str = ""  # this page's query string with ``query`` applied (set by the view)
+
+
+@dataclass(frozen=True)
+class ModelSpeed:
+    """One line of the per-model table, formatted for display."""
+
+    name: str
+    calls: str
+    avg_input_tokens: str
+    avg_output_tokens: str
+    avg_duration: str
+    p50: str
+    p95: str
+    speed: str
+
+    @classmethod
+    def of(cls, row: StatsRow) -> ModelSpeed:
+        return cls(
+            name=row.key or "",
+            calls=integer(row.calls),
+            avg_input_tokens=per_call(row.input_tokens, row.calls),
+            avg_output_tokens=per_call(row.output_tokens, row.calls),
+            avg_duration=milliseconds(row.average_duration_ms),
+            p50=milliseconds(row.duration_percentile(0.5)),
+            p95=milliseconds(row.duration_percentile(0.95)),
+            speed=tokens_per_second(row.output_tokens_per_second),
+        )
+
+
+@dataclass
+class UsageStats:
+    interval: str
+    totals: StatsRow
+    first: datetime | None = None
+    last: datetime | None = None
+    charts: list[Chart] = field(default_factory=list)
+    model_speed: list[ModelSpeed] = field(default_factory=list)
+    top_models_by_calls: list[Ranked] = field(default_factory=list)
+    top_models_by_cost: list[Ranked] = field(default_factory=list)
+    top_keys_by_calls: list[Ranked] = field(default_factory=list)
+    top_keys_by_cost: list[Ranked] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def has_calls(self) -> bool:
+        return self.totals.calls > 0
+
+    @property
+    def interval_label(self) -> str:
+        return INTERVAL_LABELS[self.interval]
+
+    @property
+    def p50(self) -> str:
+        return milliseconds(self.totals.duration_percentile(0.5))
+
+    @property
+    def p95(self) -> str:
+        return milliseconds(self.totals.duration_percentile(0.95))
+
+
+def build_usage_stats(
+    calls: QuerySet[CallRecord],
+    *,
+    requested_interval: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    keys_with_account: bool = False,
+) -> UsageStats:
+    """Everything the stats page shows for ``calls`` (already scoped and filtered).
+
+    ``start`` (inclusive) and ``end`` (exclusive) are the time range the
+    filters selected, if any: the time axis covers it even where it has no
+    calls. ``requested_interval`` is the ``interval`` parameter as given; a
+    bad one falls back to the default with a message in ``messages``.
+    """
+    messages = []
+    requested = (requested_interval or "").strip()
+    if requested and requested not in STATS_INTERVALS:
+        messages.append(
+            f"Interval “{requested[:40]}” is not one of: {', '.join(STATS_INTERVALS)}. "
+            "Showing the default for the selected range instead."
+        )
+        requested = ""
+
+    (totals,) = usage_stats(calls, interval=None)
+    if not totals.calls:
+        return UsageStats(interval=requested or "hour", totals=totals, messages=messages)
+
+    extent = calls.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
+    first = start or extent["first"]
+    last = end - timedelta(microseconds=1) if end else extent["last"]
+    interval = requested or default_interval(first, last + timedelta(microseconds=1))
+    if interval == "hour" and bucket_count(first, last, "hour") > MAX_HOURLY_BUCKETS:
+        messages.append(
+            f"Too many hours for an hourly chart (more than {MAX_HOURLY_BUCKETS:,}): "
+            "showing days. Narrow the time range to see hours."
+        )
+        interval = "day"
+    if bucket_count(first, last, interval) > MAX_BUCKETS:
+        first, last = extent["first"], extent["last"]
+
+    series = fill_buckets(usage_stats(calls, interval=interval), first, last, interval)
+    models = sorted(usage_stats(calls, interval=None, group_by="model"), key=_by_calls)
+    return UsageStats(
+        interval=interval,
+        totals=totals,
+        first=first,
+        last=last,
+        charts=time_charts(series, interval),
+        model_speed=[ModelSpeed.of(row) for row in models],
+        top_models_by_calls=[_ranked_model(row, row.calls, totals.calls) for row in models[:TOP]],
+        top_models_by_cost=[
+            _ranked_model(row, row.cost, totals.cost)
+            for row in sorted(models, key=lambda r: (-r.cost, -r.calls, r.key or ""))[:TOP]
+        ],
+        top_keys_by_calls=[
+            _ranked_key(key, key.calls, totals.calls, keys_with_account)
+            for key in top_keys(calls, order_by="calls", limit=TOP)
+        ],
+        top_keys_by_cost=[
+            _ranked_key(key, key.cost, totals.cost, keys_with_account)
+            for key in top_keys(calls, order_by="cost", limit=TOP)
+        ],
+        messages=messages,
+    )
+
+
+def _by_calls(row: StatsRow):
+    return (-row.calls, row.key or "")
+
+
+def _share(part, whole) -> float:
+    return float(part / whole) if whole else 0.0
+
+
+def _ranked_model(row: StatsRow, measure, total) -> Ranked:
+    name = row.key or ""
+    return Ranked(
+        name=name,
+        detail="",
+        calls=row.calls,
+        cost=row.cost,
+        share=_share(measure, total),
+        query={"model": name},
+    )
+
+
+def _ranked_key(key: KeyUsage, measure, total, with_account: bool) -> Ranked:
+    query = {"key_name": key.key_name}
+    if with_account:
+        query["account"] = str(key.account_id)
+    return Ranked(
+        name=key.key_name,
+        detail=key.account_name if with_account else "",
+        calls=key.calls,
+        cost=key.cost,
+        share=_share(measure, total),
+        query=query,
+    )
+
+
+# --- charts over time ------------------------------------------------------------------
+
+
+def time_charts(series: list[tuple[datetime, StatsRow | None]], interval: str) -> list[Chart]:
+    """Calls, tokens (input and output), usage, cost and error rate per bucket."""
+    starts = [start for start, _ in series]
+    rows = [row for _, row in series]
+    several_days = bool(starts) and (
+        timezone.localtime(starts[0]).date() != timezone.localtime(starts[-1]).date()
+    )
+    labels = [full_label(start, interval) for start in starts]
+    ticks = [tick_label(start, interval, several_days=several_days) for start in starts]
+    unit = "Hour" if interval == "hour" else "Day"
+
+    def values(measure: Callable[[StatsRow], object], empty=0) -> list:
+        return [empty if row is None else measure(row) for row in rows]
+
+    calls = values(lambda r: r.calls)
+    errors = values(lambda r: r.errors)
+    input_tokens = values(lambda r: r.input_tokens)
+    output_tokens = values(lambda r: r.output_tokens)
+    usage = values(lambda r: r.usage, Decimal(0))
+    cost = values(lambda r: r.cost, Decimal(0))
+    error_rate = values(lambda r: r.error_rate, None)
+
+    def table(*columns: tuple[str, list, Callable]) -> tuple[list[Column], list[list[str]]]:
+        head = [Column(unit, numeric=False), *(Column(title) for title, _, _ in columns)]
+        body = [
+            [label, *(fmt(column[i]) for _, column, fmt in columns)]
+            for i, label in enumerate(labels)
+        ]
+        return head, body
+
+    per = "hour" if interval == "hour" else "day"
+    return [
+        Chart(
+            "calls",
+            f"Calls per {per}",
+            charts.bar_chart(
+                list(zip(labels, calls, strict=True)),
+                title=f"Calls per {per}",
+                series_name="Calls",
+                value_format=integer,
+                tick_labels=ticks,
+                integer=True,
+            ),
+            *table(("Calls", calls, integer)),
+        ),
+        Chart(
+            "tokens",
+            f"Tokens per {per}",
+            charts.stacked_bar_chart(
+                labels,
+                [
+                    charts.Series("Input tokens", input_tokens, "chart-series-1"),
+                    charts.Series("Output tokens", output_tokens, "chart-series-2"),
+                ],
+                title=f"Tokens per {per}",
+                value_format=integer,
+                tick_labels=ticks,
+                integer=True,
+            ),
+            *table(
+                ("Input tokens", input_tokens, integer), ("Output tokens", output_tokens, integer)
+            ),
+        ),
+        Chart(
+            "usage",
+            f"Usage per {per}",
+            charts.bar_chart(
+                list(zip(labels, usage, strict=True)),
+                title=f"Usage per {per}",
+                series_name="Usage",
+                value_format=decimal,
+                tick_labels=ticks,
+                css_class="chart-series-3",
+            ),
+            *table(("Usage", usage, decimal)),
+        ),
+        Chart(
+            "cost",
+            f"Cost per {per} (USD)",
+            charts.bar_chart(
+                list(zip(labels, cost, strict=True)),
+                title=f"Cost per {per} (USD)",
+                series_name="Cost",
+                value_format=decimal,
+                tick_labels=ticks,
+                css_class="chart-series-4",
+            ),
+            *table(("Cost (USD)", cost, decimal)),
+        ),
+        Chart(
+            "error_rate",
+            f"Error rate per {per}",
+            charts.line_chart(
+                labels,
+                [charts.Series("Error rate", error_rate, "chart-series-error")],
+                title=f"Error rate per {per}",
+                value_format=charts.percent,
+                axis_format=charts.percent,
+                tick_labels=ticks,
+                axis_at_least=0.01,
+            ),
+            *table(
+                ("Calls", calls, integer),
+                ("Errors", errors, integer),
+                ("Error rate", error_rate, rate),
+            ),
+        ),
+    ]
+
+
+# --- display formats -------------------------------------------------------------------
+
+
+def integer(value) -> str:
+    return f"{int(value):,}"
+
+
+def decimal(value) -> str:
+    """Exact, as stored: the same digits the call list's totals show."""
+    return str(value)
+
+
+def rate(value) -> str:
+    return "—" if value is None else charts.percent(value)
+
+
+def per_call(total: int, calls: int) -> str:
+    return "—" if not calls else f"{total / calls:,.1f}"
+
+
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:,.1f} s"
+    return f"{value:,.0f} ms"
+
+
+def tokens_per_second(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f} tok/s"
