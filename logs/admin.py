@@ -159,6 +159,17 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     def has_import_permission(self, request) -> bool:
         return False
 
+    def has_export_permission(self, request) -> bool:
+        # Exporting is reading: whoever may see the list may download it, nobody else.
+        return self.has_view_permission(request)
+
+    def get_export_queryset(self, request):
+        try:
+            return super().get_export_queryset(request)
+        except IncorrectLookupParameters:
+            messages.error(request, "Some filters were not valid; nothing was exported.")
+            return self.get_queryset(request).none()
+
     # --- list columns ----------------------------------------------------------
 
     @admin.display(description="Time", ordering="created_at")

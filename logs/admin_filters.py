@@ -118,6 +118,11 @@ class ScopedChoiceFilter(admin.SimpleListFilter):
     def scope(self, request, model_admin):
         return {"account": model_admin.scope_account(request)}
 
+    def has_output(self) -> bool:
+        # A value with no matching choice must still reach queryset(), which
+        # says so and shows nothing, rather than be skipped (an unfiltered list).
+        return super().has_output() or self.value() not in (None, "")
+
     def queryset(self, request, queryset):
         value = self.value()
         if value in (None, ""):

@@ -262,6 +262,26 @@ class AccountModel(models.Model):
         return f"{self.account_id}: {self.model}"
 
 
+class AccountGroup(models.Model):
+    """Which pricing groups an account's calls were made in, kept by ingest.
+
+    A key can move to another group; its old calls keep the group they were
+    made in, and the owner must still be able to filter on it.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+")
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "group"], name="account_group_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.group_id}"
+
+
 class AccessRecord(models.Model):
     """Reading customers' prompts is itself recorded.
 

@@ -39,6 +39,11 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _plain_decimal(value) -> str:
+    # str(Decimal("0.00000012")) is "1.2E-7": spreadsheets and people want 0.00000012.
+    return "" if value is None else format(value, "f")
+
+
 def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -70,8 +75,8 @@ CSV_COLUMNS: tuple[CsvColumn, ...] = (
     CsvColumn("input_tokens", "input tokens", "input_tokens"),
     CsvColumn("output_tokens", "output tokens", "output_tokens"),
     CsvColumn("total_tokens", "total tokens", "total_tokens"),
-    CsvColumn("usage", "usage", "usage"),
-    CsvColumn("cost", "cost", "cost"),
+    CsvColumn("usage", "usage", "usage", _plain_decimal),
+    CsvColumn("cost", "cost", "cost", _plain_decimal),
 )
 
 CSV_HEADERS = [column.header for column in CSV_COLUMNS]

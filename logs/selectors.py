@@ -21,6 +21,7 @@ from accounts.models import Account, ApiKey, Group
 from logs.models import (
     DURATION_BUCKET_EDGES_MS,
     HISTOGRAM_FIELDS,
+    AccountGroup,
     AccountModel,
     CallRecord,
     CallRollup,
@@ -71,12 +72,13 @@ def visible_keys(user: User, *, account: Account | None = None) -> QuerySet[ApiK
 def visible_groups(user: User, *, account: Account | None = None) -> QuerySet[Group]:
     """Pricing groups are shared, but which ones an account uses is its own
     business: non-staff see only groups their keys belong to or that their
-    calls were made in (per account, from the small AccountModel-style table)."""
+    calls were made in (AccountGroup, kept by ingest)."""
     ids = visible_account_ids(user, account=account)
     if ids is None:
         return Group.objects.all()
     key_groups = ApiKey.objects.filter(account_id__in=ids).values("group_id")
-    return Group.objects.filter(pk__in=key_groups)
+    call_groups = AccountGroup.objects.filter(account_id__in=ids).values("group_id")
+    return Group.objects.filter(Q(pk__in=key_groups) | Q(pk__in=call_groups))
 
 
 def model_names(user: User, *, account: Account | None = None) -> list[str]:

@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         limit = settings.USAGELOGS_INGEST_MAX_BATCH
-        batch_size = options["batch_size"] or limit
+        batch_size = limit if options["batch_size"] is None else options["batch_size"]
         if not 1 <= batch_size <= limit:
             raise CommandError(f"--batch-size must be between 1 and {limit}, got {batch_size}")
         path = options["file"]
