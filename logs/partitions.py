@@ -79,7 +79,10 @@ def ensure_partitions(
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
         existing = set(_partition_tables(cursor))
-        for name in sorted(missing):
+        # Calls before payloads, month by month: the order ingest writes in, so
+        # a batch being stored and this DDL take their locks in the same order.
+        order = {table: position for position, table in enumerate(PARTITIONED_TABLES)}
+        for name in sorted(missing, key=lambda n: (names[n][1], order[names[n][0]])):
             if name in existing:
                 continue
             table, month = names[name]

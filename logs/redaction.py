@@ -62,6 +62,10 @@ COUNTER_SEGMENTS = frozenset(
 )
 
 _API_KEY_PATTERNS = [
+    r"\bgithub_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained token
+    # HTTP Basic credentials; base64 of user:password always has a digit, + / or =
+    # somewhere, which keeps "a Basic understanding" out.
+    r"\bBasic\s+(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{12,}={0,2}",
     r"\bsk-[A-Za-z0-9][A-Za-z0-9_\-]{15,}",  # OpenAI-style, sk-proj-…, sk-ant-…, gateway keys
     r"\b[Bb]earer\s+[A-Za-z0-9\-._~+/]{12,}=*",
     r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
@@ -71,7 +75,31 @@ _API_KEY_PATTERNS = [
     r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face token
     r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
 ]
-API_KEY_RE = re.compile("|".join(f"(?:{p})" for p in _API_KEY_PATTERNS))
+# A key right after a percent-escape (…%3Dsk-…, %22sk-…) has no word boundary
+# before it, so each leading \b also accepts "just after %XX".
+_START = r"(?:\b|(?<=%[0-9A-Fa-f]{2}))"
+API_KEY_RE = re.compile(
+    "|".join(f"(?:{_START}{p.removeprefix(chr(92) + 'b')})" for p in _API_KEY_PATTERNS)
+)
+
+# Names written as one word, which segmenting cannot split.
+COMPOUND_SENSITIVE_NAMES = frozenset(
+    {
+        "apikey",
+        "xapikey",
+        "accesstoken",
+        "authtoken",
+        "refreshtoken",
+        "idtoken",
+        "sessiontoken",
+        "bearertoken",
+        "secretkey",
+        "privatekey",
+        "clientsecret",
+        "apisecret",
+        "secretaccesskey",
+    }
+)
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT_RE = re.compile(r"[^A-Za-z0-9]+")
@@ -90,7 +118,7 @@ def is_sensitive_name(name: str, value: Any = None) -> bool:
     segments = name_segments(name)
     if not segments:
         return False
-    if "".join(segments) in {"apikey", "accesstoken", "secretkey", "privatekey", "xapikey"}:
+    if "".join(segments) in COMPOUND_SENSITIVE_NAMES:
         return True
     if not SENSITIVE_SEGMENTS.intersection(segments):
         return False

@@ -48,9 +48,11 @@ MAX_INT32 = 2**31 - 1
 MAX_DURATION_MS = 24 * 3600 * 1000
 # Gateways' clocks drift; a call "from the future" beyond this is a bug upstream.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
-# Usage and cost are stored as integers scaled by 10**places (see FixedDecimalField);
-# 18 digits in all keeps every value, and sums of millions of them, inside 64 bits.
-DECIMAL_MAX_DIGITS = 18
+# Usage and cost are stored as integers scaled by 10**places (FixedDecimalField).
+# These caps per call leave room for the sum of thousands of the largest calls
+# in one rollup row, and of millions of realistic ones, inside 64 bits.
+MAX_USAGE = Decimal(10) ** 9
+MAX_COST = Decimal(10) ** 6
 
 TOP_LEVEL_FIELDS = frozenset(
     {
@@ -158,12 +160,14 @@ class _ValidCall:
     upstream: str
     parts: dict[str, Any]  # redacted, not yet capped
 
-    def content_hash(self, group_name: str) -> str:
+    def content_hash(self) -> str:
+        """Everything but the group, which replays compare separately: a replay
+        that leaves the group out means "the key's group at call time", whatever
+        the key's group is now."""
         canonical = {
             "request_id": self.request_id,
             "created_at": self.created_at.astimezone(UTC).isoformat(),
             "api_key": self.key_prefix,
-            "group": group_name,
             "call_type": self.call_type,
             "model": self.model,
             "endpoint": self.endpoint,
@@ -234,7 +238,9 @@ def _text(
     return value
 
 
-def _decimal(record: Mapping, name: str, problems: _Problems, *, places: int) -> Decimal | None:
+def _decimal(
+    record: Mapping, name: str, problems: _Problems, *, places: int, below: Decimal
+) -> Decimal | None:
     value = record.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         problems.add(name, f"must be a decimal number (string or number), got {_describe(value)}")
@@ -251,14 +257,24 @@ def _decimal(record: Mapping, name: str, problems: _Problems, *, places: int) ->
     if number < 0:
         problems.add(name, f"must be zero or more, got {number}")
         return None
-    exponent = number.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
+    if _decimal_places(number) > places:
         problems.add(name, f"has more than {places} decimal places: {value}")
         return None
-    if number >= Decimal(10) ** (DECIMAL_MAX_DIGITS - places):
-        problems.add(name, f"is too large (at most {DECIMAL_MAX_DIGITS - places} digits)")
+    if number >= below:
+        problems.add(name, f"must be below {below:,f}, got {number:f}")
         return None
     return number
+
+
+def _decimal_places(number: Decimal) -> int:
+    """Places after the point, ignoring trailing zeros, without rounding
+    (Decimal.normalize() rounds to the context's 28 digits)."""
+    _, digits, exponent = number.as_tuple()
+    digits = list(digits)
+    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    return max(-exponent, 0)
 
 
 def _describe(value: Any) -> str:
@@ -350,8 +366,8 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
                 f"must equal input_tokens + output_tokens ({input_tokens + output_tokens}), "
                 f"got {total}",
             )
-    usage = _decimal(record, "usage", problems, places=USAGE_DECIMAL_PLACES)
-    cost = _decimal(record, "cost", problems, places=COST_DECIMAL_PLACES)
+    usage = _decimal(record, "usage", problems, places=USAGE_DECIMAL_PLACES, below=MAX_USAGE)
+    cost = _decimal(record, "cost", problems, places=COST_DECIMAL_PLACES, below=MAX_COST)
 
     client_ip = None
     if record.get("client_ip") is not None:
@@ -362,7 +378,9 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
             problems.add("client_ip", f"must be an IPv4 or IPv6 address, got {_describe(raw_ip)}")
     upstream = _text(record, "upstream", problems, max_length=128, required=False)
 
-    request = record.get("request") or {}
+    request = record.get("request")
+    if request is None:
+        request = {}
     if not isinstance(request, Mapping):
         problems.add("request", f"must be an object, got {_describe(request)}")
         request = {}
@@ -513,7 +531,7 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
         if group is None:
             errors.append(RecordError(call.index, "group", f"no group named {call.group_name!r}"))
             continue
-        resolved.append((call, key, group, call.content_hash(group.name)))
+        resolved.append((call, key, group, call.content_hash()))
 
     # Report conflicting replays together with every other problem of the batch.
     errors.extend(_judge_replays(resolved)[2])
@@ -560,22 +578,23 @@ def _judge_replays(
 ) -> tuple[list[tuple[_ValidCall, ApiKey, Group, str]], int, list[RecordError]]:
     """Split a batch into new calls and replays: a replay with the same content
     is a harmless duplicate, one with different content is an error."""
-    existing = dict(
-        CallRecord.objects.filter(request_id__in=[c.request_id for c, *_ in resolved]).values_list(
-            "request_id", "content_hash"
-        )
-    )
+    existing = {
+        request_id: (digest, group_id)
+        for request_id, digest, group_id in CallRecord.objects.filter(
+            request_id__in=[c.request_id for c, *_ in resolved]
+        ).values_list("request_id", "content_hash", "group_id")
+    }
     fresh = []
     duplicates = 0
     errors: list[RecordError] = []
-    seen_in_batch: dict[str, str] = {}
+    seen_in_batch: dict[str, tuple[str, int]] = {}
     for item in resolved:
-        call, _, _, digest = item
+        call, _, group, digest = item
         known = existing.get(call.request_id) or seen_in_batch.get(call.request_id)
         if known is None:
-            seen_in_batch[call.request_id] = digest
+            seen_in_batch[call.request_id] = (digest, group.pk)
             fresh.append(item)
-        elif known == digest:
+        elif known[0] == digest and (call.group_name is None or known[1] == group.pk):
             duplicates += 1
         else:
             errors.append(

@@ -1,0 +1,260 @@
+"""Shared fixtures, and the PostgreSQL switch.
+
+The suite runs on SQLite unless ``DATABASE_URL=postgres://...`` is set (the
+settings read it through dj-database-url). Tests marked
+``@pytest.mark.postgres`` need PostgreSQL: elsewhere they are skipped, and the
+end of the run says so in a banner, so a green SQLite run never passes for a
+PostgreSQL one.
+
+The world most tests need, ``two_accounts``: accounts A and B, each with an
+owner, keys in the shared pricing groups ``default`` and ``vip``, and a few
+calls ingested through the ingest service; plus an outsider (a login in no
+account). Staff see both accounts; each owner sees only their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Account, ApiKey, Group
+from logs.models import CallRecord
+from logs.services import ingest_calls
+from tests.factories import (
+    AccountFactory,
+    ApiKeyFactory,
+    GroupFactory,
+    StaffUserFactory,
+    SuperuserFactory,
+    UserFactory,
+    owner_of,
+    record_dict,
+)
+
+# --- PostgreSQL-only tests ------------------------------------------------------------
+
+POSTGRES_SKIP_REASON = "needs PostgreSQL: set DATABASE_URL=postgres://..."
+_postgres_skipped: set[str] = set()
+
+
+def on_postgresql() -> bool:
+    return connections["default"].vendor == "postgresql"
+
+
+def pytest_configure(config):
+    # Hashing with the production hasher costs ~0.3 s per user; tests need none of it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if on_postgresql():
+        return
+    skip = pytest.mark.skip(reason=POSTGRES_SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker("postgres") is not None:
+            item.add_marker(skip)
+            _postgres_skipped.add(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = sum(
+        1
+        for report in terminalreporter.stats.get("skipped", [])
+        if getattr(report, "nodeid", None) in _postgres_skipped
+    )
+    if skipped:
+        tests = "test was" if skipped == 1 else "tests were"
+        terminalreporter.write_sep(
+            "!",
+            f"{skipped} PostgreSQL-only {tests} SKIPPED: no PostgreSQL DATABASE_URL given "
+            "(run again with DATABASE_URL=postgres://...)",
+            yellow=True,
+            bold=True,
+        )
+
+
+# --- people -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_user(db):
+    """Support staff: sees every account (``is_staff`` + the back office's view permissions)."""
+    return StaffUserFactory(username="support")
+
+
+@pytest.fixture
+def superuser(db):
+    return SuperuserFactory(username="root")
+
+
+@pytest.fixture
+def outsider(db):
+    """A login that belongs to no account."""
+    return UserFactory(username="outsider")
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff_client(staff_user) -> Client:
+    return logged_in(staff_user)
+
+
+@pytest.fixture
+def superuser_client(superuser) -> Client:
+    return logged_in(superuser)
+
+
+# --- groups and keys ------------------------------------------------------------------
+
+
+@pytest.fixture
+def default_group(db) -> Group:
+    return GroupFactory(name="default")
+
+
+@pytest.fixture
+def vip_group(db) -> Group:
+    return GroupFactory(name="vip", description="Priority capacity")
+
+
+@pytest.fixture
+def api_key(db, default_group) -> ApiKey:
+    """One key (group ``default``) of its own account; the full key is ``api_key.secret``."""
+    return ApiKeyFactory(name="ingest-test", group=default_group)
+
+
+# --- the two-account world ------------------------------------------------------------
+
+
+@dataclass
+class AccountWorld:
+    """One account as its owner knows it."""
+
+    account: Account
+    owner: Any
+    key: ApiKey  # in group "default"
+    vip_key: ApiKey  # in group "vip"
+    calls: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[ApiKey]:
+        return [self.key, self.vip_key]
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted({call.model for call in self.calls})
+
+    @property
+    def key_names(self) -> list[str]:
+        return sorted(key.name for key in self.keys)
+
+
+@dataclass
+class TwoAccounts:
+    a: AccountWorld
+    b: AccountWorld
+    default_group: Group
+    vip_group: Group
+    start: datetime  # the first call's time; calls follow at whole minutes
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        return [*self.a.calls, *self.b.calls]
+
+
+def _account_world(
+    slug: str, name: str, groups: tuple[Group, Group], models: tuple[str, str], start: datetime
+) -> AccountWorld:
+    default_group, vip_group = groups
+    account = AccountFactory(name=name, slug=slug)
+    owner = owner_of(account, username=f"owner-{slug}")
+    key = ApiKeyFactory(account=account, name=f"{slug}-prod", group=default_group)
+    vip_key = ApiKeyFactory(account=account, name=f"{slug}-batch", group=vip_group)
+    everyday, premium = models
+    records = [
+        record_dict(key, model=everyday, created_at=start, usage="0.5", cost="0.00012"),
+        record_dict(
+            key,
+            model=everyday,
+            created_at=start + timedelta(minutes=1),
+            call_type="embedding",
+            usage="0.25",
+            cost="0.00002",
+        ),
+        record_dict(
+            vip_key,
+            model=premium,
+            created_at=start + timedelta(minutes=2),
+            status_code=429,
+            error_reason="rate_limit_exceeded",
+            output_tokens=0,
+            usage="0",
+            cost="0",
+        ),
+        record_dict(
+            vip_key,
+            model=premium,
+            created_at=start + timedelta(minutes=3),
+            status_code=502,
+            error_reason="upstream_unavailable",
+            usage="1.125",
+            cost="0.0031",
+        ),
+    ]
+    created = ingest_calls(records).created_ids
+    calls = list(CallRecord.objects.filter(pk__in=created).order_by("created_at"))
+    return AccountWorld(account=account, owner=owner, key=key, vip_key=vip_key, calls=calls)
+
+
+@pytest.fixture
+def two_accounts(db, default_group, vip_group) -> TwoAccounts:
+    """Accounts A ("Acme Robotics") and B ("Globex"), four calls each, no shared
+    model or key names. A's calls start at ``start``; B's an hour later."""
+    start = (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
+    groups = (default_group, vip_group)
+    a = _account_world("acme", "Acme Robotics", groups, ("gpt-4o-mini", "gpt-4o"), start)
+    b_models = ("gemini-1.5-flash", "claude-3-5-sonnet")
+    b = _account_world("globex", "Globex", groups, b_models, start + timedelta(hours=1))
+    return TwoAccounts(a=a, b=b, default_group=default_group, vip_group=vip_group, start=start)
+
+
+@pytest.fixture
+def account_a(two_accounts) -> AccountWorld:
+    return two_accounts.a
+
+
+@pytest.fixture
+def account_b(two_accounts) -> AccountWorld:
+    return two_accounts.b
+
+
+@pytest.fixture
+def owner_a(account_a):
+    return account_a.owner
+
+
+@pytest.fixture
+def owner_b(account_b):
+    return account_b.owner
+
+
+@pytest.fixture
+def owner_a_client(owner_a) -> Client:
+    return logged_in(owner_a)
+
+
+@pytest.fixture
+def owner_b_client(owner_b) -> Client:
+    return logged_in(owner_b)

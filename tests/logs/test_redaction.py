@@ -1,0 +1,552 @@
+"""Credential redaction: examples, then properties over arbitrary JSON.
+
+The rules (logs/redaction.py, docs/ingest-format.md): header-style names are
+always redacted; a value is redacted when its key has a sensitive segment
+(key, token, secret, password, auth, credential, …) unless it is a number
+under a counting word; strings that look like API keys or bearer tokens are
+replaced wherever they appear.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logs.redaction import REDACTED, redact, redact_text
+
+# Realistic-looking credentials (all made up).
+OPENAI_KEY = "sk-" + "Ab3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3bC5dE7fG9hJ"
+PROJECT_KEY = "sk-proj-" + "Zx9_Yw8-Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa9876543210"
+ANTHROPIC_KEY = "sk-ant-api03-" + "q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8l9"
+AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+GOOGLE_KEY = "AIza" + "SyD3Fk9xQ2mP7vL4nR8tW1yB6cJ0hZ5sE3u"
+GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+SLACK_TOKEN = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOp"
+HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    ".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+BEARER_TOKEN = "tok_9f8e7d6c5b4a3928"
+
+LOOKALIKES = [OPENAI_KEY, PROJECT_KEY, ANTHROPIC_KEY, AWS_KEY_ID, GOOGLE_KEY, GITHUB_TOKEN]
+LOOKALIKES += [SLACK_TOKEN, HF_TOKEN, JWT]
+
+
+def dumped(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- headers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization",
+        "authorization",
+        "AUTHORIZATION",
+        "Proxy-Authorization",
+        "x-api-key",
+        "X-Api-Key",
+        "X-API-KEY",
+        "api-key",
+        "Api-Key",
+        "x-goog-api-key",
+        "Cookie",
+        "cookie",
+        "Set-Cookie",
+        "x-auth-token",
+    ],
+)
+def test_credential_headers_are_redacted_whatever_their_case(name):
+    # A value that looks like nothing in particular: only the header name can catch it.
+    headers = {name: "opaque-credential-value", "User-Agent": "openai-python/1.54"}
+
+    result = redact(headers)
+
+    assert result == {name: REDACTED, "User-Agent": "openai-python/1.54"}
+
+
+def test_basic_and_bearer_authorization_are_redacted():
+    headers = {"Authorization": "Basic dXNlcjpodW50ZXIy", "Proxy-Authorization": "Bearer x"}
+
+    assert redact(headers) == {"Authorization": REDACTED, "Proxy-Authorization": REDACTED}
+
+
+def test_ordinary_headers_survive():
+    headers = {"Content-Type": "application/json", "Accept": "*/*", "X-Request-Id": "req_1"}
+
+    assert redact(headers) == headers
+
+
+# --- sensitive key names at any depth -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "apiKey",
+        "api_key",
+        "API_KEY",
+        "OPENAI_API_KEY",
+        "api-key",
+        "key",
+        "access_token",
+        "accessToken",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "clientSecret",
+        "secret",
+        "password",
+        "Password",
+        "db_password",
+        "passwd",
+        "auth",
+        "basic_auth",
+        "credentials",
+        "credential",
+        "privateKey",
+        "private_key",
+        "awsSecretAccessKey",
+        "session-token",
+        "passphrase",
+        "signature",
+    ],
+)
+def test_values_under_sensitive_names_are_redacted(name):
+    value = {name: "hunter2-not-a-key-pattern"}
+
+    assert redact(value) == {name: REDACTED}
+
+
+def test_a_nested_key_is_redacted_at_any_depth():
+    value = {
+        "config": {"openai": {"apiKey": "abc123", "organization": "org-1"}},
+        "tools": [{"name": "search", "auth": {"type": "oauth", "token": "t0k3n"}}],
+        "deep": [[[{"client_secret": "s"}]]],
+    }
+
+    result = redact(value)
+
+    assert result == {
+        "config": {"openai": {"apiKey": REDACTED, "organization": "org-1"}},
+        "tools": [{"name": "search", "auth": REDACTED}],
+        "deep": [[[{"client_secret": REDACTED}]]],
+    }
+
+
+def test_a_whole_structure_under_a_sensitive_name_is_redacted():
+    value = {"credentials": {"user": "bob", "password": "p", "extra": ["x"]}}
+
+    assert redact(value) == {"credentials": REDACTED}
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("max_tokens", 512),
+        ("max_completion_tokens", 1024),
+        ("prompt_tokens", 812),
+        ("completion_tokens", 143),
+        ("total_tokens", 955),
+        ("token_count", 12),
+        ("max_token_count", 4096),
+        ("num_tokens", 7),
+        ("tokenLimit", 8000),
+        ("max_keys", 3),
+        ("token_count", 0.5),
+    ],
+)
+def test_counters_survive(name, count):
+    value = {"usage": {name: count}, "params": [{name: count}]}
+
+    assert redact(value) == value
+
+
+def test_a_string_under_a_counting_name_with_a_sensitive_word_is_still_redacted():
+    # Only numbers are counts: a string there could be anything.
+    assert redact({"token_count": "abc"}) == {"token_count": REDACTED}
+    assert redact({"token": 12}) == {"token": REDACTED}
+
+
+@pytest.mark.parametrize(
+    "name", ["monkey", "keyboard", "tokenizer", "author", "authority", "secretary", "model"]
+)
+def test_names_that_merely_contain_a_sensitive_word_survive(name):
+    value = {name: "plain value"}
+
+    assert redact(value) == value
+
+
+# --- key-looking strings in free text ------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", LOOKALIKES)
+def test_a_key_looking_string_is_redacted_inside_free_text(secret):
+    text = f"Here is my key: {secret}. Please do not share it."
+
+    result = redact_text(text)
+
+    assert secret not in result
+    assert result == f"Here is my key: {REDACTED}. Please do not share it."
+
+
+@pytest.mark.parametrize("secret", LOOKALIKES)
+@pytest.mark.parametrize(
+    "template", ["{s}", "({s})", '"{s}"', "key={s}&x=1", "line1\n{s}\nline3", "<{s}>", "'{s}',"]
+)
+def test_a_key_looking_string_is_redacted_whatever_surrounds_it(secret, template):
+    assert secret not in redact_text(template.format(s=secret))
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer"])
+def test_a_bearer_token_is_redacted_in_text(scheme):
+    text = f"curl -H 'Authorization: {scheme} {BEARER_TOKEN}' https://api.example.com"
+
+    result = redact_text(text)
+
+    assert BEARER_TOKEN not in result
+    assert result.startswith("curl -H 'Authorization: ")
+    assert result.endswith("' https://api.example.com")
+
+
+@pytest.mark.parametrize("secret", [OPENAI_KEY, PROJECT_KEY, GITHUB_TOKEN])
+def test_a_key_in_a_percent_encoded_url_is_redacted(secret):
+    # A URL inside a prompt or a redirect parameter: "=" is "%3D", '"' is "%22".
+    text = (
+        f"https://example.com/cb?next=%2Fapi%3Fkey%3D{secret}&json=%7B%22k%22%3A%22{secret}%22%7D"
+    )
+
+    assert secret not in redact_text(text)
+
+
+def test_key_looking_strings_are_redacted_in_nested_values_and_in_keys():
+    value = {
+        "messages": [{"role": "user", "content": f"use {OPENAI_KEY} and {AWS_KEY_ID}"}],
+        OPENAI_KEY: "a key used as a name",
+        "n": 3,
+    }
+
+    result = dumped(redact(value))
+
+    assert OPENAI_KEY not in result
+    assert AWS_KEY_ID not in result
+    assert "a key used as a name" in result
+
+
+def test_ordinary_text_survives():
+    text = "sk- is a prefix; task-force meeting at 10; Bearer of good news; AKIA; eyJ."
+
+    assert redact_text(text) == text
+
+
+def test_non_string_leaves_survive():
+    value = {"n": 1, "f": 0.5, "b": True, "none": None, "list": [1, "a", False]}
+
+    assert redact(value) == value
+
+
+def test_redact_does_not_change_its_argument():
+    value = {"Authorization": "Bearer x", "body": {"api_key": "k", "text": OPENAI_KEY}}
+    copy = json.loads(json.dumps(value))
+
+    redact(value)
+
+    assert value == copy
+
+
+def test_two_keys_redacted_to_the_same_text_are_both_kept():
+    value = {OPENAI_KEY: 1, PROJECT_KEY: 2}
+
+    result = redact(value)
+
+    assert sorted(result.values()) == [1, 2]
+    assert OPENAI_KEY not in dumped(result) and PROJECT_KEY not in dumped(result)
+
+
+# --- properties -----------------------------------------------------------------------
+#
+# Filler (everything that is not a planted secret) is drawn from an alphabet
+# without upper-case letters, "-" or "_", so it can neither contain a planted
+# secret nor look like a key; keys of filler objects are lower-case words that
+# are not sensitive names.
+
+FILLER_ALPHABET = string.ascii_lowercase + string.digits + " .,;:!?()/'éü中文🙂"
+SEPARATORS = [" ", "\n", "\t", ", ", ": ", "=", "(", ")", '"', "'", "<", ">", "&", "/", "|"]
+SENSITIVE_WORDS = {
+    "key",
+    "keys",
+    "apikey",
+    "token",
+    "secret",
+    "secrets",
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "auth",
+    "oauth",
+    "authorization",
+    "credential",
+    "credentials",
+    "cookie",
+    "cookies",
+    "signature",
+    "bearer",
+    "accesstoken",
+    "secretkey",
+    "privatekey",
+    "xapikey",
+}
+
+filler_text = st.text(alphabet=FILLER_ALPHABET, max_size=30).filter(
+    lambda s: "bearer" not in s.lower()
+)
+benign_names = st.one_of(
+    st.sampled_from(
+        [
+            *("model", "messages", "role", "content", "temperature", "max_tokens"),
+            *("prompt_tokens", "monkey", "keyboard", "tokenizer", "author", "user", "choices"),
+        ]
+    ),
+    st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=10).filter(
+        lambda s: s not in SENSITIVE_WORDS
+    ),
+)
+plain_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    filler_text,
+)
+
+
+def alnum(min_size: int, max_size: int, extra: str = "") -> st.SearchStrategy[str]:
+    return st.text(
+        alphabet=string.ascii_letters + string.digits + extra, min_size=min_size, max_size=max_size
+    )
+
+
+def upper_start(tail: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Starts with two upper-case letters, which filler never has."""
+    head = st.text(string.ascii_uppercase, min_size=2, max_size=2)
+    return st.builds(lambda a, b: a + b, head, tail)
+
+
+# (text to plant, the secret in it)
+key_lookalikes: st.SearchStrategy[tuple[str, str]] = st.one_of(
+    alnum(20, 48).map(lambda s: "sk-" + s),
+    alnum(20, 60, "_-").map(lambda s: "sk-proj-" + s),
+    alnum(20, 60, "_-").map(lambda s: "sk-ant-api03-" + s),
+    st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(
+        lambda s: "AKIA" + s
+    ),
+    alnum(35, 35, "_-").map(lambda s: "AIza" + s),
+    st.builds(lambda p, s: p + s, st.sampled_from(["ghp_", "gho_", "ghs_"]), alnum(36, 40)),
+    alnum(10, 40, "-").map(lambda s: "xoxb-" + s),
+    alnum(30, 40).map(lambda s: "hf_" + s),
+    st.tuples(alnum(8, 30, "_-"), alnum(8, 40, "_-"), alnum(8, 40, "_-")).map(
+        lambda parts: "eyJ" + ".".join(parts)
+    ),
+).map(lambda secret: (secret, secret))
+bearer_tokens = st.tuples(
+    st.sampled_from(["Bearer", "bearer"]),
+    st.sampled_from([" ", "  ", "\t"]),
+    upper_start(alnum(10, 40, "-._~+/")),
+    st.sampled_from(["", "=", "=="]),
+).map(lambda t: (t[0] + t[1] + t[2] + t[3], t[2]))
+secret_in_text = st.one_of(key_lookalikes, bearer_tokens)
+
+
+@st.composite
+def text_with_secrets(draw) -> tuple[str, list[str]]:
+    pieces, secrets = [draw(filler_text)], []
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        planted, secret = draw(secret_in_text)
+        pieces += [draw(st.sampled_from(SEPARATORS)), planted, draw(st.sampled_from(SEPARATORS))]
+        pieces.append(draw(filler_text))
+        secrets.append(secret)
+    return "".join(pieces), secrets
+
+
+def _styled(prefix: str, word: str, style: str) -> str:
+    if style == "snake":
+        return f"{prefix}_{word}"
+    if style == "kebab":
+        return f"{prefix}-{word}"
+    if style == "camel":
+        return prefix + word.capitalize()
+    if style == "upper":
+        return f"{prefix}_{word}".upper()
+    return f"{prefix}.{word}"
+
+
+def _random_case(text: str, flips: list[bool]) -> str:
+    return "".join(c.upper() if flip else c.lower() for c, flip in zip(text, flips, strict=False))
+
+
+sensitive_names = st.one_of(
+    st.builds(
+        _styled,
+        st.sampled_from(["client", "api", "access", "db", "aws", "openai", "session", "my", "x"]),
+        st.sampled_from(["key", "token", "secret", "password", "auth", "credentials", "apikey"]),
+        st.sampled_from(["snake", "kebab", "camel", "upper", "dotted"]),
+    ),
+    st.sampled_from(sorted(SENSITIVE_WORDS - {"keys", "secrets", "cookies"})),
+    # Header names, in any case.
+    st.builds(
+        _random_case,
+        st.sampled_from(["authorization", "x-api-key", "api-key", "cookie", "set-cookie"]),
+        st.lists(st.booleans(), min_size=20, max_size=20),
+    ),
+)
+# A value a credential field might hold: plain text that matches no key pattern.
+plain_secrets = st.text(
+    string.ascii_letters + string.digits + "!@#$%^&*", min_size=6, max_size=30
+).map(lambda body: "PW!" + body)
+
+
+@st.composite
+def value_under_sensitive_name(draw) -> tuple[Any, list[str]]:
+    secret = draw(plain_secrets)
+    shape = draw(st.sampled_from(["bare", "list", "object", "nested"]))
+    if shape == "bare":
+        return secret, [secret]
+    if shape == "list":
+        return [draw(filler_text), secret], [secret]
+    if shape == "object":
+        return {draw(benign_names): secret}, [secret]
+    return {"outer": [{"inner": secret}]}, [secret]
+
+
+Planted = tuple[Any, list[str]]
+
+leaves: st.SearchStrategy[Planted] = st.one_of(
+    plain_leaves.map(lambda v: (v, [])), text_with_secrets()
+)
+
+
+def _list_of(children: list[Planted]) -> Planted:
+    return [v for v, _ in children], [s for _, secrets in children for s in secrets]
+
+
+def _object_of(entries: list[tuple[str, Planted]], sensitive: list[tuple[str, Planted]]) -> Planted:
+    value, secrets = {}, []
+    for name, (child, child_secrets) in [*entries, *sensitive]:
+        value[name] = child
+        secrets += child_secrets
+    return value, secrets
+
+
+def _extend(children: st.SearchStrategy[Planted]) -> st.SearchStrategy[Planted]:
+    return st.one_of(
+        st.lists(children, max_size=4).map(_list_of),
+        st.builds(
+            _object_of,
+            st.lists(st.tuples(benign_names, children), max_size=4),
+            st.lists(st.tuples(sensitive_names, value_under_sensitive_name()), max_size=2),
+        ),
+    )
+
+
+planted_trees = st.recursive(leaves, _extend, max_leaves=12)
+
+
+@st.composite
+def trees_with_secrets(draw) -> Planted:
+    """A random tree with at least one planted secret somewhere in it."""
+    tree, secrets = draw(planted_trees)
+    extra, extra_secrets = draw(
+        st.one_of(
+            text_with_secrets(),
+            st.tuples(sensitive_names, value_under_sensitive_name()).map(
+                lambda t: ({t[0]: t[1][0]}, t[1][1])
+            ),
+        )
+    )
+    if isinstance(tree, dict):
+        tree = {**tree, "zz_planted": extra}
+    elif isinstance(tree, list):
+        position = draw(st.integers(min_value=0, max_value=len(tree)))
+        tree = [*tree[:position], extra, *tree[position:]]
+    else:
+        tree = [tree, extra]
+    return tree, secrets + extra_secrets
+
+
+def _no_secrets(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(benign_names, children, max_size=4)
+    )
+
+
+clean_trees = st.recursive(plain_leaves, _no_secrets, max_leaves=20)
+
+COUNTER_NAMES = [
+    "max_tokens",
+    "max_completion_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "token_count",
+    "max_token_count",
+    "num_tokens",
+    "tokenLimit",
+]
+
+PROPERTY_SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@PROPERTY_SETTINGS
+@given(trees_with_secrets())
+def test_no_planted_secret_survives(planted):
+    tree, secrets = planted
+    assert secrets
+
+    result = dumped(redact(tree))
+
+    for secret in secrets:
+        assert secret not in result
+
+
+@PROPERTY_SETTINGS
+@given(trees_with_secrets())
+def test_redaction_is_idempotent(planted):
+    tree, _ = planted
+    once = redact(tree)
+
+    assert redact(once) == once
+
+
+@PROPERTY_SETTINGS
+@given(clean_trees)
+def test_values_without_secrets_come_back_unchanged(tree):
+    assert redact(tree) == tree
+
+
+@settings(PROPERTY_SETTINGS, max_examples=100)
+@given(
+    st.dictionaries(
+        st.sampled_from(COUNTER_NAMES), st.integers(min_value=0, max_value=2**31), min_size=1
+    ),
+    planted_trees,
+)
+def test_counters_survive_beside_anything(counters, planted):
+    tree, _ = planted
+    value = {"usage": counters, "other": tree, "params": {"nested": [counters]}}
+
+    result = redact(value)
+
+    assert result["usage"] == counters
+    assert result["params"] == {"nested": [counters]}
