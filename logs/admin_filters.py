@@ -11,7 +11,7 @@ and never a silently unfiltered list.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from django.contrib import admin, messages
 from django.utils import timezone
@@ -39,8 +39,14 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
         if day is None:
             raise ValueError(f"“{raw}” is not a date and time (use YYYY-MM-DD HH:MM)")
         moment = datetime.combine(day, time.max if end_of_day else time.min)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        year = moment.astimezone(UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not 1900 <= year <= 9998:
+        raise ValueError(f"“{raw}” is outside the years 1900 to 9998")
     return moment
 
 

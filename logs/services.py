@@ -413,6 +413,11 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
         "response": record.get("response"),
         "error_detail": error,
     }
+    for name, value in parts.items():
+        if _nesting_depth(value) > MAX_PAYLOAD_DEPTH:
+            problems.add(_PART_FIELDS[name], f"is nested more than {MAX_PAYLOAD_DEPTH} levels deep")
+    if problems.errors:
+        return None, problems.errors
     try:
         redacted_parts = {name: redact(value) for name, value in parts.items()}
         for value in redacted_parts.values():
@@ -446,6 +451,35 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
         ),
         [],
     )
+
+
+MAX_PAYLOAD_DEPTH = 64
+_PART_FIELDS = {
+    "request_params": "request.params",
+    "request_headers": "request.headers",
+    "request_body": "request.body",
+    "response": "response",
+    "error_detail": "error",
+}
+
+
+def _nesting_depth(value: Any) -> int:
+    """How deep lists and objects nest (iteratively: no recursion to blow)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_PAYLOAD_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _reason_from_error(error: Mapping, problems: _Problems) -> str:

@@ -5,20 +5,42 @@ parameter); the filtering itself is ``logs.selectors.filter_calls``, the same
 code the admin uses.
 """
 
+from datetime import UTC
+
 from django import forms
 from django_filters import rest_framework as filters
 
 from logs.models import CallType, StatusClass
 from logs.selectors import CallFilters, filter_calls
 
+# Times outside these years are typos; beyond them, converting to UTC or to the
+# database's range can overflow.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9998
+
 
 class CallFilterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
+        for name in ("start", "end"):
+            moment = cleaned.get(name)
+            if moment is None:
+                continue
+            try:
+                year = moment.astimezone(UTC).year
+            except OverflowError:
+                year = 0
+            if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+                self.add_error(name, f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and end <= start:
             self.add_error("end", "must be after start")
         return cleaned
+
+
+class IdFilter(filters.Filter):
+    """A database id: a whole number that fits the id column (not a decimal)."""
+
+    field_class = forms.IntegerField
 
 
 def _no_op(queryset, name, value):
@@ -39,8 +61,11 @@ class CallFilterSet(filters.FilterSet):
     call_type = filters.ChoiceFilter(method=_no_op, choices=CallType.choices)
     status = filters.ChoiceFilter(method=_no_op, choices=StatusClass.choices)
     request_id = filters.CharFilter(method=_no_op, help_text="Exact request id.")
-    account = filters.NumberFilter(
-        method=_no_op, help_text="Account id (staff only; others see only their own).", min_value=1
+    account = IdFilter(
+        method=_no_op,
+        help_text="Account id (staff see any; others only their own).",
+        min_value=1,
+        max_value=2**63 - 1,
     )
 
     class Meta:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 from rest_framework import serializers
@@ -141,9 +141,9 @@ class KeysetPagination(BasePagination):
             moment = datetime.fromisoformat(created_at)
             if direction not in ("next", "prev") or not isinstance(pk, int):
                 raise ValueError
-            if moment.tzinfo is None:
+            if moment.tzinfo is None or not 1900 <= moment.astimezone(UTC).year <= 9998:
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
             raise serializers.ValidationError(
                 {self.cursor_query_param: ["is not a valid cursor; use the next or previous link"]}
             ) from None

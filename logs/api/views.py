@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -14,7 +15,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from accounts.api.throttling import IngestRateThrottle, TokenRateThrottle
@@ -36,7 +38,13 @@ from logs.api.serializers import (
 from logs.models import AccessRecord
 from logs.resources import CSV_HEADERS, iter_csv_rows
 from logs.selectors import CallFilters, scoped_usage_stats, visible_calls
-from logs.services import IngestError, finish_export_record, ingest_calls, record_access
+from logs.services import (
+    IngestError,
+    RecordError,
+    finish_export_record,
+    ingest_calls,
+    record_access,
+)
 
 # Rows buffered per chunk of a streamed export: big enough to keep the
 # per-chunk overhead low, small enough to keep memory flat.
@@ -87,6 +95,7 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(call).data)
 
     @extend_schema(
+        filters=True,
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file")},
     )
     @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
@@ -121,23 +130,18 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
         url_path="ingest",
         permission_classes=[CanIngest],
         throttle_classes=[IngestRateThrottle],
+        # Only for the schema: the body is read by read_json_body.
+        parser_classes=[JSONParser],
         filter_backends=[],
         pagination_class=None,
     )
     def ingest(self, request):
         """Write 1 to 1000 call records (docs/ingest-format.md), all or nothing."""
-        limit = settings.USAGELOGS_INGEST_MAX_BODY_BYTES
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > limit:
-            return Response(
-                {"detail": f"Request body is {length} bytes; the limit is {limit} bytes."},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        try:
-            result = ingest_calls(request.data)
+            records = read_json_body(request, settings.USAGELOGS_INGEST_MAX_BODY_BYTES)
+            result = ingest_calls(records)
+        except BodyTooLarge as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         except IngestError as exc:
             return Response(
                 {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
@@ -155,7 +159,9 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
     serializer_class = StatsResponseSerializer
     pagination_class = None
 
-    @extend_schema(parameters=[StatsQuerySerializer], responses=StatsResponseSerializer)
+    @extend_schema(
+        filters=True, parameters=[StatsQuerySerializer], responses=StatsResponseSerializer
+    )
     def get(self, request):
         query = StatsQuerySerializer(data=request.query_params)
         if not query.is_valid():
@@ -173,6 +179,40 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
                 "results": StatsRowSerializer(rows, many=True).data,
             }
         )
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def read_json_body(request, limit: int):
+    """The request's JSON, read here rather than by DRF's parser.
+
+    DRF reads a JSON body through ``HttpRequest.body``, which Django caps at
+    DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) for every view; ingest batches are
+    larger by design and get their own limit. Reading it here also turns any
+    unreadable body — bad encoding, bad JSON, nesting too deep for the
+    parser — into the same 400 shape as a bad record.
+    """
+    content_type = request.content_type.split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType(content_type or "none")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise BodyTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
+    raw = request._request.read(limit + 1)
+    if len(raw) > limit:
+        raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise IngestError(
+            [RecordError(None, "", f"the body is not valid JSON: {reason}")]
+        ) from None
 
 
 def stream_csv(calls, *, on_done=None):

@@ -1,0 +1,351 @@
+"""POST /api/v1/calls/ingest/ as a gateway sees it: what is accepted, what is
+refused (and that a refusal writes nothing), who may call it, and how fast."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework.throttling import SimpleRateThrottle
+
+from accounts.models import AccessToken
+from accounts.services import create_access_token, revoke_access_token
+from logs.models import AccountModel, CallPayload, CallRecord, CallRollup
+from tests.api.helpers import (
+    INGEST_URL,
+    LIST_URL,
+    STATS_URL,
+    client,
+    service_user,
+    session_client,
+    token_client,
+    token_for,
+    walk,
+)
+from tests.factories import (
+    AccountFactory,
+    MembershipFactory,
+    StaffUserFactory,
+    SuperuserFactory,
+    owner_of,
+    record_dict,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def gateway(ingest_token):
+    """The client a gateway uses: a service user's ingest token."""
+    return token_client(ingest_token)
+
+
+def post(api, payload, *, content_type="application/json"):
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return api.post(INGEST_URL, body, content_type=content_type)
+
+
+def stored() -> dict[str, int]:
+    """Everything ingest writes, counted: a refused request must leave it unchanged."""
+    return {
+        "calls": CallRecord.objects.count(),
+        "payloads": CallPayload.objects.count(),
+        "rollups": CallRollup.objects.count(),
+        "models": AccountModel.objects.count(),
+    }
+
+
+NOTHING = {"calls": 0, "payloads": 0, "rollups": 0, "models": 0}
+
+
+def assert_refused(response, status: int = 400) -> dict:
+    assert response.status_code == status, response.content[:500]
+    body = response.json()
+    assert "created" not in body
+    assert stored() == NOTHING
+    return body
+
+
+# --- accepted -----------------------------------------------------------------------------
+
+
+def test_a_batch_is_created(gateway, api_key, support):
+    records = [record_dict(api_key) for _ in range(3)]
+    response = post(gateway, records)
+    assert response.status_code == 201, response.content
+    assert response.json() == {"created": 3, "already_present": 0}
+    listed = walk(session_client(support))
+    assert sorted(row["request_id"] for row in listed) == sorted(r["request_id"] for r in records)
+    assert {row["key_prefix"] for row in listed} == {api_key.prefix}
+
+
+def test_replaying_the_same_batch_changes_nothing(gateway, api_key):
+    records = [record_dict(api_key) for _ in range(4)]
+    assert post(gateway, records).json() == {"created": 4, "already_present": 0}
+    before = stored()
+    rollups = list(CallRollup.objects.values_list("calls", "usage", "cost"))
+
+    response = post(gateway, records)
+    assert response.status_code == 201
+    assert response.json() == {"created": 0, "already_present": 4}
+    assert stored() == before
+    assert list(CallRollup.objects.values_list("calls", "usage", "cost")) == rollups
+
+
+def test_a_batch_mixing_new_and_replayed_records(gateway, api_key):
+    first = record_dict(api_key)
+    assert post(gateway, [first]).status_code == 201
+    second = record_dict(api_key)
+    response = post(gateway, [first, second, second])
+    assert response.status_code == 201
+    assert response.json() == {"created": 1, "already_present": 2}
+    assert CallRecord.objects.count() == 2
+
+
+def test_a_replay_with_changed_content_is_refused_and_nothing_is_written(gateway, api_key):
+    original = record_dict(api_key)
+    assert post(gateway, [original]).status_code == 201
+    before = stored()
+
+    fresh = record_dict(api_key)
+    changed = {**original, "output_tokens": original["output_tokens"] + 1}
+    response = post(gateway, [fresh, changed])
+    assert response.status_code == 400
+    body = response.json()
+    assert {"index": 1, "field": "request_id"} in [
+        {"index": e["index"], "field": e["field"]} for e in body["errors"]
+    ]
+    assert original["request_id"] in body["detail"] or any(
+        original["request_id"] in e["message"] for e in body["errors"]
+    )
+    assert stored() == before
+    assert not CallRecord.objects.filter(request_id=fresh["request_id"]).exists()
+
+
+def test_a_body_exactly_at_the_size_limit_is_accepted(gateway, api_key, settings):
+    body = json.dumps([record_dict(api_key)])
+    settings.USAGELOGS_INGEST_MAX_BODY_BYTES = len(body.encode())
+    response = post(gateway, body)
+    assert response.status_code == 201, response.content
+
+
+def test_a_full_batch_of_ordinary_size_is_accepted(gateway, api_key, settings):
+    """A few MB is far below USAGELOGS_INGEST_MAX_BODY_BYTES (32 MB by default),
+    yet anything above Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) is answered
+    with an HTML "Bad Request" page instead of being ingested."""
+    assert settings.USAGELOGS_INGEST_MAX_BODY_BYTES >= 8 * 1024 * 1024
+    records = [record_dict(api_key, response={"text": "x" * 200_000}) for _ in range(15)]
+    body = json.dumps(records)
+    assert 2_621_440 < len(body) < settings.USAGELOGS_INGEST_MAX_BODY_BYTES
+    response = post(gateway, body)
+    assert response.status_code == 201, response.content[:300]
+    assert response.json() == {"created": 15, "already_present": 0}
+
+
+# --- refused: nothing is written ----------------------------------------------------------
+
+
+def test_one_bad_record_refuses_the_whole_batch(gateway, api_key):
+    good = [record_dict(api_key) for _ in range(3)]
+    bad = record_dict(api_key, total_tokens=1)
+    also_bad = record_dict(api_key, call_type="telepathy")
+    body = assert_refused(post(gateway, [good[0], bad, good[1], also_bad, good[2]]))
+    problems = {(e["index"], e["field"]) for e in body["errors"]}
+    assert problems == {(1, "total_tokens"), (3, "call_type")}
+    assert body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([], "empty"),
+        ({"request_id": "x"}, "list"),
+        ("just a string", "list"),
+        (42, "list"),
+        (None, "list"),
+    ],
+    ids=["empty-list", "object", "string", "number", "null"],
+)
+def test_a_body_that_is_not_a_non_empty_list_is_refused(gateway, api_key, payload, message):
+    body = assert_refused(post(gateway, json.dumps(payload)))
+    assert message in body["detail"]
+    assert body["errors"][0]["index"] is None
+
+
+def test_more_records_than_the_batch_limit_is_refused(gateway, api_key, settings):
+    settings.USAGELOGS_INGEST_MAX_BATCH = 3
+    body = assert_refused(post(gateway, [record_dict(api_key) for _ in range(4)]))
+    assert "at most 3" in body["detail"]
+    assert post(gateway, [record_dict(api_key) for _ in range(3)]).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "text", ['[{"request_id": "a",', "not json at all", "[1, 2,]", "[]]", "[NaN]"]
+)
+def test_invalid_json_is_refused(gateway, api_key, text):
+    body = assert_refused(post(gateway, text))
+    assert "detail" in body
+
+
+def test_an_unreadable_body_is_answered_in_the_documented_error_shape(gateway, api_key):
+    """Every 400 of the ingest is documented as {detail, errors: [{index, field,
+    message}]}; a body that is not JSON (or not UTF-8) gets only {detail}."""
+    for text in ("not json at all", b"\x90\xff[]"):
+        body = assert_refused(post(gateway, text))
+        assert isinstance(body.get("detail"), str), body
+        assert isinstance(body.get("errors"), list) and body["errors"], body
+        assert body["errors"][0]["index"] is None
+        assert {"index", "field", "message"} <= set(body["errors"][0])
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/xml", "text/csv", "application/octet-stream"]
+)
+def test_a_body_that_is_not_json_by_its_content_type_is_refused(gateway, api_key, content_type):
+    body = json.dumps([record_dict(api_key)])
+    assert_refused(post(gateway, body, content_type=content_type), status=415)
+
+
+def test_a_form_encoded_body_is_refused(gateway, api_key):
+    record = record_dict(api_key)
+    response = gateway.post(INGEST_URL, {"request_id": record["request_id"], "model": "x"})
+    assert response.status_code in (400, 415)
+    assert stored() == NOTHING
+
+
+@pytest.mark.parametrize("depth", [600, 5000])
+def test_deeply_nested_json_is_refused_not_a_server_error(gateway, api_key, depth):
+    """~600 levels parse fine but overflow the redaction's recursion; ~5000 overflow
+    the JSON parser itself. Either way the sender made a bad request (400), the
+    server did not fail (500)."""
+    record = record_dict(api_key)
+    text = json.dumps([record])
+    nested = "[" * depth + "]" * depth
+    text = text[: text.rindex("}")] + f', "error": {{"trace": {nested}}}' + "}]"
+    assert len(text.encode()) < 64 * 1024
+    response = post(gateway, text)
+    assert response.status_code == 400, response.status_code
+    assert "detail" in response.json()
+    assert stored() == NOTHING
+
+
+def test_a_body_above_the_size_limit_is_413_and_nothing_is_written(gateway, api_key, settings):
+    body = json.dumps([record_dict(api_key) for _ in range(3)])
+    settings.USAGELOGS_INGEST_MAX_BODY_BYTES = len(body.encode()) - 1
+    body_json = assert_refused(post(gateway, body), status=413)
+    assert str(len(body.encode())) in body_json["detail"]
+    assert str(settings.USAGELOGS_INGEST_MAX_BODY_BYTES) in body_json["detail"]
+
+
+# --- who may ingest -----------------------------------------------------------------------
+
+
+def test_an_account_owners_token_is_403(api_key):
+    owner = owner_of(api_key.account)
+    response = post(token_client(token_for(owner)), [record_dict(api_key)])
+    assert_refused(response, status=403)
+
+
+def test_a_session_is_403_even_for_a_superuser(api_key):
+    for user in (SuperuserFactory(), service_user(), StaffUserFactory()):
+        response = post(session_client(user), [record_dict(api_key)])
+        assert response.status_code == 403, user
+        assert stored() == NOTHING
+
+
+def test_a_service_users_token_without_the_ingest_flag_is_403(ingester, api_key):
+    response = post(token_client(token_for(ingester, can_ingest=False)), [record_dict(api_key)])
+    assert_refused(response, status=403)
+
+
+def test_a_service_users_ingest_token_is_201(ingest_token, api_key):
+    response = post(token_client(ingest_token), [record_dict(api_key)])
+    assert response.status_code == 201
+    assert response.json() == {"created": 1, "already_present": 0}
+
+
+def test_an_ingest_token_stops_working_once_its_user_joins_an_account(
+    ingester, ingest_token, api_key
+):
+    MembershipFactory(user=ingester, account=AccountFactory())
+    assert_refused(post(token_client(ingest_token), [record_dict(api_key)]), status=403)
+
+
+def test_a_revoked_ingest_token_is_401(ingest_token, api_key):
+    revoke_access_token(AccessToken.objects.get(can_ingest=True))
+    assert_refused(post(token_client(ingest_token), [record_dict(api_key)]), status=401)
+
+
+def test_no_credentials_is_401(api_key):
+    assert_refused(post(token_client("ult_nope"), [record_dict(api_key)]), status=401)
+    assert_refused(post(client(), [record_dict(api_key)]), status=401)
+
+
+def test_an_ingest_token_is_only_issued_to_a_service_user(api_key):
+    owner = owner_of(api_key.account)
+    owner_with_the_permission = service_user()
+    MembershipFactory(user=owner_with_the_permission, account=api_key.account)
+    staff_without_the_permission = StaffUserFactory()
+    for user in (owner, owner_with_the_permission, staff_without_the_permission):
+        with pytest.raises(ValidationError) as excinfo:
+            create_access_token(user=user, name="ingest", can_ingest=True)
+        assert "can_ingest" in excinfo.value.message_dict, user
+    assert not AccessToken.objects.exists()
+    assert create_access_token(user=service_user(), name="ingest", can_ingest=True).token.can_ingest
+
+
+def test_a_service_user_reads_no_calls(gateway, ingester, api_key):
+    assert post(gateway, [record_dict(api_key)]).status_code == 201
+    assert gateway.get(LIST_URL).json()["results"] == []
+    assert gateway.get(STATS_URL).json()["totals"]["calls"] == 0
+
+
+# --- throttling ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_rates(monkeypatch, settings):
+    rates = {"token": "3/min", "ingest": "2/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    # DRF read the rates into the throttle class when it was imported.
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    return rates
+
+
+def assert_throttled(response) -> None:
+    assert response.status_code == 429, response.content
+    wait = response["Retry-After"]
+    assert re.fullmatch(r"\d+", wait), wait
+    assert 0 < int(wait) <= 60
+    assert "detail" in response.json()
+
+
+def test_ingest_is_throttled_per_token(tiny_rates, gateway, ingester, api_key):
+    assert post(gateway, [record_dict(api_key)]).status_code == 201
+    assert post(gateway, [record_dict(api_key)]).status_code == 201
+    refused = record_dict(api_key)
+    assert_throttled(post(gateway, [refused]))
+    assert not CallRecord.objects.filter(request_id=refused["request_id"]).exists()
+    # Another token of the same service has its own bucket.
+    other = token_client(token_for(ingester, can_ingest=True, name="second gateway"))
+    assert post(other, [record_dict(api_key)]).status_code == 201
+
+
+def test_reads_are_throttled_per_token(tiny_rates, api_key):
+    owner = owner_of(api_key.account)
+    api = token_client(token_for(owner))
+    for url in (LIST_URL, STATS_URL, LIST_URL):
+        assert api.get(url).status_code == 200
+    assert_throttled(api.get(LIST_URL))
+    assert_throttled(api.get(STATS_URL))
+    other = token_client(token_for(owner, name="another token"))
+    assert other.get(LIST_URL).status_code == 200
+
+
+def test_ingest_and_reads_are_counted_apart(tiny_rates, gateway, api_key):
+    for _ in range(3):
+        assert gateway.get(LIST_URL).status_code == 200
+    assert_throttled(gateway.get(LIST_URL))
+    assert post(gateway, [record_dict(api_key)]).status_code == 201
