@@ -53,14 +53,30 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+REPLICA_SKIP_REASON = "needs a read replica: set DATABASE_REPLICA_URLS (CI sets it on PostgreSQL)"
+
+
 def pytest_collection_modifyitems(config, items):
-    if on_postgresql():
-        return
-    skip = pytest.mark.skip(reason=POSTGRES_SKIP_REASON)
-    for item in items:
-        if item.get_closest_marker("postgres") is not None:
-            item.add_marker(skip)
-            _postgres_skipped.add(item.nodeid)
+    for marker, available, reason in (
+        ("postgres", on_postgresql(), POSTGRES_SKIP_REASON),
+        ("replica", bool(settings.DATABASE_REPLICAS), REPLICA_SKIP_REASON),
+    ):
+        if available:
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)
+                _postgres_skipped.add(item.nodeid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_before_dropping_test_databases(django_db_setup, django_db_blocker):
+    """Replica aliases mirror the test database on connections of their own;
+    close them all before pytest-django drops the database they point at."""
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -73,8 +89,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tests = "test was" if skipped == 1 else "tests were"
         terminalreporter.write_sep(
             "!",
-            f"{skipped} PostgreSQL-only {tests} SKIPPED: no PostgreSQL DATABASE_URL given "
-            "(run again with DATABASE_URL=postgres://...)",
+            f"{skipped} PostgreSQL- or replica-only {tests} SKIPPED: no PostgreSQL "
+            "DATABASE_URL or no DATABASE_REPLICA_URLS given (run again with "
+            "DATABASE_URL=postgres://... DATABASE_REPLICA_URLS=postgres://...)",
             yellow=True,
             bold=True,
         )
