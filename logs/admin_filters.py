@@ -11,6 +11,7 @@ and never a silently unfiltered list.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, time
 
 from django.contrib import admin, messages
@@ -92,6 +93,12 @@ class TimeRangeFilter(admin.ListFilter):
             return queryset.none()
         return filter_calls(queryset, CallFilters(start=self.start, end=self.end))
 
+    def call_filters(self) -> dict | None:
+        """This filter's part of the CallFilters (None: the input is bad, nothing matches)."""
+        if self.error:
+            return None
+        return {"start": self.start, "end": self.end}
+
     def choices(self, changelist):
         # One "choice" carrying what the template's small form needs.
         tz_name = timezone.get_current_timezone_name()
@@ -144,6 +151,15 @@ class ScopedChoiceFilter(admin.SimpleListFilter):
 
     def filters_for(self, value: str) -> CallFilters:
         raise NotImplementedError
+
+    def call_filters(self) -> dict | None:
+        value = self.value()
+        if value in (None, ""):
+            return {}
+        if value not in {str(choice) for choice, _ in self.lookup_choices}:
+            return None
+        chosen = self.filters_for(value)
+        return {f.name: getattr(chosen, f.name) for f in fields(chosen) if getattr(chosen, f.name)}
 
 
 class AccountFilter(ScopedChoiceFilter):

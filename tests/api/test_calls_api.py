@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from accounts.models import AccessToken
 from accounts.services import revoke_access_token
 from logs.models import AccessRecord, CallRecord
 from logs.resources import CSV_HEADERS
@@ -132,8 +133,6 @@ def test_revoked_token_is_401_even_with_a_session(catalog):
     api = token_client(issued)
     assert api.get(LIST_URL).status_code == 200
 
-    from accounts.models import AccessToken
-
     revoke_access_token(AccessToken.objects.get(user=catalog.initech_owner))
     assert api.get(LIST_URL).status_code == 401
     api.force_login(catalog.initech_owner)  # a bad token is refused, not skipped
@@ -156,8 +155,6 @@ def test_session_and_token_both_work(catalog):
 
 
 def test_token_use_sets_last_used_at(catalog):
-    from accounts.models import AccessToken
-
     secret = new_token(catalog.initech_owner)
     token = AccessToken.objects.get(user=catalog.initech_owner)
     assert token.last_used_at is None
@@ -470,8 +467,8 @@ def test_bad_filter_is_400_naming_it_on_export_and_stats(support_api, url, param
 
 
 def test_fractional_account_id_is_refused_not_rounded(catalog, staff_api):
-    """``account=1.5`` is not an account id. Today it is read as account 1 and
-    that account's calls are listed, as if the caller had asked for them."""
+    """``account=1.5`` is not an account id: it must be refused, not read as
+    account 1 (which would list that account's calls as if asked for them)."""
     for url in (LIST_URL, EXPORT_URL, STATS_URL):
         response = staff_api.get(url, {"account": f"{catalog.initech.pk}.5"})
         assert response.status_code == 400, (url, body_of(response)[:200])
@@ -568,7 +565,6 @@ def test_ties_on_created_at_are_split_across_pages_without_loss(catalog, staff_a
     tie = datetime(2024, 3, 10, 10, tzinfo=UTC)
     key = catalog.keys["umbrella-main"]
     make_calls(key, 7, created_at=tie)
-    expected = catalog.ids(lambda c: c.created_at == tie)
     expected = list(
         CallRecord.objects.filter(created_at=tie)
         .order_by("-id")
@@ -796,8 +792,8 @@ def test_export_header_and_rows_equal_the_filtered_list(catalog, staff_api):
 
 
 def test_export_writes_usage_and_cost_as_plain_decimals_like_the_list(catalog, staff_api):
-    """A cost of 0 or 0.00000005 reads "0E-8" / "5E-8" in the CSV while the
-    list (and any spreadsheet user) expects "0.00000000" / "0.00000005"."""
+    """Usage and cost cells read like the list: "0.00000000" and "0.00000005",
+    never the scientific "0E-8" / "5E-8" that str(Decimal) gives for small values."""
     listed = {row["request_id"]: row for row in walk(staff_api)}
     rows = csv_rows(staff_api.get(EXPORT_URL))[1:]
     for cells in rows:
