@@ -3,8 +3,6 @@ from ``CallFilterSet`` (→ ``filter_calls``), writes through ``ingest_calls``."
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from django.conf import settings
@@ -36,7 +34,7 @@ from logs.api.serializers import (
     StatsRowSerializer,
 )
 from logs.models import AccessRecord
-from logs.resources import CSV_HEADERS, iter_csv_rows
+from logs.resources import stream_csv
 from logs.selectors import CallFilters, scoped_usage_stats, visible_calls
 from logs.services import (
     IngestError,
@@ -45,10 +43,6 @@ from logs.services import (
     ingest_calls,
     record_access,
 )
-
-# Rows buffered per chunk of a streamed export: big enough to keep the
-# per-chunk overhead low, small enough to keep memory flat.
-EXPORT_CHUNK_ROWS = 2000
 
 
 class ScopedCallsMixin:
@@ -213,23 +207,3 @@ def read_json_body(request, limit: int):
         raise IngestError(
             [RecordError(None, "", f"the body is not valid JSON: {reason}")]
         ) from None
-
-
-def stream_csv(calls, *, on_done=None):
-    """Yield a CSV file in chunks; ``on_done`` learns how many rows were sent."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADERS)
-    count = 0
-    try:
-        for row in iter_csv_rows(calls):
-            writer.writerow(row)
-            count += 1
-            if count % EXPORT_CHUNK_ROWS == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-    finally:
-        if on_done is not None:
-            on_done(count)
