@@ -38,7 +38,14 @@ from logs.admin_filters import (
 )
 from logs.models import AccessRecord, CallPayload, CallRecord
 from logs.resources import CallRecordResource, stream_csv
-from logs.selectors import CallFilters, call_totals, scoped_totals, visible_calls
+from logs.selectors import (
+    CallFilters,
+    RawCallStats,
+    ScopedCallStats,
+    call_totals,
+    scoped_totals,
+    visible_calls,
+)
 from logs.services import finish_export_record, record_access
 from logs.stats import (
     EXPLANATION,
@@ -333,8 +340,15 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             return HttpResponseRedirect(request.path)
 
         start, end = selected_time_range(cl)
+        call_filters = changelist_call_filters(cl)
+        if call_filters is None:  # bad input: the list shows nothing, and so do the stats
+            source = RawCallStats(cl.queryset)
+        else:
+            source = ScopedCallStats(
+                request.user, account=self.scope_account(request), filters=call_filters
+            )
         stats = build_usage_stats(
-            cl.queryset,
+            source,
             requested_interval=requested_interval,
             start=start,
             end=end,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, When
+from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Sum, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -618,3 +618,117 @@ def top_keys(
         )
         for row in rows
     ]
+
+
+# --- stats sources for the usage stats page ----------------------------------------
+
+
+class RawCallStats:
+    """Stats straight from a scoped, filtered queryset of calls (small selections,
+    and any the rollups cannot answer)."""
+
+    def __init__(self, calls: QuerySet[CallRecord]):
+        self.calls = calls
+
+    def usage_stats(self, *, interval: str | None, group_by: str | None = None) -> list[StatsRow]:
+        return usage_stats(self.calls, interval=interval, group_by=group_by)
+
+    def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:
+        return top_keys(self.calls, order_by=order_by, limit=limit)
+
+    def extent(self) -> tuple[datetime | None, datetime | None]:
+        row = self.calls.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
+        return row["first"], row["last"]
+
+
+class ScopedCallStats:
+    """The same answers from the hourly rollups (raw calls only for the partial
+    hours at either end of the time range): milliseconds at any table size."""
+
+    def __init__(self, user: User, *, account: Account | None, filters: CallFilters):
+        self.user, self.account, self.filters = user, account, filters
+
+    def usage_stats(self, *, interval: str | None, group_by: str | None = None) -> list[StatsRow]:
+        return scoped_usage_stats(
+            self.user,
+            account=self.account,
+            filters=self.filters,
+            interval=interval,
+            group_by=group_by,
+        )
+
+    def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:
+        if order_by not in KEY_USAGE_ORDER:
+            raise ValueError(f"order_by must be one of {tuple(KEY_USAGE_ORDER)}")
+        keys = self._key_usage()
+        if order_by == "calls":
+            keys.sort(key=lambda k: (-k.calls, -k.cost, k.key_name, k.key_id))
+        else:
+            keys.sort(key=lambda k: (-k.cost, -k.calls, k.key_name, k.key_id))
+        return keys[:limit]
+
+    def extent(self) -> tuple[datetime | None, datetime | None]:
+        row = _rollups(self.user, self.account, self.filters).aggregate(
+            first=Min("hour"), last=Max("hour")
+        )
+        if row["first"] is None:
+            return None, None
+        first, last = row["first"], row["last"] + timedelta(hours=1, microseconds=-1)
+        if self.filters.start is not None:
+            first = max(first, self.filters.start)
+        if self.filters.end is not None:
+            last = min(last, self.filters.end - timedelta(microseconds=1))
+        return first, last
+
+    def _key_usage(self) -> list[KeyUsage]:
+        plan = _plan(self.filters)
+        merged: dict[int, KeyUsage] = {}
+        pieces = [
+            top_keys(_raw_piece(self.user, self.account, self.filters, piece), limit=10**9)
+            for piece in plan.raw
+        ]
+        if plan.hours is not None:
+            rows = (
+                _hours_piece(self.user, self.account, self.filters, plan.hours)
+                .order_by()
+                .values("api_key_id", "api_key__name", "account_id", "account__name")
+                .annotate(
+                    agg_calls=Sum("calls"),
+                    agg_errors=Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS)),
+                    agg_total_tokens=Sum("total_tokens"),
+                    agg_usage=Sum("usage"),
+                    agg_cost=Sum("cost"),
+                )
+            )
+            pieces.append(
+                [
+                    KeyUsage(
+                        key_id=row["api_key_id"],
+                        key_name=row["api_key__name"],
+                        account_id=row["account_id"],
+                        account_name=row["account__name"],
+                        calls=row["agg_calls"] or 0,
+                        errors=row["agg_errors"] or 0,
+                        total_tokens=row["agg_total_tokens"] or 0,
+                        usage=_exact(row["agg_usage"]),
+                        cost=_exact(row["agg_cost"]),
+                    )
+                    for row in rows
+                ]
+            )
+        for piece in pieces:
+            for key in piece:
+                seen = merged.get(key.key_id)
+                merged[key.key_id] = (
+                    key
+                    if seen is None
+                    else replace(
+                        seen,
+                        calls=seen.calls + key.calls,
+                        errors=seen.errors + key.errors,
+                        total_tokens=seen.total_tokens + key.total_tokens,
+                        usage=seen.usage + key.usage,
+                        cost=seen.cost + key.cost,
+                    )
+                )
+        return [key for key in merged.values() if key.calls]

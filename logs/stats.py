@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from logs import charts
-from logs.models import CallRecord
-from logs.selectors import STATS_INTERVALS, KeyUsage, StatsRow, top_keys, usage_stats
+from logs.selectors import (
+    STATS_INTERVALS,
+    KeyUsage,
+    RawCallStats,
+    ScopedCallStats,
+    StatsRow,
+)
 
 INTERVAL_VAR = "interval"
 INTERVAL_LABELS = {"hour": "Per hour", "day": "Per day"}
@@ -243,14 +247,16 @@ class UsageStats:
 
 
 def build_usage_stats(
-    calls: QuerySet[CallRecord],
+    source: RawCallStats | ScopedCallStats,
     *,
     requested_interval: str = "",
     start: datetime | None = None,
     end: datetime | None = None,
     keys_with_account: bool = False,
 ) -> UsageStats:
-    """Everything the stats page shows for ``calls`` (already scoped and filtered).
+    """Everything the stats page shows for the calls ``source`` answers for
+    (already scoped and filtered: ``ScopedCallStats`` reads rollups,
+    ``RawCallStats`` a queryset).
 
     ``start`` (inclusive) and ``end`` (exclusive) are the time range the
     filters selected, if any: the time axis covers it even where it has no
@@ -266,13 +272,13 @@ def build_usage_stats(
         )
         requested = ""
 
-    (totals,) = usage_stats(calls, interval=None)
+    (totals,) = source.usage_stats(interval=None)
     if not totals.calls:
         return UsageStats(interval=requested or "hour", totals=totals, messages=messages)
 
-    extent = calls.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
-    first = start or extent["first"]
-    last = end - timedelta(microseconds=1) if end else extent["last"]
+    extent_first, extent_last = source.extent()
+    first = start or extent_first
+    last = end - timedelta(microseconds=1) if end else extent_last
     interval = requested or default_interval(first, last + timedelta(microseconds=1))
     if interval == "hour" and bucket_count(first, last, "hour") > MAX_HOURLY_BUCKETS:
         messages.append(
@@ -281,10 +287,10 @@ def build_usage_stats(
         )
         interval = "day"
     if bucket_count(first, last, interval) > MAX_BUCKETS:
-        first, last = extent["first"], extent["last"]
+        first, last = extent_first, extent_last
 
-    series = fill_buckets(usage_stats(calls, interval=interval), first, last, interval)
-    models = sorted(usage_stats(calls, interval=None, group_by="model"), key=_by_calls)
+    series = fill_buckets(source.usage_stats(interval=interval), first, last, interval)
+    models = sorted(source.usage_stats(interval=None, group_by="model"), key=_by_calls)
     return UsageStats(
         interval=interval,
         totals=totals,
@@ -299,11 +305,11 @@ def build_usage_stats(
         ],
         top_keys_by_calls=[
             _ranked_key(key, key.calls, totals.calls, keys_with_account)
-            for key in top_keys(calls, order_by="calls", limit=TOP)
+            for key in source.top_keys(order_by="calls", limit=TOP)
         ],
         top_keys_by_cost=[
             _ranked_key(key, key.cost, totals.cost, keys_with_account)
-            for key in top_keys(calls, order_by="cost", limit=TOP)
+            for key in source.top_keys(order_by="cost", limit=TOP)
         ],
         messages=messages,
     )

@@ -61,3 +61,18 @@ def test_the_count_on_the_page_is_exact(staff_client, calls):
 
     assert response.context["cl"].result_count == 30
     assert response.context["totals"].calls == 30
+
+
+@pytest.mark.parametrize("query", ["", "?model=gpt-4o&call_type=chat", "?interval=hour"])
+def test_the_stats_page_reads_rollups_not_the_calls_table(staff_client, calls, query):
+    with CaptureQueriesContext(connection) as captured:
+        response = staff_client.get(LIST + "stats/" + query)
+
+    assert response.status_code == 200
+    assert response.context["stats"].totals.calls == 30
+    aggregates = [
+        q["sql"]
+        for q in captured.captured_queries
+        if CALLS_TABLE.search(q["sql"]) and re.search(r"COUNT\(|SUM\(|DISTINCT", q["sql"], re.I)
+    ]
+    assert aggregates == []
