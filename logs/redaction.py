@@ -14,6 +14,7 @@ credential is ever written, whatever surface later reads the call. Three rules:
    appear, even inside free text such as a prompt.
 """
 
+import functools
 import re
 from typing import Any
 
@@ -82,6 +83,25 @@ API_KEY_RE = re.compile(
     "|".join(f"(?:{_START}{p.removeprefix(chr(92) + 'b')})" for p in _API_KEY_PATTERNS)
 )
 
+# Every pattern above contains one of these literally; a string with none of
+# them cannot match (redact_text's fast path relies on it).
+_TRIGGERS = (
+    "github_pat_",
+    "Basic",
+    "sk-",
+    "earer",
+    "AKIA",
+    "AIza",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xox",
+    "hf_",
+    "eyJ",
+)
+
 # Names written as one word, which segmenting cannot split.
 COMPOUND_SENSITIVE_NAMES = frozenset(
     {
@@ -111,22 +131,33 @@ def name_segments(name: str) -> list[str]:
     return [p.lower() for p in parts if p]
 
 
-def is_sensitive_name(name: str, value: Any = None) -> bool:
-    lowered = name.strip().lower()
-    if lowered in SENSITIVE_HEADERS:
-        return True
+@functools.lru_cache(maxsize=8192)
+def _name_verdict(name: str) -> str:
+    """ "always", "never", or "unless-number" (a counter such as token_count)."""
+    if name.strip().lower() in SENSITIVE_HEADERS:
+        return "always"
     segments = name_segments(name)
     if not segments:
-        return False
+        return "never"
     if "".join(segments) in COMPOUND_SENSITIVE_NAMES:
-        return True
+        return "always"
     if not SENSITIVE_SEGMENTS.intersection(segments):
-        return False
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return not (is_number and COUNTER_SEGMENTS.intersection(segments))
+        return "never"
+    return "unless-number" if COUNTER_SEGMENTS.intersection(segments) else "always"
+
+
+def is_sensitive_name(name: str, value: Any = None) -> bool:
+    verdict = _name_verdict(name)
+    if verdict != "unless-number":
+        return verdict == "always"
+    return not (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def redact_text(text: str) -> str:
+    # Most strings (prompts, answers) hold no key at all: a few substring tests
+    # in C rule that out far faster than running the full pattern over them.
+    if not any(trigger in text for trigger in _TRIGGERS):
+        return text
     return API_KEY_RE.sub(REDACTED, text)
 
 

@@ -681,7 +681,7 @@ def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResul
     if not to_create:
         return result
 
-    created = CallRecord.objects.bulk_create([record for _, record in to_create])
+    created = _insert_calls([record for _, record in to_create])
     max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
     payloads = []
     for (call, _), record in zip(to_create, created, strict=True):
@@ -694,7 +694,7 @@ def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResul
             setattr(payload, f"{name}_truncated", stored.truncated)
             setattr(payload, f"{name}_original_bytes", stored.original_bytes)
         payloads.append(payload)
-    CallPayload.objects.bulk_create(payloads)
+    _insert_payloads(payloads)
 
     _remember_models(created)
     _touch_keys(created)
@@ -702,6 +702,59 @@ def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResul
     result.created = len(created)
     result.created_ids = [record.pk for record in created]
     return result
+
+
+# --- bulk inserts -----------------------------------------------------------------
+#
+# On PostgreSQL a batch goes in as one INSERT … SELECT FROM unnest(<one array per
+# column>): a few dozen parameters whatever the batch size, where bulk_create
+# sends one parameter per cell (tens of thousands per batch) for the driver to
+# parse and the server to plan. Elsewhere, Django's bulk_create.
+
+
+def _column_arrays(model, objs, field_names: list[str]) -> tuple[list, list, list]:
+    fields = [model._meta.get_field(name) for name in field_names]
+    columns = [field.column for field in fields]
+    types = [field.db_type(connection) for field in fields]
+    arrays = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
+        for field in fields
+    ]
+    return columns, types, arrays
+
+
+def _unnest_insert_sql(table: str, columns: list[str], types: list[str]) -> str:
+    quote = connection.ops.quote_name
+    arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
+    names = ", ".join(quote(column) for column in columns)
+    return f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays})"
+
+
+def _insert_calls(records: list[CallRecord]) -> list[CallRecord]:
+    if connection.vendor != "postgresql":
+        return CallRecord.objects.bulk_create(records)
+    names = [f.name for f in CallRecord._meta.concrete_fields if not f.primary_key]
+    columns, types, arrays = _column_arrays(CallRecord, records, names)
+    sql = _unnest_insert_sql(CallRecord._meta.db_table, columns, types)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + ' RETURNING "id", "request_id"', arrays)
+        ids = dict((request_id, pk) for pk, request_id in cursor.fetchall())
+    for record in records:
+        record.pk = ids[record.request_id]
+        record._state.adding = False
+    return records
+
+
+def _insert_payloads(payloads: list[CallPayload]) -> None:
+    if not payloads:
+        return
+    if connection.vendor != "postgresql":
+        CallPayload.objects.bulk_create(payloads)
+        return
+    names = [f.name for f in CallPayload._meta.concrete_fields]
+    columns, types, arrays = _column_arrays(CallPayload, payloads, names)
+    with connection.cursor() as cursor:
+        cursor.execute(_unnest_insert_sql(CallPayload._meta.db_table, columns, types), arrays)
 
 
 def _remember_models(created: list[CallRecord]) -> None:
@@ -842,6 +895,17 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
     )
     conflict = ", ".join(quote(c) for c in _ROLLUP_DIMENSION_COLUMNS)
     ordered = sorted(deltas.items(), key=lambda item: _sortable(item[0]))
+    if connection.vendor == "postgresql":
+        types = [fields[column].db_type(connection) for column in columns]
+        arrays = [[] for _ in columns]
+        for dimensions, measures in ordered:
+            values = [*dimensions, *(measures[name] for name in CallRollup.MEASURES)]
+            for array, column, value in zip(arrays, columns, values, strict=True):
+                array.append(fields[column].get_db_prep_value(value, connection, prepared=False))
+        sql = _unnest_insert_sql(table, columns, types)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}", arrays)
+        return
     for start in range(0, len(ordered), 500):
         chunk = ordered[start : start + 500]
         params: list[Any] = []
