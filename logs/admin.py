@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV
 
@@ -44,6 +45,7 @@ from logs.selectors import (
     ScopedCallStats,
     call_totals,
     scoped_totals,
+    scoped_usage_stats,
     visible_calls,
 )
 from logs.services import finish_export_record, record_access
@@ -56,7 +58,20 @@ from logs.stats import (
 )
 
 LONG_DURATION_MS = 10_000
+REASON_CHARS = 40  # of the error reason in the list (all of it on hover)
 NEARBY_WINDOW = timedelta(minutes=30)
+# "Slow for that model": slower than the model's p95 duration over this window,
+# within what the user may see, once the model has at least SLOW_MIN_CALLS calls
+# there (a p95 of a handful of calls says nothing).
+SLOW_WINDOW = timedelta(days=7)
+SLOW_QUANTILE = 0.95
+SLOW_MIN_CALLS = 20
+# Payload parts longer than this are folded on the detail page (a preview, then
+# "Show all N lines"): many lines, or one long prompt on few lines.
+FOLD_LINES = 40
+FOLD_CHARS = 4_000
+PREVIEW_LINES = 12
+PREVIEW_LINE_CHARS = 240
 
 
 def format_duration(ms: int | None) -> str:
@@ -74,6 +89,45 @@ def format_speed(tokens_per_second: float | None) -> str:
 
 def utc_iso(moment) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def slow_thresholds(user, *, account: Account | None, model: str | None = None) -> dict[str, float]:
+    """{model: p95 duration in ms} over the last ``SLOW_WINDOW`` of what ``user``
+    may see (in ``account`` if given), for models with enough calls to tell.
+
+    Read from the hourly rollups only: the window starts on a whole hour, so no
+    raw calls are scanned (one grouped query over a few rows per hour).
+    """
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) - SLOW_WINDOW
+    rows = scoped_usage_stats(
+        user,
+        account=account,
+        filters=CallFilters(start=start, model=model),
+        interval=None,
+        group_by="model",
+    )
+    thresholds = {}
+    for row in rows:
+        p95 = row.duration_percentile(SLOW_QUANTILE)
+        if row.key and row.calls >= SLOW_MIN_CALLS and p95 is not None:
+            thresholds[row.key] = p95
+    return thresholds
+
+
+def slow_explanation(model: str, threshold_ms: float) -> str:
+    days = SLOW_WINDOW.days
+    return (
+        f"Slow for {model}: slower than 95% of the {model} calls you can see in the last "
+        f"{days} days (p95 ≈ {threshold_ms:,.0f} ms)."
+    )
+
+
+def is_slow(call: CallRecord, threshold_ms: float | None) -> bool:
+    return (
+        threshold_ms is not None
+        and call.duration_ms is not None
+        and call.duration_ms > threshold_ms
+    )
 
 
 class CallChangeList(ChangeList):
@@ -279,15 +333,32 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         if not call.is_error:
             return format_html('<span class="call-ok">{}</span>', call.status_code)
         return format_html(
-            '<span class="call-error" title="{}">{} {}</span>',
+            '<span class="call-error" title="{}">{} <span class="call-reason">{}</span></span>',
             call.error_reason,
             call.status_code,
-            call.error_reason[:40],
+            Truncator(call.error_reason).chars(REASON_CHARS),
         )
 
     @admin.display(description="Duration")
-    def duration(self, call: CallRecord) -> str:
-        return format_duration(call.duration_ms)
+    def duration(self, call: CallRecord):
+        ms = call.duration_ms
+        if ms is None:
+            return format_duration(ms)
+        if ms >= LONG_DURATION_MS:
+            text = format_html(
+                '{} ms <small class="call-seconds">({} s)</small>', f"{ms:,}", f"{ms / 1000:.1f}"
+            )
+        else:
+            text = format_duration(ms)
+        # Set by changelist_view from the model's recent p95 (slow_thresholds).
+        threshold = getattr(call, "slow_threshold_ms", None)
+        if not is_slow(call, threshold):
+            return text
+        return format_html(
+            '{} <span class="call-badge call-slow" title="{}">slow</span>',
+            text,
+            slow_explanation(call.model, threshold),
+        )
 
     @admin.display(description="Output speed")
     def speed(self, call: CallRecord) -> str:
@@ -296,7 +367,7 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     @admin.display(description="Tokens (in / out)")
     def tokens(self, call: CallRecord):
         return format_html(
-            "{} <small>({} / {})</small>",
+            '{} <small class="call-split">({} / {})</small>',
             f"{call.total_tokens:,}",
             f"{call.input_tokens:,}",
             f"{call.output_tokens:,}",
@@ -402,7 +473,19 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         if changelist is not None:
             totals = getattr(changelist, "totals", None)
             response.context_data["totals"] = totals or call_totals(changelist.queryset)
+            self.mark_slow_calls(request, changelist.result_list)
         return response
+
+    def mark_slow_calls(self, request, calls) -> None:
+        """Give each call on the page its model's slow threshold (``duration`` reads
+        it). The thresholds are computed once per page and kept on the request."""
+        if not calls:
+            return
+        request.slow_thresholds_ms = slow_thresholds(
+            request.user, account=self.scope_account(request)
+        )
+        for call in calls:
+            call.slow_threshold_ms = request.slow_thresholds_ms.get(call.model)
 
     def _do_file_export(self, file_format, request, queryset, export_form=None):
         """django-import-export's export view, URL, button and permission, with
@@ -441,6 +524,9 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             surface=self.access_surface,
             call=call,
         )
+        threshold = slow_thresholds(
+            request.user, account=self.scope_account(request), model=call.model
+        ).get(call.model)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -452,6 +538,9 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             "duration": format_duration(call.duration_ms),
             "ttft": format_duration(call.ttft_ms),
             "speed": format_speed(call.output_tokens_per_second),
+            "slow_explanation": (
+                slow_explanation(call.model, threshold) if is_slow(call, threshold) else None
+            ),
             "generation_ms": (
                 call.duration_ms - call.ttft_ms if call.ttft_ms is not None else None
             ),
@@ -490,17 +579,29 @@ PART_TITLES = {
 
 
 def payload_parts(payload: CallPayload | None) -> list[dict]:
-    """Each stored part, pretty-printed when it is whole JSON, as stored when cut."""
+    """Each stored part, pretty-printed when it is whole JSON, as stored when cut.
+
+    A long part (``FOLD_LINES`` lines or ``FOLD_CHARS`` characters) is folded:
+    the page shows its first lines as a preview and the whole on demand.
+    """
     parts = []
     for name, title in PART_TITLES.items():
         text = getattr(payload, name, "") if payload else ""
         truncated = bool(payload and getattr(payload, f"{name}_truncated"))
         pretty = text
+        is_json = False
         if text and not truncated:
             try:
                 pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+                is_json = True
             except ValueError:
                 pretty = text
+        lines = pretty.split("\n") if pretty else []
+        folded = len(lines) > FOLD_LINES or len(pretty) > FOLD_CHARS
+        preview = "\n".join(
+            line if len(line) <= PREVIEW_LINE_CHARS else line[:PREVIEW_LINE_CHARS] + "…"
+            for line in lines[:PREVIEW_LINES]
+        )
         parts.append(
             {
                 "name": name,
@@ -511,7 +612,10 @@ def payload_parts(payload: CallPayload | None) -> list[dict]:
                 if payload
                 else None,
                 "stored_bytes": len(text.encode()),
-                "lines": pretty.count("\n") + 1 if pretty else 0,
+                "lines": len(lines),
+                "is_json": is_json,
+                "folded": folded,
+                "preview": preview if folded else "",
             }
         )
     return parts

@@ -34,11 +34,17 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
     browser's datetime-local), ``2026-11-28 09:30:15`` or full ISO 8601 with a
     zone. Times without a zone are in the user's current time zone."""
     text = raw.strip()
-    moment = parse_datetime(text.replace(" ", "T", 1)) if text else None
+    not_a_date = f"“{raw}” is not a date and time (use YYYY-MM-DD HH:MM)"
+    try:
+        moment = parse_datetime(text.replace(" ", "T", 1)) if text else None
+        day = parse_date(text) if text and moment is None else None
+    except ValueError:
+        # Well formed but not in the calendar (month 13, 30 February): Python's
+        # own message ("month must be in 1..12") would not say what to type.
+        raise ValueError(not_a_date) from None
     if moment is None:
-        day = parse_date(text) if text else None
         if day is None:
-            raise ValueError(f"“{raw}” is not a date and time (use YYYY-MM-DD HH:MM)")
+            raise ValueError(not_a_date)
         moment = datetime.combine(day, time.max if end_of_day else time.min)
     try:
         if timezone.is_naive(moment):

@@ -1,0 +1,161 @@
+/* Usage Logs: the call detail page's small helpers. No dependencies, no build step.
+ *
+ * - Copy buttons (data-copy-from="ID"): copy that element's text with the
+ *   Clipboard API, or a hidden textarea where it is missing; say so in the
+ *   live region next to the button.
+ * - JSON highlighting (pre[data-json]): split the text into spans for keys,
+ *   strings, numbers and true/false/null. Only text nodes are created, so the
+ *   payload is never parsed as HTML.
+ * - Scrollable payloads get a tab stop and a name, so keyboard users can scroll them.
+ */
+(function () {
+  "use strict";
+
+  // --- copy -------------------------------------------------------------------
+
+  function copyWithTextarea(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.top = "-1000px";
+    document.body.appendChild(area);
+    area.select();
+    var copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (error) {
+      copied = false;
+    }
+    document.body.removeChild(area);
+    return copied;
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(
+        function () { return true; },
+        function () { return copyWithTextarea(text); }
+      );
+    }
+    return Promise.resolve(copyWithTextarea(text));
+  }
+
+  function selectContents(element) {
+    var range = document.createRange();
+    range.selectNodeContents(element);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function setUpCopyButton(button) {
+    var source = document.getElementById(button.dataset.copyFrom);
+    if (!source) {
+      return;
+    }
+    var status = button.parentNode.querySelector(".copy-status");
+    var label = button.textContent;
+    var timer = null;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      copyText(source.textContent.trim()).then(function (copied) {
+        if (!copied) {
+          selectContents(source);
+        }
+        var message = copied ? "Copied" : "Selected: press Ctrl+C (⌘C) to copy";
+        button.textContent = copied ? "Copied ✓" : label;
+        button.classList.toggle("copied", copied);
+        if (status) {
+          // Said to screen readers either way; shown only when the button's
+          // own "Copied ✓" cannot say it.
+          status.textContent = message;
+          status.classList.toggle("visually-hidden", copied);
+        }
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          button.textContent = label;
+          button.classList.remove("copied");
+          if (status) {
+            status.textContent = "";
+          }
+        }, 4000);
+      });
+    });
+  }
+
+  // --- JSON highlighting ------------------------------------------------------
+
+  // A string (with a colon after it when it is a key), a literal, or a number.
+  // A string cut short (a folded preview's long line) runs to the end of its line.
+  var TOKEN = /("(?:[^"\\\n]|\\.)*(?:"|$))(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/gm;
+
+  function span(className, text) {
+    var element = document.createElement("span");
+    element.className = className;
+    element.textContent = text;
+    return element;
+  }
+
+  function highlightJson(pre) {
+    var text = pre.textContent;
+    var fragment = document.createDocumentFragment();
+    var last = 0;
+    var match;
+    TOKEN.lastIndex = 0;
+    while ((match = TOKEN.exec(text)) !== null) {
+      if (match.index > last) {
+        fragment.appendChild(document.createTextNode(text.slice(last, match.index)));
+      }
+      if (match[1] !== undefined && match[2] !== undefined) {
+        fragment.appendChild(span("json-key", match[1]));
+        fragment.appendChild(document.createTextNode(match[2]));
+      } else if (match[1] !== undefined) {
+        fragment.appendChild(span("json-string", match[1]));
+      } else if (match[3] !== undefined) {
+        fragment.appendChild(span("json-literal", match[3]));
+      } else {
+        fragment.appendChild(span("json-number", match[4]));
+      }
+      last = TOKEN.lastIndex;
+    }
+    if (last < text.length) {
+      fragment.appendChild(document.createTextNode(text.slice(last)));
+    }
+    pre.textContent = "";
+    pre.appendChild(fragment);
+    pre.classList.add("json-highlighted");
+  }
+
+  // --- scrollable payloads ----------------------------------------------------
+
+  function makeFocusableIfScrollable(pre) {
+    if (pre.scrollHeight > pre.clientHeight + 1 || pre.scrollWidth > pre.clientWidth + 1) {
+      pre.tabIndex = 0;
+      pre.setAttribute("role", "region");
+      pre.setAttribute("aria-label", (pre.dataset.title || "Payload") + " (scrollable)");
+    }
+  }
+
+  function start() {
+    document.querySelectorAll("button[data-copy-from]").forEach(setUpCopyButton);
+    document.querySelectorAll("pre[data-json]").forEach(highlightJson);
+    document.querySelectorAll("pre[data-part]").forEach(function (pre) {
+      makeFocusableIfScrollable(pre);
+      var fold = pre.closest("details");
+      if (fold) {
+        fold.addEventListener("toggle", function () {
+          if (fold.open) {
+            makeFocusableIfScrollable(pre);
+          }
+        });
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
