@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_CALLS ?= 20000
 
-.PHONY: install run migrate demo test lint format check clean
+.PHONY: install run migrate demo test lint format check clean bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ format: install
 check: install
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# The benchmark suite on a small throwaway PostgreSQL database (bench/README.md).
+bench-smoke: install
+	bash bench/ci.sh
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .hypothesis
