@@ -271,7 +271,7 @@ def _histogram_aggregates() -> dict:
             condition &= Q(duration_ms__gte=lower)
         if upper is not None:
             condition &= Q(duration_ms__lt=upper)
-        aggregates[name] = Count("pk", filter=condition)
+        aggregates[f"agg_{name}"] = Count("pk", filter=condition)
         lower = upper
     return aggregates
 
@@ -328,23 +328,7 @@ def usage_stats(
         results = rows.annotate(**aggregates).order_by(*dimensions)
     else:
         results = [rows.aggregate(**aggregates)]
-    return [
-        StatsRow(
-            bucket=row.get("bucket"),
-            key=row.get("key"),
-            calls=row["agg_calls"] or 0,
-            errors=row["agg_errors"] or 0,
-            input_tokens=row["agg_input_tokens"] or 0,
-            output_tokens=row["agg_output_tokens"] or 0,
-            total_tokens=row["agg_total_tokens"] or 0,
-            usage=_exact(row["agg_usage"]),
-            cost=_exact(row["agg_cost"]),
-            duration_ms_sum=row["agg_duration_ms_sum"] or 0,
-            output_ms_sum=row["agg_output_ms_sum"] or 0,
-            histogram=tuple(row[name] or 0 for name in histogram),
-        )
-        for row in results
-    ]
+    return [_stats_row(row) for row in results]
 
 
 # --- totals and stats from rollups -----------------------------------------------
@@ -513,23 +497,25 @@ def _rollup_stats(rollups: QuerySet[CallRollup], interval, group_by) -> list[Sta
         results = rows.annotate(**dimensions).values(*dimensions).annotate(**measures)
     else:
         results = [rows.aggregate(**measures)]
-    return [
-        StatsRow(
-            bucket=row.get("bucket"),
-            key=row.get("key"),
-            calls=row["agg_calls"] or 0,
-            errors=row["agg_errors"] or 0,
-            input_tokens=row["agg_input_tokens"] or 0,
-            output_tokens=row["agg_output_tokens"] or 0,
-            total_tokens=row["agg_total_tokens"] or 0,
-            usage=_exact(row["agg_usage"]),
-            cost=_exact(row["agg_cost"]),
-            duration_ms_sum=row["agg_duration_ms_sum"] or 0,
-            output_ms_sum=row["agg_output_ms_sum"] or 0,
-            histogram=tuple(row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS),
-        )
-        for row in results
-    ]
+    return [_stats_row(row) for row in results]
+
+
+def _stats_row(row: dict) -> StatsRow:
+    """A StatsRow from one aggregate row (raw calls or rollups name them alike)."""
+    return StatsRow(
+        bucket=row.get("bucket"),
+        key=row.get("key"),
+        calls=row["agg_calls"] or 0,
+        errors=row["agg_errors"] or 0,
+        input_tokens=row["agg_input_tokens"] or 0,
+        output_tokens=row["agg_output_tokens"] or 0,
+        total_tokens=row["agg_total_tokens"] or 0,
+        usage=_exact(row["agg_usage"]),
+        cost=_exact(row["agg_cost"]),
+        duration_ms_sum=row["agg_duration_ms_sum"] or 0,
+        output_ms_sum=row["agg_output_ms_sum"] or 0,
+        histogram=tuple(row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS),
+    )
 
 
 def _merge(rows: list[StatsRow]) -> list[StatsRow]:
