@@ -163,7 +163,7 @@ class CallChangeList(ChangeList):
         self.full_result_count = None
         self.can_show_all = False
         self.multi_page = count > self.list_per_page
-        self.result_list = paginator.get_page(self.page_num + 1).object_list
+        self.result_list = paginator.get_page(self.page_num).object_list
         if not isinstance(self.result_list, list):
             self.result_list = list(self.result_list)
         self.paginator = paginator

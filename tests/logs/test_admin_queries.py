@@ -76,3 +76,17 @@ def test_the_stats_page_reads_rollups_not_the_calls_table(staff_client, calls, q
         if CALLS_TABLE.search(q["sql"]) and re.search(r"COUNT\(|SUM\(|DISTINCT", q["sql"], re.I)
     ]
     assert aggregates == []
+
+
+def test_the_first_page_shows_the_newest_calls_and_the_second_the_next(staff_client):
+    key = ApiKeyFactory()
+    make_calls(key, 150, created_at=timezone.now() - timedelta(hours=1))
+    from logs.models import CallRecord
+
+    newest = list(CallRecord.objects.order_by("-created_at", "-id").values_list("pk", flat=True))
+
+    first = staff_client.get(LIST).context["cl"].result_list
+    second = staff_client.get(LIST + "?p=2").context["cl"].result_list
+
+    assert [c.pk for c in first] == newest[:100]
+    assert [c.pk for c in second] == newest[100:]
