@@ -23,10 +23,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, Group
 from logs.models import (
+    COARSE_ROLLUP_LEVELS,
     COST_DECIMAL_PLACES,
     DURATION_BUCKET_EDGES_MS,
     HISTOGRAM_FIELDS,
@@ -38,6 +40,7 @@ from logs.models import (
     CallRecord,
     CallRollup,
     CallType,
+    RollupRow,
     StatusClass,
     duration_bucket,
 )
@@ -826,15 +829,9 @@ def finish_export_record(record: AccessRecord, row_count: int) -> None:
 
 # --- rollups --------------------------------------------------------------------
 
-_ROLLUP_DIMENSION_COLUMNS = (
-    "hour",
-    "account_id",
-    "api_key_id",
-    "group_id",
-    "model",
-    "call_type",
-    "status_class",
-)
+
+def _dimension_columns(level: type[RollupRow]) -> list[str]:
+    return [level._meta.get_field(name).column for name in level.DIMENSIONS]
 
 
 def _hour_of(moment: datetime) -> datetime:
@@ -878,28 +875,55 @@ def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
 
 
 def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
-    """Add deltas to the rollup rows with one INSERT … ON CONFLICT DO UPDATE.
+    """Add hourly deltas to the hourly rollups and, regrouped, to every coarser
+    level (days, months), so all levels stay equal to the calls they sum.
 
-    Rows are written in a fixed order so concurrent ingests lock them in the
-    same order and cannot deadlock each other.
+    Levels are written finest first and each level's rows in a fixed order, so
+    concurrent ingests lock rows in the same order and cannot deadlock each other.
     """
     if not deltas:
         return
-    table = CallRollup._meta.db_table
-    fields = {f.column: f for f in CallRollup._meta.concrete_fields}
-    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
-    columns = [*_ROLLUP_DIMENSION_COLUMNS, *measure_columns]
+    _upsert_rollups(CallRollup, deltas)
+    for level in COARSE_ROLLUP_LEVELS:
+        _upsert_rollups(level, coarsen_deltas(deltas, level))
+
+
+def coarsen_deltas(
+    deltas: Mapping[tuple, Mapping[str, Any]], level: type[RollupRow]
+) -> dict[tuple, dict[str, Any]]:
+    """Hourly deltas regrouped into ``level``'s periods (other dimensions kept)."""
+    coarse: dict[tuple, dict[str, Any]] = {}
+    for (hour, *dimensions), measures in deltas.items():
+        key = (level.period_start(hour), *dimensions)
+        row = coarse.get(key)
+        if row is None:
+            coarse[key] = dict(measures)
+        else:
+            for name, value in measures.items():
+                row[name] += value
+    return coarse
+
+
+def _upsert_rollups(level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
+    """Add deltas to ``level``'s rows with one INSERT … ON CONFLICT DO UPDATE."""
+    if not deltas:
+        return
+    table = level._meta.db_table
+    dimension_columns = _dimension_columns(level)
+    fields = {f.column: f for f in level._meta.concrete_fields}
+    measure_columns = [level._meta.get_field(name).column for name in level.MEASURES]
+    columns = [*dimension_columns, *measure_columns]
     quote = connection.ops.quote_name
     updates = ", ".join(
         f"{quote(c)} = {quote(table)}.{quote(c)} + EXCLUDED.{quote(c)}" for c in measure_columns
     )
-    conflict = ", ".join(quote(c) for c in _ROLLUP_DIMENSION_COLUMNS)
+    conflict = ", ".join(quote(c) for c in dimension_columns)
     ordered = sorted(deltas.items(), key=lambda item: _sortable(item[0]))
     if connection.vendor == "postgresql":
         types = [fields[column].db_type(connection) for column in columns]
         arrays = [[] for _ in columns]
         for dimensions, measures in ordered:
-            values = [*dimensions, *(measures[name] for name in CallRollup.MEASURES)]
+            values = [*dimensions, *(measures[name] for name in level.MEASURES)]
             for array, column, value in zip(arrays, columns, values, strict=True):
                 array.append(fields[column].get_db_prep_value(value, connection, prepared=False))
         sql = _unnest_insert_sql(table, columns, types)
@@ -910,7 +934,7 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
         chunk = ordered[start : start + 500]
         params: list[Any] = []
         for dimensions, measures in chunk:
-            values = [*dimensions, *(measures[name] for name in CallRollup.MEASURES)]
+            values = [*dimensions, *(measures[name] for name in level.MEASURES)]
             params.extend(
                 fields[column].get_db_prep_value(value, connection, prepared=False)
                 for column, value in zip(columns, values, strict=True)
@@ -950,7 +974,14 @@ def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = Non
         calls = calls.filter(created_at__lt=end)
     rollups.delete()
     if connection.vendor == "postgresql":
-        return _rebuild_rollups_sql(start, end)
+        written = _rebuild_rollups_sql(start, end)
+    else:
+        written = _rebuild_rollups_python(calls)
+    rebuild_coarse_rollups(start=start, end=end)
+    return written
+
+
+def _rebuild_rollups_python(calls: QuerySet[CallRecord]) -> int:
     written = 0
     batch: list[CallRecord] = []
     fields = ("created_at", "account_id", "api_key_id", "group_id", "model", "call_type")
@@ -961,14 +992,79 @@ def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = Non
         batch.append(call)
         if len(batch) >= 20000:
             deltas = rollup_deltas(batch)
-            apply_rollup_deltas(deltas)
+            _upsert_rollups(CallRollup, deltas)
             written += len(deltas)
             batch = []
     if batch:
         deltas = rollup_deltas(batch)
-        apply_rollup_deltas(deltas)
+        _upsert_rollups(CallRollup, deltas)
         written += len(deltas)
     return written
+
+
+@transaction.atomic
+def rebuild_coarse_rollups(*, start: datetime | None = None, end: datetime | None = None) -> None:
+    """Recompute the daily and monthly rows of every period touching [start, end)
+    from the hourly rows (all by default): each coarse row is the sum of its hours."""
+    for level in COARSE_ROLLUP_LEVELS:
+        first = level.period_start(start) if start is not None else None
+        last = None
+        if end is not None:
+            last = level.period_start(end)
+            if last != end:
+                last = level.next_period(last)
+        period = level.PERIOD_FIELD
+        coarse, hourly = level.objects.all(), CallRollup.objects.all()
+        if first is not None:
+            coarse = coarse.filter(**{f"{period}__gte": first})
+            hourly = hourly.filter(hour__gte=first)
+        if last is not None:
+            coarse = coarse.filter(**{f"{period}__lt": last})
+            hourly = hourly.filter(hour__lt=last)
+        coarse.delete()
+        if connection.vendor == "postgresql":
+            _regroup_rollups_sql(level, first, last)
+            continue
+        # Elsewhere (SQLite: small data) the hours are regrouped in Python.
+        columns = [*CallRollup.DIMENSIONS, *CallRollup.MEASURES]
+        columns = [
+            f"{name}_id" if name in ("account", "api_key", "group") else name for name in columns
+        ]
+        deltas: dict[tuple, dict[str, Any]] = {}
+        width = len(CallRollup.DIMENSIONS)
+        for values in hourly.order_by().values_list(*columns).iterator(chunk_size=5000):
+            deltas[values[:width]] = dict(zip(CallRollup.MEASURES, values[width:], strict=True))
+        _upsert_rollups(level, coarsen_deltas(deltas, level))
+
+
+def _regroup_rollups_sql(
+    level: type[RollupRow], first: datetime | None, last: datetime | None
+) -> None:
+    quote = connection.ops.quote_name
+    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
+    hourly_dimensions = _dimension_columns(CallRollup)
+    unit = {"day": "day", "month": "month"}[level.PERIOD_FIELD]
+    select = [
+        f"date_trunc('{unit}', {quote('hour')}, 'UTC')",
+        *(quote(c) for c in hourly_dimensions[1:]),
+        *(f"sum({quote(c)})" for c in measure_columns),
+    ]
+    where, params = [], []
+    if first is not None:
+        where.append(f"{quote('hour')} >= %s")
+        params.append(first)
+    if last is not None:
+        where.append(f"{quote('hour')} < %s")
+        params.append(last)
+    columns = [*_dimension_columns(level), *measure_columns]
+    sql = (
+        f"INSERT INTO {quote(level._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"SELECT {', '.join(select)} FROM {quote(CallRollup._meta.db_table)} "
+        + (f"WHERE {' AND '.join(where)} " if where else "")
+        + f"GROUP BY {', '.join(str(i) for i in range(1, len(hourly_dimensions) + 1))}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
@@ -1026,7 +1122,7 @@ def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
     if end is not None:
         where.append("created_at < %s")
         params.append(end)
-    columns = [*_ROLLUP_DIMENSION_COLUMNS, *measure_columns]
+    columns = [*_dimension_columns(CallRollup), *measure_columns]
     sql = (
         f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
         f"SELECT {', '.join([*dimensions, *measures])} FROM {calls_table} "

@@ -13,7 +13,14 @@ from django.db import connection
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from logs.models import CallPayload, CallRecord, CallRollup
+from logs.models import (
+    CallPayload,
+    CallRecord,
+    CallRollup,
+    DailyCallRollup,
+    MonthlyCallRollup,
+    StatusClass,
+)
 from logs.partitions import partition_name, partitions
 from logs.selectors import (
     CallFilters,
@@ -30,23 +37,31 @@ from tests.factories import ApiKeyFactory, GroupFactory, StaffUserFactory, recor
 pytestmark = pytest.mark.django_db
 
 
-def rollup_rows() -> list[tuple]:
+ROLLUP_LEVELS = (CallRollup, DailyCallRollup, MonthlyCallRollup)
+
+
+def rollup_rows(level=CallRollup) -> list[tuple]:
     return sorted(
         tuple(sorted((k, str(v)) for k, v in model_to_dict(row).items() if k != "id"))
-        for row in CallRollup.objects.all()
+        for row in level.objects.all()
     )
+
+
+def all_levels() -> dict[str, list[tuple]]:
+    return {level.__name__: rollup_rows(level) for level in ROLLUP_LEVELS}
 
 
 @pytest.fixture
 def random_calls():
-    """~600 calls over the last 30 hours, two keys, mixed models, types, statuses."""
+    """~600 calls, two keys, mixed models, types, statuses: half over the last
+    30 hours, half over the last 75 days (so ranges cross days and months)."""
     rnd = random.Random(42)
     keys = [ApiKeyFactory(), ApiKeyFactory(group=GroupFactory(name="vip"))]
     now = timezone.now()
     records = [
         record_dict(
             rnd.choice(keys),
-            created_at=now - timedelta(minutes=rnd.randint(1, 30 * 60)),
+            created_at=now - timedelta(minutes=rnd.randint(1, rnd.choice([30, 75 * 24]) * 60)),
             model=rnd.choice(["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]),
             call_type=rnd.choice(["chat", "embedding", "image"]),
             status_code=rnd.choice([200, 200, 200, 400, 429, 500, 503]),
@@ -66,21 +81,55 @@ def random_calls():
 
 
 def test_incremental_rollups_equal_a_rebuild_from_raw_calls(random_calls):
-    incremental = rollup_rows()
-    assert sum(row.calls for row in CallRollup.objects.all()) == len(random_calls)
+    incremental = all_levels()
+    for level in ROLLUP_LEVELS:
+        assert sum(row.calls for row in level.objects.all()) == len(random_calls)
+    assert len(incremental["MonthlyCallRollup"]) < len(incremental["DailyCallRollup"])
+    assert len(incremental["DailyCallRollup"]) < len(incremental["CallRollup"])
 
     rebuild_rollups()
 
-    assert rollup_rows() == incremental
+    assert all_levels() == incremental
+
+
+def test_each_day_and_month_row_sums_the_raw_calls_of_its_period(random_calls):
+    for level, unit in ((DailyCallRollup, "day"), (MonthlyCallRollup, "month")):
+        for row in level.objects.all():
+            start = getattr(row, unit)
+            calls = CallRecord.objects.filter(
+                created_at__gte=start,
+                created_at__lt=level.next_period(start),
+                api_key_id=row.api_key_id,
+                model=row.model,
+                call_type=row.call_type,
+            ).filter(StatusClass.q(row.status_class))
+            totals = call_totals(calls)
+            assert (row.calls, row.input_tokens, row.cost) == (
+                totals.calls,
+                totals.input_tokens,
+                totals.cost,
+            ), (unit, start)
+
+
+def test_a_partial_rebuild_recomputes_the_days_and_months_it_touches(random_calls):
+    expected = all_levels()
+    DailyCallRollup.objects.all().delete()
+    MonthlyCallRollup.objects.update(calls=0)
+    now = timezone.now()
+
+    rebuild_rollups(start=now - timedelta(days=80), end=now + timedelta(hours=2))
+
+    assert all_levels() == expected
 
 
 def test_rebuild_command_restores_deleted_rollups(random_calls):
-    expected = rollup_rows()
-    CallRollup.objects.all().delete()
+    expected = all_levels()
+    for level in ROLLUP_LEVELS:
+        level.objects.all().delete()
 
     call_command("rebuild_rollups")
 
-    assert rollup_rows() == expected
+    assert all_levels() == expected
 
 
 def test_rebuild_command_rejects_bad_bounds(db):
@@ -90,15 +139,16 @@ def test_rebuild_command_rejects_bad_bounds(db):
         call_command("rebuild_rollups", since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z")
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(12))
 def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, seed):
     rnd = random.Random(seed)
     staff = StaffUserFactory()
     now = timezone.now()
-    start = now - timedelta(minutes=rnd.randint(0, 31 * 60), seconds=rnd.randint(0, 59))
+    scale = rnd.choice([31, 80 * 24])  # hours back: within a day or two, or months
+    start = now - timedelta(minutes=rnd.randint(0, scale * 60), seconds=rnd.randint(0, 59))
     filters = CallFilters(
         start=rnd.choice([start, None]),
-        end=rnd.choice([start + timedelta(minutes=rnd.randint(1, 20 * 60)), None]),
+        end=rnd.choice([start + timedelta(minutes=rnd.randint(1, scale * 40)), None]),
         model=rnd.choice([None, "gpt-4o"]),
         status=rnd.choice([None, "success", "client_error", "server_error"]),
         call_type=rnd.choice([None, "chat"]),
@@ -125,14 +175,14 @@ def test_prune_removes_old_calls_and_payloads_and_keeps_rollups(db):
     old = [record_dict(key, created_at=now - timedelta(days=100 + i)) for i in range(3)]
     recent = [record_dict(key, created_at=now - timedelta(days=i)) for i in range(3)]
     ingest_calls(old + recent)
-    rollups_before = rollup_rows()
+    rollups_before = all_levels()
 
     result = prune_calls(older_than=timedelta(days=90))
 
     left = set(CallRecord.objects.values_list("request_id", flat=True))
     assert left == {r["request_id"] for r in recent}
     assert CallPayload.objects.count() == 3
-    assert rollup_rows() == rollups_before
+    assert all_levels() == rollups_before
     assert result.cutoff < now
 
 
