@@ -40,12 +40,13 @@ from logs.admin_filters import (
 from logs.models import AccessRecord, CallPayload, CallRecord
 from logs.resources import CallRecordResource, stream_csv
 from logs.selectors import (
+    SLOW_WINDOW_DAYS,
     CallFilters,
     RawCallStats,
     ScopedCallStats,
     call_totals,
     scoped_totals,
-    scoped_usage_stats,
+    slow_call_thresholds,
     visible_calls,
 )
 from logs.services import finish_export_record, record_access
@@ -60,12 +61,6 @@ from logs.stats import (
 LONG_DURATION_MS = 10_000
 REASON_CHARS = 40  # of the error reason in the list (all of it on hover)
 NEARBY_WINDOW = timedelta(minutes=30)
-# "Slow for that model": slower than the model's p95 duration over this window,
-# within what the user may see, once the model has at least SLOW_MIN_CALLS calls
-# there (a p95 of a handful of calls says nothing).
-SLOW_WINDOW = timedelta(days=7)
-SLOW_QUANTILE = 0.95
-SLOW_MIN_CALLS = 20
 # Payload parts longer than this are folded on the detail page (a preview, then
 # "Show all N lines"): many lines, or one long prompt on few lines.
 FOLD_LINES = 40
@@ -91,31 +86,8 @@ def utc_iso(moment) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def slow_thresholds(user, *, account: Account | None, model: str | None = None) -> dict[str, float]:
-    """{model: p95 duration in ms} over the last ``SLOW_WINDOW`` of what ``user``
-    may see (in ``account`` if given), for models with enough calls to tell.
-
-    Read from the hourly rollups only: the window starts on a whole hour, so no
-    raw calls are scanned (one grouped query over a few rows per hour).
-    """
-    start = timezone.now().replace(minute=0, second=0, microsecond=0) - SLOW_WINDOW
-    rows = scoped_usage_stats(
-        user,
-        account=account,
-        filters=CallFilters(start=start, model=model),
-        interval=None,
-        group_by="model",
-    )
-    thresholds = {}
-    for row in rows:
-        p95 = row.duration_percentile(SLOW_QUANTILE)
-        if row.key and row.calls >= SLOW_MIN_CALLS and p95 is not None:
-            thresholds[row.key] = p95
-    return thresholds
-
-
 def slow_explanation(model: str, threshold_ms: float) -> str:
-    days = SLOW_WINDOW.days
+    days = SLOW_WINDOW_DAYS
     return (
         f"Slow for {model}: slower than 95% of the {model} calls you can see in the last "
         f"{days} days (p95 ≈ {threshold_ms:,.0f} ms)."
@@ -350,7 +322,7 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             )
         else:
             text = format_duration(ms)
-        # Set by changelist_view from the model's recent p95 (slow_thresholds).
+        # Set by changelist_view from the model's recent p95 (slow_call_thresholds).
         threshold = getattr(call, "slow_threshold_ms", None)
         if not is_slow(call, threshold):
             return text
@@ -481,8 +453,10 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         it). The thresholds are computed once per page and kept on the request."""
         if not calls:
             return
-        request.slow_thresholds_ms = slow_thresholds(
-            request.user, account=self.scope_account(request)
+        request.slow_thresholds_ms = slow_call_thresholds(
+            request.user,
+            account=self.scope_account(request),
+            models={call.model for call in calls},
         )
         for call in calls:
             call.slow_threshold_ms = request.slow_thresholds_ms.get(call.model)
@@ -524,8 +498,8 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
             surface=self.access_surface,
             call=call,
         )
-        threshold = slow_thresholds(
-            request.user, account=self.scope_account(request), model=call.model
+        threshold = slow_call_thresholds(
+            request.user, account=self.scope_account(request), models={call.model}
         ).get(call.model)
         context = {
             **self.admin_site.each_context(request),

@@ -8,6 +8,7 @@ that scoped queryset; none of them widens it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,11 +22,14 @@ from accounts.models import Account, ApiKey, Group
 from logs.models import (
     DURATION_BUCKET_EDGES_MS,
     HISTOGRAM_FIELDS,
+    ROLLUP_LEVELS,
     AccountGroup,
     AccountModel,
     CallRecord,
     CallRollup,
     CallType,
+    DailyCallRollup,
+    RollupRow,
     StatusClass,
 )
 
@@ -333,14 +337,25 @@ def usage_stats(
 
 # --- totals and stats from rollups -----------------------------------------------
 #
-# Whole hours are read from CallRollup (a few rows per hour); the partial hours
-# at either end of a time range, and anything filtered by request id, from raw
-# calls (an indexed range of at most an hour each). The answer is exact either
-# way: rollups are kept in the same transaction as the calls they sum.
+# A time range is cut into whole periods of the coarsest rollup level that fits
+# (months, then days, then hours, all in UTC) and, at either end, the partial
+# hours left over, which are read from raw calls (an indexed range of at most an
+# hour each); anything filtered by request id is read from raw calls. The answer
+# is exact either way: every level is kept in the same transaction as the calls
+# it sums. An open end needs no cutting: the current month's row already holds
+# everything up to now.
+
+# Zones whose days are UTC days: only there can day buckets come from daily rollups.
+UTC_ZONE_NAMES = frozenset(
+    {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"}
+    | {"GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "Etc/Greenwich"}
+)
 
 
-def _rollups(user: User, account: Account | None, filters: CallFilters) -> QuerySet[CallRollup]:
-    rollups = _scope(CallRollup.objects.all(), "account_id", user, account)
+def _rollups(
+    level: type[RollupRow], user: User, account: Account | None, filters: CallFilters
+) -> QuerySet[RollupRow]:
+    rollups = _scope(level.objects.all(), "account_id", user, account)
     if filters.model:
         rollups = rollups.filter(model=filters.model)
     if filters.key_name:
@@ -358,39 +373,58 @@ def _rollups(user: User, account: Account | None, filters: CallFilters) -> Query
     return rollups
 
 
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = moment.replace(minute=0, second=0, microsecond=0)
-    return floor if floor == moment else floor + timedelta(hours=1)
-
-
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 @dataclass(frozen=True)
 class _Plan:
-    """Which part of a time range is read from rollups and which from raw calls."""
+    """Which parts of a time range are read from which rollup level, and which
+    from raw calls. Each range is [start, end); None is unbounded."""
 
-    hours: tuple[datetime | None, datetime | None] | None  # [start, end) of whole hours
-    raw: tuple[tuple[datetime | None, datetime | None], ...]  # [start, end) pieces
+    periods: tuple[tuple[type[RollupRow], datetime | None, datetime | None], ...]
+    raw: tuple[tuple[datetime | None, datetime | None], ...]
 
 
-def _plan(filters: CallFilters) -> _Plan:
+def _ceil_period(level: type[RollupRow], moment: datetime) -> datetime:
+    start = level.period_start(moment)
+    return start if start == moment else level.next_period(start)
+
+
+def _plan(filters: CallFilters, levels: tuple[type[RollupRow], ...] = ROLLUP_LEVELS) -> _Plan:
+    """Cut the filters' time range into whole periods, coarsest level first."""
     if filters.request_id:
-        return _Plan(hours=None, raw=((filters.start, filters.end),))
-    # Hour boundaries in UTC: rollup hours are UTC hours.
-    start = filters.start.astimezone(UTC) if filters.start else None
-    end = filters.end.astimezone(UTC) if filters.end else None
-    first = _ceil_hour(start) if start else None
-    last = _floor_hour(end) if end else None
-    if first is not None and last is not None and first >= last:
-        return _Plan(hours=None, raw=((start, end),))
-    raw = []
-    if start is not None and first != start:
-        raw.append((start, first))
-    if end is not None and last != end:
-        raw.append((last, end))
-    return _Plan(hours=(first, last), raw=tuple(raw))
+        return _Plan(periods=(), raw=((filters.start, filters.end),))
+    periods: list[tuple[type[RollupRow], datetime | None, datetime | None]] = []
+    raw: list[tuple[datetime | None, datetime | None]] = []
+
+    def cover(start: datetime | None, end: datetime | None, depth: int) -> None:
+        if depth == len(levels):
+            raw.append((start, end))
+            return
+        level = levels[depth]
+        first = _ceil_period(level, start) if start is not None else None
+        last = level.period_start(end) if end is not None else None
+        if first is not None and last is not None and first >= last:
+            cover(start, end, depth + 1)
+            return
+        periods.append((level, first, last))
+        if start is not None and first != start:
+            cover(start, first, depth + 1)
+        if end is not None and last != end:
+            cover(last, end, depth + 1)
+
+    cover(
+        filters.start.astimezone(UTC) if filters.start else None,
+        filters.end.astimezone(UTC) if filters.end else None,
+        0,
+    )
+    return _Plan(periods=tuple(periods), raw=tuple(raw))
+
+
+def _stats_levels(interval: str | None) -> tuple[type[RollupRow], ...]:
+    """The rollup levels whose periods fit inside ``interval``'s buckets."""
+    if interval is None:
+        return ROLLUP_LEVELS
+    if interval == "day" and timezone.get_current_timezone_name() in UTC_ZONE_NAMES:
+        return (DailyCallRollup, CallRollup)
+    return (CallRollup,)
 
 
 def _raw_piece(user, account, filters: CallFilters, piece) -> QuerySet[CallRecord]:
@@ -399,13 +433,39 @@ def _raw_piece(user, account, filters: CallFilters, piece) -> QuerySet[CallRecor
     )
 
 
-def _hours_piece(user, account, filters: CallFilters, hours) -> QuerySet[CallRollup]:
-    rollups = _rollups(user, account, filters)
-    if hours[0] is not None:
-        rollups = rollups.filter(hour__gte=hours[0])
-    if hours[1] is not None:
-        rollups = rollups.filter(hour__lt=hours[1])
+def _period_piece(user, account, filters: CallFilters, piece) -> QuerySet[RollupRow]:
+    level, first, last = piece
+    rollups = _rollups(level, user, account, filters)
+    if first is not None:
+        rollups = rollups.filter(**{f"{level.PERIOD_FIELD}__gte": first})
+    if last is not None:
+        rollups = rollups.filter(**{f"{level.PERIOD_FIELD}__lt": last})
     return rollups
+
+
+def _rollup_totals(rollups: QuerySet[RollupRow]) -> CallTotals:
+    # Only the columns the totals show: the histogram columns are most of a row.
+    # (Prefixed names: an aggregate may not share a field's name.)
+    row = rollups.order_by().aggregate(
+        agg_calls=Sum("calls"),
+        agg_errors=Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS)),
+        agg_input_tokens=Sum("input_tokens"),
+        agg_output_tokens=Sum("output_tokens"),
+        agg_total_tokens=Sum("total_tokens"),
+        agg_usage=Sum("usage"),
+        agg_cost=Sum("cost"),
+        agg_duration_ms=Sum("duration_ms_sum"),
+    )
+    return CallTotals(
+        calls=row["agg_calls"] or 0,
+        errors=row["agg_errors"] or 0,
+        input_tokens=row["agg_input_tokens"] or 0,
+        output_tokens=row["agg_output_tokens"] or 0,
+        total_tokens=row["agg_total_tokens"] or 0,
+        usage=_exact(row["agg_usage"]),
+        cost=_exact(row["agg_cost"]),
+        duration_ms=row["agg_duration_ms"] or 0,
+    )
 
 
 def scoped_totals(
@@ -415,20 +475,9 @@ def scoped_totals(
     filters = filters or CallFilters()
     plan = _plan(filters)
     parts = [call_totals(_raw_piece(user, account, filters, piece)) for piece in plan.raw]
-    if plan.hours is not None:
-        (row,) = _rollup_stats(_hours_piece(user, account, filters, plan.hours), None, None)
-        parts.append(
-            CallTotals(
-                calls=row.calls,
-                errors=row.errors,
-                input_tokens=row.input_tokens,
-                output_tokens=row.output_tokens,
-                total_tokens=row.total_tokens,
-                usage=row.usage,
-                cost=row.cost,
-                duration_ms=row.duration_ms_sum,
-            )
-        )
+    parts.extend(
+        _rollup_totals(_period_piece(user, account, filters, piece)) for piece in plan.periods
+    )
     return CallTotals(
         calls=sum(p.calls for p in parts),
         errors=sum(p.errors for p in parts),
@@ -468,7 +517,7 @@ def scoped_usage_stats(
     if group_by is not None and group_by not in ROLLUP_GROUP_BY:
         raise ValueError(f"group_by must be one of {tuple(ROLLUP_GROUP_BY)}")
     filters = filters or CallFilters()
-    plan = _plan(filters)
+    plan = _plan(filters, _stats_levels(interval))
     rows = []
     for piece in plan.raw:
         rows.extend(
@@ -476,18 +525,17 @@ def scoped_usage_stats(
                 _raw_piece(user, account, filters, piece), interval=interval, group_by=group_by
             )
         )
-    if plan.hours is not None:
-        rows.extend(
-            _rollup_stats(_hours_piece(user, account, filters, plan.hours), interval, group_by)
-        )
+    for piece in plan.periods:
+        rows.extend(_rollup_stats(_period_piece(user, account, filters, piece), interval, group_by))
     return _merge(rows)
 
 
-def _rollup_stats(rollups: QuerySet[CallRollup], interval, group_by) -> list[StatsRow]:
+def _rollup_stats(rollups: QuerySet[RollupRow], interval, group_by) -> list[StatsRow]:
     dimensions = {}
     if interval is not None:
         trunc = TruncHour if interval == "hour" else TruncDay
-        dimensions["bucket"] = trunc("hour", tzinfo=timezone.get_current_timezone())
+        period = rollups.model.PERIOD_FIELD
+        dimensions["bucket"] = trunc(period, tzinfo=timezone.get_current_timezone())
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
     measures = {f"agg_{name}": Sum(name) for name in CallRollup.MEASURES}
@@ -547,6 +595,40 @@ def _merge(rows: list[StatsRow]) -> list[StatsRow]:
     )
     # An empty selection still answers one all-zero row when nothing is grouped.
     return [r for r in ordered if r.calls] or ordered[:1]
+
+
+# --- slow calls -------------------------------------------------------------------
+#
+# "Slow for that model": slower than the model's p95 duration over the last
+# SLOW_WINDOW_DAYS whole UTC days and today, within what the user may see, once
+# the model has at least SLOW_MIN_CALLS calls there (a p95 of a handful of calls
+# says nothing). Whole days so the daily rollups answer it: one small query.
+
+SLOW_WINDOW_DAYS = 7
+SLOW_QUANTILE = 0.95
+SLOW_MIN_CALLS = 20
+
+
+def slow_call_thresholds(
+    user: User,
+    *,
+    account: Account | None = None,
+    models: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, float]:
+    """{model: p95 duration in ms} for ``models`` (all if None) that have enough calls."""
+    today = DailyCallRollup.period_start(now or timezone.now())
+    rollups = _rollups(DailyCallRollup, user, account, CallFilters()).filter(
+        day__gte=today - timedelta(days=SLOW_WINDOW_DAYS)
+    )
+    if models is not None:
+        rollups = rollups.filter(model__in=sorted(models))
+    thresholds = {}
+    for row in _rollup_stats(rollups, None, "model"):
+        p95 = row.duration_percentile(SLOW_QUANTILE)
+        if row.key and row.calls >= SLOW_MIN_CALLS and p95 is not None:
+            thresholds[row.key] = p95
+    return thresholds
 
 
 # --- usage stats page: per-key usage ------------------------------------------------
@@ -654,7 +736,7 @@ class ScopedCallStats:
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
-        row = _rollups(self.user, self.account, self.filters).aggregate(
+        row = _rollups(CallRollup, self.user, self.account, self.filters).aggregate(
             first=Min("hour"), last=Max("hour")
         )
         if row["first"] is None:
@@ -673,9 +755,9 @@ class ScopedCallStats:
             top_keys(_raw_piece(self.user, self.account, self.filters, piece), limit=10**9)
             for piece in plan.raw
         ]
-        if plan.hours is not None:
+        for period_piece in plan.periods:
             rows = (
-                _hours_piece(self.user, self.account, self.filters, plan.hours)
+                _period_piece(self.user, self.account, self.filters, period_piece)
                 .order_by()
                 .values("api_key_id", "api_key__name", "account_id", "account__name")
                 .annotate(

@@ -244,3 +244,43 @@ def test_prune_drops_whole_month_partitions(db):
     assert "logs_callpayload_p2024_03" in result.partitions_dropped
     assert CallRecord.objects.count() == 1
     assert CallRollup.objects.filter(hour__year=2024).count() == 2
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Tokyo"])
+def test_day_buckets_follow_the_time_zone_whatever_level_they_come_from(
+    random_calls, zone, settings
+):
+    settings.TIME_ZONE = zone
+    staff = StaffUserFactory()
+    now = timezone.now()
+    filters = CallFilters(start=now - timedelta(days=50, minutes=7), end=now)
+
+    raw = filter_calls(visible_calls(staff), filters)
+    expected = [r for r in usage_stats(raw, interval="day") if r.calls]
+
+    assert scoped_usage_stats(staff, filters=filters, interval="day") == expected
+
+
+def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    staff = StaffUserFactory()
+    expected = call_totals(visible_calls(staff))
+    with CaptureQueriesContext(conn) as unfiltered:
+        assert scoped_totals(staff) == expected
+    tables = " ".join(q["sql"] for q in unfiltered.captured_queries)
+    assert "logs_monthlycallrollup" in tables
+    assert "logs_callrecord" not in tables and '"logs_callrollup"' not in tables
+
+    # Seven days from a whole hour to an open end: days, plus the hours before
+    # the first midnight; no raw calls at all.
+    start = timezone.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    start -= timedelta(days=7) if start.hour else timedelta(days=7, hours=1)
+    filters = CallFilters(start=start)
+    expected = call_totals(filter_calls(visible_calls(staff), filters))
+    with CaptureQueriesContext(conn) as week:
+        assert scoped_totals(staff, filters=filters) == expected
+    tables = " ".join(q["sql"] for q in week.captured_queries)
+    assert "logs_dailycallrollup" in tables and '"logs_callrollup"' in tables
+    assert "logs_callrecord" not in tables

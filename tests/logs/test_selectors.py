@@ -569,3 +569,37 @@ def test_a_replayed_call_is_not_counted_twice(catalog):
     assert after.calls == before.calls + 1
     assert after.usage == before.usage + 1
     assert CallRecord.objects.filter(request_id=record["request_id"]).count() == 1
+
+
+def test_slow_thresholds_are_each_models_p95_over_the_last_week_of_what_the_user_sees(db):
+    from logs.models import HISTOGRAM_FIELDS, duration_bucket
+    from logs.selectors import SLOW_MIN_CALLS, histogram_percentile, slow_call_thresholds
+
+    now = datetime.now(UTC)
+    mine, theirs = ApiKeyFactory(), ApiKeyFactory()
+    owner = UserFactory()
+    MembershipFactory(user=owner, account=mine.account)
+    durations = [100 + 37 * i for i in range(SLOW_MIN_CALLS + 10)]
+
+    def calls(key, model, durations, age):
+        return [
+            record_dict(key, model=model, duration_ms=ms, ttft_ms=None, created_at=now - age)
+            for ms in durations
+        ]
+
+    ingest_calls(
+        calls(mine, "gpt-4o", durations, timedelta(days=2))
+        + calls(mine, "gpt-4o", [90_000] * 50, timedelta(days=9))  # before the window
+        + calls(theirs, "gpt-4o", [90_000] * 50, timedelta(days=1))  # another account
+        + calls(mine, "rare-model", [5_000] * (SLOW_MIN_CALLS - 1), timedelta(days=1))
+    )
+    counts = [0] * len(HISTOGRAM_FIELDS)
+    for ms in durations:
+        counts[duration_bucket(ms)] += 1
+
+    thresholds = slow_call_thresholds(owner, now=now)
+
+    assert thresholds == {"gpt-4o": histogram_percentile(tuple(counts), 0.95)}
+    assert slow_call_thresholds(owner, models={"rare-model"}, now=now) == {}
+    staff_view = slow_call_thresholds(StaffUserFactory(), models={"gpt-4o"}, now=now)
+    assert staff_view["gpt-4o"] > thresholds["gpt-4o"]  # the other account's slow calls count
