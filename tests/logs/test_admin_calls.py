@@ -1145,3 +1145,28 @@ def test_the_key_list_never_shows_a_full_key(superuser_client, world):
         assert key.prefix in html
         assert key.secret not in html
         assert key.secret_hash not in html
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"model": "gpt-4o-mini", "status": "client_error"}, {"created_at__day": "10"}],
+)
+def test_the_fast_rows_are_the_html_djangos_own_result_list_draws(staff_client, world, params):
+    """The list's rows come from call_result_list; Django's items_for_result
+    must give the same cells for the same page (links with the preserved
+    filters, classes, escaping, empty values, slow marks)."""
+    from django.contrib.admin.templatetags.admin_list import items_for_result
+
+    from logs.templatetags.call_admin import call_rows
+
+    odd = rich_call(world, error_reason='<b>"quoted" & odd</b>', status_code=400)
+    response = get_list(staff_client, params)
+    cl = response.context["cl"]
+    assert cl.result_list
+
+    ours = [str(row) for row in call_rows(cl)]
+    djangos = ["".join(items_for_result(cl, call, None)) for call in cl.result_list]
+
+    assert ours == djangos
+    if odd in cl.result_list:
+        assert "&lt;b&gt;&quot;quoted&quot; &amp; odd&lt;/b&gt;" in "".join(ours)
