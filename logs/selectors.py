@@ -133,9 +133,9 @@ def filter_calls(calls: QuerySet[CallRecord], filters: CallFilters) -> QuerySet[
     if filters.model:
         calls = calls.filter(model=filters.model)
     if filters.key_name:
-        calls = calls.filter(api_key__in=ApiKey.objects.filter(name=filters.key_name).values("pk"))
+        calls = calls.filter(api_key__in=ids_named(ApiKey, filters.key_name))
     if filters.group:
-        calls = calls.filter(group__in=Group.objects.filter(name=filters.group).values("pk"))
+        calls = calls.filter(group__in=ids_named(Group, filters.group))
     if filters.call_type:
         if filters.call_type not in CallType.values:
             raise ValueError(f"unknown call type {filters.call_type!r}")
@@ -147,6 +147,22 @@ def filter_calls(calls: QuerySet[CallRecord], filters: CallFilters) -> QuerySet[
     if filters.account_id is not None:
         calls = calls.filter(account_id=filters.account_id)
     return calls
+
+
+# Up to this many ids go into a filter as a list of values; more, as a subquery.
+NAMED_IDS_MAX = 1000
+
+
+def ids_named(model: type[ApiKey] | type[Group], name: str) -> list[int] | QuerySet:
+    """The ids of the keys (or groups) called ``name``, as literal values.
+
+    Given the values, PostgreSQL estimates how many calls match and picks the
+    right index; given a subquery it guesses, and for a deep page of one
+    account's calls of one key name it can guess a scan of millions of rows.
+    """
+    named = model.objects.filter(name=name).order_by("pk").values_list("pk", flat=True)
+    ids = list(named[: NAMED_IDS_MAX + 1])
+    return ids if len(ids) <= NAMED_IDS_MAX else named
 
 
 # --- totals -----------------------------------------------------------------------
@@ -359,11 +375,9 @@ def _rollups(
     if filters.model:
         rollups = rollups.filter(model=filters.model)
     if filters.key_name:
-        rollups = rollups.filter(
-            api_key__in=ApiKey.objects.filter(name=filters.key_name).values("pk")
-        )
+        rollups = rollups.filter(api_key__in=ids_named(ApiKey, filters.key_name))
     if filters.group:
-        rollups = rollups.filter(group__in=Group.objects.filter(name=filters.group).values("pk"))
+        rollups = rollups.filter(group__in=ids_named(Group, filters.group))
     if filters.call_type:
         rollups = rollups.filter(call_type=filters.call_type)
     if filters.status:
