@@ -297,11 +297,16 @@ def _histogram_aggregates() -> dict:
 
 
 def usage_stats(
-    calls: QuerySet[CallRecord], *, interval: str | None = "day", group_by: str | None = None
+    calls: QuerySet[CallRecord],
+    *,
+    interval: str | None = "day",
+    group_by: str | None = None,
+    histogram: bool = True,
 ) -> list[StatsRow]:
     """Totals per time bucket (hour or day, in the current time zone) and,
     optionally, per model, key name, group or call type. ``interval=None``
-    gives one row per key over the whole selection."""
+    gives one row per key over the whole selection. ``histogram=False`` leaves
+    out the duration histogram (no percentiles: most of the work of a long series)."""
     if interval not in (*STATS_INTERVALS, None):
         raise ValueError(f"interval must be one of {STATS_INTERVALS}")
     if group_by is not None and group_by not in STATS_GROUP_BY:
@@ -317,7 +322,7 @@ def usage_stats(
     rows = calls.order_by()
     if dimensions:
         rows = rows.annotate(**dimensions).values(*dimensions)
-    histogram = _histogram_aggregates()
+    histogram_aggregates = _histogram_aggregates() if histogram else {}
     # Prefixed names: an annotation called "output_tokens" would shadow the
     # field that the generation-time expression below reads.
     aggregates = {
@@ -342,7 +347,7 @@ def usage_stats(
                 output_field=IntegerField(),
             )
         ),
-        **histogram,
+        **histogram_aggregates,
     }
     if dimensions:
         results = rows.annotate(**aggregates).order_by(*dimensions)
@@ -519,6 +524,7 @@ def scoped_usage_stats(
     filters: CallFilters | None = None,
     interval: str | None = "day",
     group_by: str | None = None,
+    histogram: bool = True,
 ) -> list[StatsRow]:
     """``usage_stats`` for what ``user`` may see, read from rollups where it can be.
 
@@ -536,15 +542,24 @@ def scoped_usage_stats(
     for piece in plan.raw:
         rows.extend(
             usage_stats(
-                _raw_piece(user, account, filters, piece), interval=interval, group_by=group_by
+                _raw_piece(user, account, filters, piece),
+                interval=interval,
+                group_by=group_by,
+                histogram=histogram,
             )
         )
     for piece in plan.periods:
-        rows.extend(_rollup_stats(_period_piece(user, account, filters, piece), interval, group_by))
+        rows.extend(
+            _rollup_stats(
+                _period_piece(user, account, filters, piece), interval, group_by, histogram
+            )
+        )
     return _merge(rows)
 
 
-def _rollup_stats(rollups: QuerySet[RollupRow], interval, group_by) -> list[StatsRow]:
+def _rollup_stats(
+    rollups: QuerySet[RollupRow], interval, group_by, histogram: bool = True
+) -> list[StatsRow]:
     dimensions = {}
     if interval is not None:
         trunc = TruncHour if interval == "hour" else TruncDay
@@ -552,7 +567,11 @@ def _rollup_stats(rollups: QuerySet[RollupRow], interval, group_by) -> list[Stat
         dimensions["bucket"] = trunc(period, tzinfo=timezone.get_current_timezone())
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
-    measures = {f"agg_{name}": Sum(name) for name in CallRollup.MEASURES}
+    measures = {
+        f"agg_{name}": Sum(name)
+        for name in CallRollup.MEASURES
+        if histogram or name not in HISTOGRAM_FIELDS
+    }
     measures["agg_errors"] = Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS))
     rows = rollups.order_by()
     if dimensions:
@@ -576,7 +595,9 @@ def _stats_row(row: dict) -> StatsRow:
         cost=_exact(row["agg_cost"]),
         duration_ms_sum=row["agg_duration_ms_sum"] or 0,
         output_ms_sum=row["agg_output_ms_sum"] or 0,
-        histogram=tuple(row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS),
+        histogram=tuple(
+            row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS if f"agg_{name}" in row
+        ),
     )
 
 
@@ -712,8 +733,10 @@ class RawCallStats:
     def __init__(self, calls: QuerySet[CallRecord]):
         self.calls = calls
 
-    def usage_stats(self, *, interval: str | None, group_by: str | None = None) -> list[StatsRow]:
-        return usage_stats(self.calls, interval=interval, group_by=group_by)
+    def usage_stats(
+        self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
+    ) -> list[StatsRow]:
+        return usage_stats(self.calls, interval=interval, group_by=group_by, histogram=histogram)
 
     def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:
         return top_keys(self.calls, order_by=order_by, limit=limit)
@@ -729,20 +752,27 @@ class ScopedCallStats:
 
     def __init__(self, user: User, *, account: Account | None, filters: CallFilters):
         self.user, self.account, self.filters = user, account, filters
+        self._keys: list[KeyUsage] | None = None
 
-    def usage_stats(self, *, interval: str | None, group_by: str | None = None) -> list[StatsRow]:
+    def usage_stats(
+        self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
+    ) -> list[StatsRow]:
         return scoped_usage_stats(
             self.user,
             account=self.account,
             filters=self.filters,
             interval=interval,
             group_by=group_by,
+            histogram=histogram,
         )
 
     def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:
         if order_by not in KEY_USAGE_ORDER:
             raise ValueError(f"order_by must be one of {tuple(KEY_USAGE_ORDER)}")
-        keys = self._key_usage()
+        # Both rankings (by calls, by cost) come from one read.
+        if self._keys is None:
+            self._keys = self._key_usage()
+        keys = list(self._keys)
         if order_by == "calls":
             keys.sort(key=lambda k: (-k.calls, -k.cost, k.key_name, k.key_id))
         else:

@@ -289,7 +289,10 @@ def build_usage_stats(
     if bucket_count(first, last, interval) > MAX_BUCKETS:
         first, last = extent_first, extent_last
 
-    series = fill_buckets(source.usage_stats(interval=interval), first, last, interval)
+    # The time charts show no percentiles: the series is read without histograms.
+    series = fill_buckets(
+        source.usage_stats(interval=interval, histogram=False), first, last, interval
+    )
     models = sorted(source.usage_stats(interval=None, group_by="model"), key=_by_calls)
     return UsageStats(
         interval=interval,

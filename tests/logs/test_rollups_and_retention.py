@@ -259,6 +259,13 @@ def test_day_buckets_follow_the_time_zone_whatever_level_they_come_from(
     expected = [r for r in usage_stats(raw, interval="day") if r.calls]
 
     assert scoped_usage_stats(staff, filters=filters, interval="day") == expected
+    # Without histograms (the stats page's time series): the same sums, no percentiles.
+    lean = scoped_usage_stats(staff, filters=filters, interval="day", histogram=False)
+    assert lean == [r for r in usage_stats(raw, interval="day", histogram=False) if r.calls]
+    assert [(r.bucket, r.calls, r.cost) for r in lean] == [
+        (r.bucket, r.calls, r.cost) for r in expected
+    ]
+    assert all(r.duration_percentile(0.5) is None for r in lean)
 
 
 def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
