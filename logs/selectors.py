@@ -8,12 +8,14 @@ that scoped queryset; none of them widens it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.core.cache import cache
 from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Sum, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
@@ -642,6 +644,9 @@ def _merge(rows: list[StatsRow]) -> list[StatsRow]:
 SLOW_WINDOW_DAYS = 7
 SLOW_QUANTILE = 0.95
 SLOW_MIN_CALLS = 20
+# A week's p95 moves slowly: each scope's answer is kept this long (Django's
+# cache), so paging through a list asks the rollups once.
+SLOW_CACHE_SECONDS = 300
 
 
 def slow_call_thresholds(
@@ -653,16 +658,26 @@ def slow_call_thresholds(
 ) -> dict[str, float]:
     """{model: p95 duration in ms} for ``models`` (all if None) that have enough calls."""
     today = DailyCallRollup.period_start(now or timezone.now())
+    wanted = sorted(models) if models is not None else None
+    scope = visible_account_ids(user, account=account)
+    cache_key = (
+        "slow-call-thresholds:"
+        + hashlib.sha256(repr((scope, wanted, today.isoformat())).encode()).hexdigest()
+    )
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached
     rollups = _rollups(DailyCallRollup, user, account, CallFilters()).filter(
         day__gte=today - timedelta(days=SLOW_WINDOW_DAYS)
     )
-    if models is not None:
-        rollups = rollups.filter(model__in=sorted(models))
+    if wanted is not None:
+        rollups = rollups.filter(model__in=wanted)
     thresholds = {}
     for row in _rollup_stats(rollups, None, "model"):
         p95 = row.duration_percentile(SLOW_QUANTILE)
         if row.key and row.calls >= SLOW_MIN_CALLS and p95 is not None:
             thresholds[row.key] = p95
+    cache.set(cache_key, thresholds, SLOW_CACHE_SECONDS)
     return thresholds
 
 

@@ -79,6 +79,15 @@ def _close_connections_before_dropping_test_databases(django_db_setup, django_db
         connections.close_all()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (throttle counts, slow-call thresholds)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     skipped = sum(
         1
