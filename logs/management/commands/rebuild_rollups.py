@@ -1,7 +1,8 @@
 """python manage.py rebuild_rollups [--since ISO] [--until ISO]
 
-Recompute the hourly rollups from raw calls: after a bulk load that bypassed
-the ingest service, or to prove the incremental rollups right.
+Recompute the hourly rollups from raw calls, and the daily and monthly ones
+from those: after a bulk load that bypassed the ingest service, or to prove
+the incremental rollups right.
 """
 
 import time
@@ -12,7 +13,10 @@ from logs.services import parse_datetime_with_zone, rebuild_rollups
 
 
 class Command(BaseCommand):
-    help = "Rebuild hourly rollups from raw calls (whole hours; all of them by default)."
+    help = (
+        "Rebuild rollups from raw calls: hourly for whole hours (all by default), "
+        "then the daily and monthly rows that cover them."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", help="ISO 8601 with a zone; from this hour on.")
