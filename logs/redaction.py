@@ -16,6 +16,7 @@ credential is ever written, whatever surface later reads the call. Three rules:
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -153,10 +154,20 @@ def is_sensitive_name(name: str, value: Any = None) -> bool:
     return not (isinstance(value, int | float) and not isinstance(value, bool))
 
 
+def may_hold_key(text: str) -> bool:
+    """Whether the key patterns could match anywhere in ``text``.
+
+    Most strings (prompts, answers) hold no key at all: a few substring tests
+    in C rule that out far faster than running the full pattern over them.
+    """
+    for trigger in _TRIGGERS:  # noqa: SIM110 (a loop: no generator to set up per string)
+        if trigger in text:
+            return True
+    return False
+
+
 def redact_text(text: str) -> str:
-    # Most strings (prompts, answers) hold no key at all: a few substring tests
-    # in C rule that out far faster than running the full pattern over them.
-    if not any(trigger in text for trigger in _TRIGGERS):
+    if not may_hold_key(text):
         return text
     return API_KEY_RE.sub(REDACTED, text)
 
@@ -176,3 +187,62 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+# --- the ingest service's fast path -----------------------------------------------
+
+_PLAIN_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def names_need_redaction(value: Any) -> bool:
+    """Whether ``redact(value)`` could differ from ``value`` other than inside a string.
+
+    True when some key is a sensitive name (rule 1 or 2), some key is not a
+    string, or some value is not plain JSON (dict, list, str, int, float, bool,
+    None); ``redact`` is then left to decide. Strings themselves (rule 3) are
+    not looked at: ``redact_json`` judges them all at once on the JSON text.
+    """
+    cls = type(value)
+    if cls is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return True
+            verdict = _name_verdict(key)
+            if verdict != "never" and (
+                verdict == "always" or (type(item) is not int and type(item) is not float)
+            ):
+                return True
+            item_cls = type(item)
+            if item_cls is dict or item_cls is list:
+                if names_need_redaction(item):
+                    return True
+            elif item_cls not in _PLAIN_LEAVES:
+                return True
+        return False
+    if cls is list:
+        for item in value:
+            item_cls = type(item)
+            if item_cls is dict or item_cls is list:
+                if names_need_redaction(item):
+                    return True
+            elif item_cls not in _PLAIN_LEAVES:
+                return True
+        return False
+    return cls not in _PLAIN_LEAVES
+
+
+def redact_json(value: Any, text: str | None, dumps: Callable[[Any], str]) -> tuple[Any, str]:
+    """``redact(value)`` and its JSON text as written by ``dumps``.
+
+    ``text`` is ``dumps(value)`` when the caller has it (``None`` otherwise).
+    Every key pattern needs one of a few substrings, which JSON never escapes,
+    so when ``text`` has none of them no string in ``value`` (key or value) can
+    change; when no name is sensitive either, ``redact(value)`` equals ``value``
+    and both come back as they are, without a copy or a second encoding. This
+    is the common case for request bodies and responses. Raises what ``dumps``
+    raises for a value that is not plain JSON.
+    """
+    if text is not None and not may_hold_key(text) and not names_need_redaction(value):
+        return value, text
+    redacted = redact(value)
+    return redacted, dumps(redacted)

@@ -15,7 +15,7 @@ import hashlib
 import ipaddress
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -40,12 +40,13 @@ from logs.models import (
     CallRecord,
     CallRollup,
     CallType,
+    FixedDecimalField,
     RollupRow,
     StatusClass,
     duration_bucket,
 )
 from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
-from logs.redaction import redact
+from logs.redaction import redact, redact_json, redact_text
 
 MAX_INT32 = 2**31 - 1
 MAX_DURATION_MS = 24 * 3600 * 1000
@@ -138,9 +139,10 @@ class _StoredPart:
     original_bytes: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class _ValidCall:
-    """A record that passed validation, with its key and group still by name."""
+    """A record that passed validation, with its key and group still by name
+    (``ingest_calls`` fills in the ids once it has found them)."""
 
     index: int
     request_id: str
@@ -162,6 +164,11 @@ class _ValidCall:
     client_ip: str | None
     upstream: str
     parts: dict[str, Any]  # redacted, not yet capped
+    # Each part's JSON text as stored (before the cap); None for an absent part.
+    texts: dict[str, str | None]
+    account_id: int = 0
+    api_key_id: int = 0
+    group_id: int = 0
 
     def content_hash(self) -> str:
         """Everything but the group, which replays compare separately: a replay
@@ -187,8 +194,15 @@ class _ValidCall:
             "upstream": self.upstream,
             "parts": self.parts,
         }
-        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        # Same text as json.dumps(canonical, sort_keys=True, separators=(",", ":"),
+        # default=str): stored hashes of earlier calls must keep matching.
+        return hashlib.sha256(_canonical_json(canonical).encode()).hexdigest()
+
+
+# Encoders built once (json.dumps with options builds one per call).
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+# How a part is stored: as cap_part writes it.
+_part_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 # --- validation -----------------------------------------------------------------
@@ -300,6 +314,208 @@ def parse_datetime_with_zone(value: Any) -> datetime:
 
 
 def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall | None, list]:
+    """The record as a _ValidCall, or its problems."""
+    call = _validate_usual(index, record, now)
+    if call is not None:
+        return call, []
+    return _validate_record_fully(index, record, now)
+
+
+_CALL_TYPES = frozenset(CallType.values)
+_IP_CACHE: dict[str, str] = {}
+
+
+def _ip_text(raw: str) -> str:
+    """``str(ipaddress.ip_address(raw))``, remembered (gateways repeat their clients)."""
+    text = _IP_CACHE.get(raw)
+    if text is None:
+        text = str(ipaddress.ip_address(raw))
+        if len(_IP_CACHE) >= 4096:
+            _IP_CACHE.clear()
+        _IP_CACHE[raw] = text
+    return text
+
+
+def _usual_decimal(value: Any, places: int, below: Decimal) -> Decimal | None:
+    """_decimal for a value that passes, else None (without saying why)."""
+    kind = type(value)
+    if kind is str:
+        text = value.strip()
+    elif kind is int or kind is float:
+        text = str(value)
+    else:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0 or number >= below:
+        return None
+    if number.as_tuple().exponent < -places and _decimal_places(number) > places:
+        return None
+    return number
+
+
+def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None:
+    """The usual record in one pass: every field of the type and range it must
+    have. Returns None at the first thing out of the ordinary, without saying
+    what: ``_validate_record_fully`` then judges the record and words every
+    problem. So this must accept only records that one accepts, with the same
+    result.
+    """
+    if type(record) is not dict or not record.keys() <= TOP_LEVEL_FIELDS:
+        return None
+    get = record.get
+    request_id = get("request_id")
+    created_at = get("created_at")
+    key_prefix = get("api_key")
+    model = get("model")
+    status_code = get("status_code")
+    duration_ms = get("duration_ms")
+    input_tokens = get("input_tokens")
+    output_tokens = get("output_tokens")
+    if (
+        type(request_id) is not str
+        or type(created_at) is not str
+        or type(key_prefix) is not str
+        or type(model) is not str
+        or type(status_code) is not int
+        or type(duration_ms) is not int
+        or type(input_tokens) is not int
+        or type(output_tokens) is not int
+        or not 100 <= status_code <= 599
+        or not 0 <= duration_ms <= MAX_DURATION_MS
+        or not 0 <= input_tokens <= MAX_INT32
+        or not 0 <= output_tokens <= MAX_INT32
+    ):
+        return None
+    request_id = request_id.strip()
+    if not 0 < len(request_id) <= 128 or len(request_id.split()) != 1:
+        return None
+    try:
+        created_at = datetime.fromisoformat(created_at.strip())
+    except ValueError:
+        return None
+    if (
+        created_at.utcoffset() is None
+        or created_at > now + MAX_CLOCK_SKEW
+        or created_at.year < 2000
+    ):
+        return None
+    key_prefix = key_prefix.strip()
+    if not 0 < len(key_prefix) <= ApiKey.PREFIX_LENGTH:
+        return None
+    group_name = get("group")
+    if group_name is not None:
+        if type(group_name) is not str:
+            return None
+        group_name = group_name.strip()
+        if len(group_name) > 64:
+            return None
+        group_name = group_name or None
+    call_type = get("call_type")
+    if type(call_type) is not str or call_type not in _CALL_TYPES:
+        return None
+    model = model.strip()
+    if not 0 < len(model) <= 128:
+        return None
+    endpoint = get("endpoint")
+    if endpoint is None:
+        endpoint = ""
+    elif type(endpoint) is not str or len(endpoint := endpoint.strip()) > 255:
+        return None
+    stream = get("stream", False)
+    if type(stream) is not bool:
+        return None
+    ttft_ms = get("ttft_ms")
+    if ttft_ms is not None and (type(ttft_ms) is not int or not 0 <= ttft_ms <= duration_ms):
+        return None
+    total_tokens = get("total_tokens")
+    if total_tokens is not None and (
+        type(total_tokens) is not int or total_tokens != input_tokens + output_tokens
+    ):
+        return None
+    usage = _usual_decimal(get("usage"), USAGE_DECIMAL_PLACES, MAX_USAGE)
+    cost = _usual_decimal(get("cost"), COST_DECIMAL_PLACES, MAX_COST)
+    if usage is None or cost is None:
+        return None
+    client_ip = get("client_ip")
+    if client_ip is not None:
+        if type(client_ip) is not str:
+            return None
+        try:
+            client_ip = _ip_text(client_ip)
+        except ValueError:
+            return None
+    upstream = get("upstream")
+    if upstream is None:
+        upstream = ""
+    elif type(upstream) is not str or len(upstream := upstream.strip()) > 128:
+        return None
+    request = get("request")
+    if request is None:
+        request = {}
+    elif type(request) is not dict or not request.keys() <= REQUEST_FIELDS:
+        return None
+    params = request.get("params")
+    headers = request.get("headers")
+    if (params is not None and type(params) is not dict) or (
+        headers is not None and type(headers) is not dict
+    ):
+        return None
+    error = get("error")
+    if error is not None and type(error) is not dict:
+        return None
+    error_reason = get("error_reason")
+    if error_reason is None:
+        error_reason = ""
+    elif type(error_reason) is not str or len(error_reason := error_reason.strip()) > 255:
+        return None
+    if error and error_reason == "":
+        error_reason = _reason_from_error(error, _Problems(index))
+
+    problems = _Problems(index)
+    prepared = _prepare_parts(
+        {
+            "request_params": params,
+            "request_headers": headers,
+            "request_body": request.get("body"),
+            "response": get("response"),
+            "error_detail": error,
+        },
+        problems,
+    )
+    if prepared is None:
+        return None
+    return _ValidCall(
+        index=index,
+        request_id=request_id,
+        created_at=created_at,
+        key_prefix=key_prefix,
+        group_name=group_name,
+        call_type=call_type,
+        model=model,
+        # Free text a gateway copies from upstream errors can carry a key too.
+        endpoint=redact_text(endpoint),
+        is_stream=stream,
+        status_code=status_code,
+        error_reason=redact_text(error_reason),
+        duration_ms=duration_ms,
+        ttft_ms=ttft_ms,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        usage=usage,
+        cost=cost,
+        client_ip=client_ip,
+        upstream=redact_text(upstream),
+        parts=prepared[0],
+        texts=prepared[1],
+    )
+
+
+def _validate_record_fully(
+    index: int, record: Any, now: datetime
+) -> tuple[_ValidCall | None, list]:
     problems = _Problems(index)
     if not isinstance(record, Mapping):
         problems.add("", f"each record must be a JSON object, got {_describe(record)}")
@@ -416,18 +632,10 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
         "response": record.get("response"),
         "error_detail": error,
     }
-    for name, value in parts.items():
-        if _nesting_depth(value) > MAX_PAYLOAD_DEPTH:
-            problems.add(_PART_FIELDS[name], f"is nested more than {MAX_PAYLOAD_DEPTH} levels deep")
-    if problems.errors:
+    prepared = _prepare_parts(parts, problems)
+    if prepared is None:
         return None, problems.errors
-    try:
-        redacted_parts = {name: redact(value) for name, value in parts.items()}
-        for value in redacted_parts.values():
-            json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        problems.add("request", f"payload is not plain JSON: {exc}")
-        return None, problems.errors
+    redacted_parts, texts = prepared
 
     return (
         _ValidCall(
@@ -451,9 +659,48 @@ def _validate_record(index: int, record: Any, now: datetime) -> tuple[_ValidCall
             client_ip=client_ip,
             upstream=upstream,
             parts=redacted_parts,
+            texts=texts,
         ),
         [],
     )
+
+
+def _prepare_parts(
+    parts: dict[str, Any], problems: _Problems
+) -> tuple[dict[str, Any], dict[str, str | None]] | None:
+    """Check the nesting of every part, then redact each and write it as JSON.
+
+    Returns the redacted parts and their JSON texts, or None with the problems
+    added. Each part is encoded once up front: the text shows at C speed that
+    a part nests no deeper than it has brackets, and when redaction leaves the
+    part as it is (``redact_json``) it is the stored text as well.
+    """
+    texts: dict[str, str | None] = {}
+    for name, value in parts.items():
+        try:
+            text = None if value is None else _part_json(value)
+        except (TypeError, ValueError, RecursionError):
+            text = None  # judged below, as before: depth first, then "not plain JSON"
+        texts[name] = text
+        if (
+            value is not None
+            and (text is None or text.count("{") + text.count("[") > MAX_PAYLOAD_DEPTH)
+            and _nesting_depth(value) > MAX_PAYLOAD_DEPTH
+        ):
+            problems.add(_PART_FIELDS[name], f"is nested more than {MAX_PAYLOAD_DEPTH} levels deep")
+    if problems.errors:
+        return None
+    redacted: dict[str, Any] = {}
+    try:
+        for name, value in parts.items():
+            if value is None:
+                redacted[name] = None
+            else:
+                redacted[name], texts[name] = redact_json(value, texts[name], _part_json)
+    except (TypeError, ValueError) as exc:
+        problems.add("request", f"payload is not plain JSON: {exc}")
+        return None
+    return redacted, texts
 
 
 MAX_PAYLOAD_DEPTH = 64
@@ -505,7 +752,13 @@ def cap_part(value: Any, max_bytes: int) -> _StoredPart:
     """JSON text of a (redacted) part, cut to ``max_bytes`` on a character boundary."""
     if value is None:
         return _StoredPart("", False, None)
-    text = json.dumps(value, ensure_ascii=False, sort_keys=False, allow_nan=False)
+    return cap_text(_part_json(value), max_bytes)
+
+
+def cap_text(text: str | None, max_bytes: int) -> _StoredPart:
+    """A part's JSON text (None: no part), cut to ``max_bytes`` on a character boundary."""
+    if text is None:
+        return _StoredPart("", False, None)
     encoded = text.encode()
     if len(encoded) <= max_bytes:
         return _StoredPart(text, False, None)
@@ -534,7 +787,8 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
     errors: list[RecordError] = []
     for index, record in enumerate(records):
         call, record_errors = _validate_record(index, record, now)
-        errors.extend(record_errors)
+        if record_errors:
+            errors.extend(record_errors)
         if call is not None:
             valid.append(call)
 
@@ -544,7 +798,8 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
             "group"
         )
     }
-    groups = {g.name: g for g in Group.objects.filter(name__in={c.group_name for c in valid})}
+    group_names = {c.group_name for c in valid if c.group_name is not None}
+    groups = {g.name: g for g in Group.objects.filter(name__in=group_names)} if group_names else {}
 
     resolved: list[tuple[_ValidCall, ApiKey, Group, str]] = []
     for call in valid:
@@ -568,11 +823,15 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
         if group is None:
             errors.append(RecordError(call.index, "group", f"no group named {call.group_name!r}"))
             continue
+        call.account_id = key.account_id
+        call.api_key_id = key.pk
+        call.group_id = group.pk
         resolved.append((call, key, group, call.content_hash()))
 
-    # Report conflicting replays together with every other problem of the batch.
-    errors.extend(_judge_replays(resolved)[2])
     if errors:
+        # Report conflicting replays together with every other problem of the batch.
+        # (A batch with no other problem has its replays judged once, in _store.)
+        errors.extend(_judge_replays(resolved)[2])
         raise IngestError(sorted(errors, key=lambda e: (e.index is not None, e.index or 0)))
 
     ensure_partitions({month_of(call.created_at) for call, *_ in resolved})
@@ -610,17 +869,36 @@ def _lock_request_ids(request_ids: list[str]) -> None:
         )
 
 
+def _stored_versions(request_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """request_id → (content_hash, group_id) of the calls already stored."""
+    if not request_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return {
+            request_id: (digest, group_id)
+            for request_id, digest, group_id in CallRecord.objects.filter(
+                request_id__in=request_ids
+            ).values_list("request_id", "content_hash", "group_id")
+        }
+    # One array parameter rather than one placeholder per id, joined so that
+    # every partition is probed by index once per id.
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.request_id, c.content_hash, c.group_id "
+            f"FROM unnest(%s::varchar[]) AS wanted(request_id) "
+            f"JOIN {quote(CallRecord._meta.db_table)} c ON c.request_id = wanted.request_id",
+            [_pg_array_literal(request_ids)],
+        )
+        return {request_id: (digest, group_id) for request_id, digest, group_id in cursor}
+
+
 def _judge_replays(
     resolved: list[tuple[_ValidCall, ApiKey, Group, str]],
 ) -> tuple[list[tuple[_ValidCall, ApiKey, Group, str]], int, list[RecordError]]:
     """Split a batch into new calls and replays: a replay with the same content
     is a harmless duplicate, one with different content is an error."""
-    existing = {
-        request_id: (digest, group_id)
-        for request_id, digest, group_id in CallRecord.objects.filter(
-            request_id__in=[c.request_id for c, *_ in resolved]
-        ).values_list("request_id", "content_hash", "group_id")
-    }
+    existing = _stored_versions([c.request_id for c, *_ in resolved])
     fresh = []
     duplicates = 0
     errors: list[RecordError] = []
@@ -648,82 +926,226 @@ def _judge_replays(
 def _store(resolved: list[tuple[_ValidCall, ApiKey, Group, str]]) -> IngestResult:
     _lock_request_ids([call.request_id for call, *_ in resolved])
     fresh, duplicates, errors = _judge_replays(resolved)
-    result = IngestResult(duplicates=duplicates)
-    to_create: list[tuple[_ValidCall, CallRecord]] = []
-    for call, key, group, digest in fresh:
-        to_create.append(
-            (
-                call,
-                CallRecord(
-                    request_id=call.request_id,
-                    created_at=call.created_at,
-                    account_id=key.account_id,
-                    api_key=key,
-                    group=group,
-                    call_type=call.call_type,
-                    model=call.model,
-                    endpoint=call.endpoint,
-                    is_stream=call.is_stream,
-                    status_code=call.status_code,
-                    error_reason=call.error_reason,
-                    duration_ms=call.duration_ms,
-                    ttft_ms=call.ttft_ms,
-                    input_tokens=call.input_tokens,
-                    output_tokens=call.output_tokens,
-                    total_tokens=call.input_tokens + call.output_tokens,
-                    usage=call.usage,
-                    cost=call.cost,
-                    client_ip=call.client_ip,
-                    upstream=call.upstream,
-                    content_hash=digest,
-                ),
-            )
-        )
     if errors:
         raise IngestError(errors)
-    if not to_create:
+    result = IngestResult(duplicates=duplicates)
+    if not fresh:
         return result
-
-    created = _insert_calls([record for _, record in to_create])
-    max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
-    payloads = []
-    for (call, _), record in zip(to_create, created, strict=True):
-        if not any(value is not None for value in call.parts.values()):
-            continue
-        payload = CallPayload(call_id=record.pk, created_at=record.created_at)
-        for name, value in call.parts.items():
-            stored = cap_part(value, max_bytes)
-            setattr(payload, name, stored.text)
-            setattr(payload, f"{name}_truncated", stored.truncated)
-            setattr(payload, f"{name}_original_bytes", stored.original_bytes)
-        payloads.append(payload)
-    _insert_payloads(payloads)
-
-    _remember_models(created)
-    _touch_keys(created)
-    apply_rollup_deltas(rollup_deltas(created))
-    result.created = len(created)
-    result.created_ids = [record.pk for record in created]
+    if connection.vendor == "postgresql":
+        ids = _write_on_postgresql(fresh)
+    else:
+        ids = _create_calls(fresh)
+        calls = [call for call, *_ in fresh]
+        _remember_models(calls)
+        _touch_keys(calls)
+        apply_rollup_deltas(rollup_deltas(calls))
+    result.created = len(ids)
+    result.created_ids = ids
     return result
 
 
 # --- bulk inserts -----------------------------------------------------------------
 #
-# On PostgreSQL a batch goes in as one INSERT … SELECT FROM unnest(<one array per
-# column>): a few dozen parameters whatever the batch size, where bulk_create
-# sends one parameter per cell (tens of thousands per batch) for the driver to
-# parse and the server to plan. Elsewhere, Django's bulk_create.
+# On PostgreSQL calls and payloads go in with COPY (ids drawn from the sequence
+# first, in one statement), the rest as one statement per table with a few array
+# parameters whatever the batch size. Elsewhere, Django's bulk_create.
+
+_CALL_COLUMNS = (
+    "id",
+    "request_id",
+    "created_at",
+    "account_id",
+    "api_key_id",
+    "group_id",
+    "call_type",
+    "model",
+    "endpoint",
+    "is_stream",
+    "status_code",
+    "error_reason",
+    "duration_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "usage",
+    "cost",
+    "client_ip",
+    "upstream",
+    "content_hash",
+)
+_PAYLOAD_COLUMNS = (
+    "call_id",
+    "created_at",
+    *(
+        column
+        for part in CallPayload.PARTS
+        for column in (part, f"{part}_truncated", f"{part}_original_bytes")
+    ),
+)
+_call_sequence: str | None = None
 
 
-def _column_arrays(model, objs, field_names: list[str]) -> tuple[list, list, list]:
-    fields = [model._meta.get_field(name) for name in field_names]
-    columns = [field.column for field in fields]
-    types = [field.db_type(connection) for field in fields]
-    arrays = [
-        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
-        for field in fields
-    ]
-    return columns, types, arrays
+def _call_ids(count: int) -> list[int]:
+    """``count`` new ids from the calls table's identity sequence, ascending."""
+    global _call_sequence
+    with connection.cursor() as cursor:
+        if _call_sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [CallRecord._meta.db_table])
+            _call_sequence = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_call_sequence, count]
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> list[int]:
+    """Write new calls and everything they change; returns their ids.
+
+    Calls and payloads go in with COPY. The server indexes the calls while
+    they stream in, and meanwhile this process prepares the payload rows and
+    the other statements (registries, keys, rollups), which then run in one
+    round trip. Tables are written in the same order as always (calls,
+    payloads, registries, keys, rollups) so concurrent batches cannot deadlock.
+    """
+    ids = _call_ids(len(fresh))
+    calls = [call for call, *_ in fresh]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        calls_sql = (
+            f"COPY {quote(CallRecord._meta.db_table)} "
+            f"({', '.join(quote(c) for c in _CALL_COLUMNS)}) FROM STDIN"
+        )
+        with cursor.copy(calls_sql) as copy:
+            for pk, (call, _, _, digest) in zip(ids, fresh, strict=True):
+                copy.write_row(
+                    (
+                        pk,
+                        call.request_id,
+                        call.created_at,
+                        call.account_id,
+                        call.api_key_id,
+                        call.group_id,
+                        call.call_type,
+                        call.model,
+                        call.endpoint,
+                        call.is_stream,
+                        call.status_code,
+                        call.error_reason,
+                        call.duration_ms,
+                        call.ttft_ms,
+                        call.input_tokens,
+                        call.output_tokens,
+                        call.input_tokens + call.output_tokens,
+                        _units(call.usage, USAGE_DECIMAL_PLACES),
+                        _units(call.cost, COST_DECIMAL_PLACES),
+                        call.client_ip,
+                        call.upstream,
+                        digest,
+                    )
+                )
+            payload_rows = _payload_rows(calls, ids)
+            statements = [
+                *_registry_statements(calls),
+                _touch_keys_statement(calls),
+                *_rollup_statements(rollup_deltas(calls)),
+            ]
+        if payload_rows:
+            payloads_sql = (
+                f"COPY {quote(CallPayload._meta.db_table)} "
+                f"({', '.join(quote(c) for c in _PAYLOAD_COLUMNS)}) FROM STDIN"
+            )
+            with cursor.copy(payloads_sql) as copy:
+                for row in payload_rows:
+                    copy.write_row(row)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ";\n".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
+    return ids
+
+
+def _payload_rows(calls: list[_ValidCall], ids: list[int]) -> list[list[Any]]:
+    """The CallPayload rows (in _PAYLOAD_COLUMNS order) of the calls that have parts."""
+    max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
+    parts = CallPayload.PARTS
+    rows = []
+    for pk, call in zip(ids, calls, strict=True):
+        texts = call.texts
+        if all(texts[name] is None for name in parts):
+            continue
+        row: list[Any] = [pk, call.created_at]
+        for name in parts:
+            stored = cap_text(texts[name], max_bytes)
+            row += (stored.text, stored.truncated, stored.original_bytes)
+        rows.append(row)
+    return rows
+
+
+def _units(value: Decimal, places: int) -> int:
+    """A validated decimal as FixedDecimalField stores it."""
+    return int(value.scaleb(places))
+
+
+def _create_calls(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> list[int]:
+    """bulk_create the calls and their payloads (databases other than PostgreSQL)."""
+    records = CallRecord.objects.bulk_create(
+        [
+            CallRecord(
+                request_id=call.request_id,
+                created_at=call.created_at,
+                account_id=call.account_id,
+                api_key_id=call.api_key_id,
+                group_id=call.group_id,
+                call_type=call.call_type,
+                model=call.model,
+                endpoint=call.endpoint,
+                is_stream=call.is_stream,
+                status_code=call.status_code,
+                error_reason=call.error_reason,
+                duration_ms=call.duration_ms,
+                ttft_ms=call.ttft_ms,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                total_tokens=call.input_tokens + call.output_tokens,
+                usage=call.usage,
+                cost=call.cost,
+                client_ip=call.client_ip,
+                upstream=call.upstream,
+                content_hash=digest,
+            )
+            for call, _, _, digest in fresh
+        ]
+    )
+    max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
+    payloads = []
+    for (call, *_), record in zip(fresh, records, strict=True):
+        if all(text is None for text in call.texts.values()):
+            continue
+        payload = CallPayload(call_id=record.pk, created_at=record.created_at)
+        for name in CallPayload.PARTS:
+            stored = cap_text(call.texts[name], max_bytes)
+            setattr(payload, name, stored.text)
+            setattr(payload, f"{name}_truncated", stored.truncated)
+            setattr(payload, f"{name}_original_bytes", stored.original_bytes)
+        payloads.append(payload)
+    if payloads:
+        CallPayload.objects.bulk_create(payloads)
+    return [record.pk for record in records]
+
+
+def _pg_array_literal(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of ``values`` (text form, every element quoted),
+    to pass as one string parameter: far cheaper to build than psycopg's
+    element-by-element list adaptation."""
+    return (
+        '{"' + '","'.join(str(v).replace("\\", "\\\\").replace('"', '\\"') for v in values) + '"}'
+    )
+
+
+def _pg_int_array_literal(values: Iterable[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _unnest_insert_sql(table: str, columns: list[str], types: list[str]) -> str:
@@ -733,44 +1155,28 @@ def _unnest_insert_sql(table: str, columns: list[str], types: list[str]) -> str:
     return f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays})"
 
 
-def _insert_calls(records: list[CallRecord]) -> list[CallRecord]:
-    if connection.vendor != "postgresql":
-        return CallRecord.objects.bulk_create(records)
-    names = [f.name for f in CallRecord._meta.concrete_fields if not f.primary_key]
-    columns, types, arrays = _column_arrays(CallRecord, records, names)
-    sql = _unnest_insert_sql(CallRecord._meta.db_table, columns, types)
-    with connection.cursor() as cursor:
-        cursor.execute(sql + ' RETURNING "id", "request_id"', arrays)
-        ids = dict((request_id, pk) for pk, request_id in cursor.fetchall())
-    for record in records:
-        record.pk = ids[record.request_id]
-        record._state.adding = False
-    return records
-
-
-def _insert_payloads(payloads: list[CallPayload]) -> None:
-    if not payloads:
-        return
-    if connection.vendor != "postgresql":
-        CallPayload.objects.bulk_create(payloads)
-        return
-    names = [f.name for f in CallPayload._meta.concrete_fields]
-    columns, types, arrays = _column_arrays(CallPayload, payloads, names)
-    with connection.cursor() as cursor:
-        cursor.execute(_unnest_insert_sql(CallPayload._meta.db_table, columns, types), arrays)
-
-
-def _remember_models(created: list[CallRecord]) -> None:
-    """Note the models and groups each account used, for filter choices."""
+def _first_uses(calls: list[_ValidCall]) -> tuple[dict, dict]:
+    """(account, model) and (account, group) pairs of the calls, with their first time."""
     models_seen: dict[tuple[int, str], datetime] = {}
     groups_seen: dict[tuple[int, int], datetime] = {}
-    for record in created:
+    for call in calls:
         for seen, slot in (
-            (models_seen, (record.account_id, record.model)),
-            (groups_seen, (record.account_id, record.group_id)),
+            (models_seen, (call.account_id, call.model)),
+            (groups_seen, (call.account_id, call.group_id)),
         ):
-            if slot not in seen or record.created_at < seen[slot]:
-                seen[slot] = record.created_at
+            if slot not in seen or call.created_at < seen[slot]:
+                seen[slot] = call.created_at
+    return models_seen, groups_seen
+
+
+def _remember_models(calls: list[_ValidCall]) -> None:
+    """Note the models and groups each account used, for filter choices."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for statement in _registry_statements(calls):
+                cursor.execute(*statement)
+        return
+    models_seen, groups_seen = _first_uses(calls)
     AccountModel.objects.bulk_create(
         [AccountModel(account_id=a, model=m, first_seen_at=t) for (a, m), t in models_seen.items()],
         ignore_conflicts=True,
@@ -784,16 +1190,73 @@ def _remember_models(created: list[CallRecord]) -> None:
     )
 
 
-def _touch_keys(created: list[CallRecord]) -> None:
-    """Move each key's last_used_at forward (never back: batches arrive out of order)."""
+def _registry_statements(calls: list[_ValidCall]) -> list[tuple[str, list]]:
+    """_remember_models on PostgreSQL as statements. Rows go in a fixed order:
+    concurrent batches wait on each other's new rows in the same order and
+    cannot deadlock."""
+    statements = []
+    models_seen, groups_seen = _first_uses(calls)
+    for model, seen, column, column_type in (
+        (AccountModel, models_seen, "model", "varchar"),
+        (AccountGroup, groups_seen, "group_id", "bigint"),
+    ):
+        ordered = sorted(seen.items())
+        sql = _unnest_insert_sql(
+            model._meta.db_table,
+            ["account_id", column, "first_seen_at"],
+            ["bigint", column_type, "timestamptz"],
+        )
+        statements.append(
+            (
+                f"{sql} ON CONFLICT DO NOTHING",
+                [
+                    _pg_int_array_literal(a for (a, _), _ in ordered),
+                    _pg_array_literal(value for (_, value), _ in ordered),
+                    _pg_array_literal(moment for _, moment in ordered),
+                ],
+            )
+        )
+    return statements
+
+
+def _latest_uses(calls: list[_ValidCall]) -> dict[int, datetime]:
     latest: dict[int, datetime] = {}
-    for record in created:
-        if record.api_key_id not in latest or record.created_at > latest[record.api_key_id]:
-            latest[record.api_key_id] = record.created_at
-    for key_id, moment in latest.items():
+    for call in calls:
+        if call.api_key_id not in latest or call.created_at > latest[call.api_key_id]:
+            latest[call.api_key_id] = call.created_at
+    return latest
+
+
+def _touch_keys(calls: list[_ValidCall]) -> None:
+    """Move each key's last_used_at forward (never back: batches arrive out of order)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(*_touch_keys_statement(calls))
+        return
+    for key_id, moment in _latest_uses(calls).items():
         ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=moment).update(
             last_used_at=moment
         )
+
+
+def _touch_keys_statement(calls: list[_ValidCall]) -> tuple[str, list]:
+    """_touch_keys on PostgreSQL as one statement for every key: rows locked in
+    id order (no deadlock between concurrent batches), and only the keys whose
+    time moves forward."""
+    ordered = sorted(_latest_uses(calls).items())
+    table = connection.ops.quote_name(ApiKey._meta.db_table)
+    return (
+        f"WITH moved AS (SELECT k.id, v.moment FROM {table} k "
+        "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS v(id, moment) ON k.id = v.id "
+        "WHERE k.last_used_at IS NULL OR k.last_used_at < v.moment "
+        "ORDER BY k.id FOR NO KEY UPDATE OF k) "
+        f"UPDATE {table} SET last_used_at = moved.moment FROM moved "
+        f"WHERE {table}.id = moved.id",
+        [
+            _pg_int_array_literal(key_id for key_id, _ in ordered),
+            _pg_array_literal(moment for _, moment in ordered),
+        ],
+    )
 
 
 # --- access records -------------------------------------------------------------
@@ -883,6 +1346,11 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
     """
     if not deltas:
         return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for statement in _rollup_statements(deltas):
+                cursor.execute(*statement)
+        return
     _upsert_rollups(CallRollup, deltas)
     for level in COARSE_ROLLUP_LEVELS:
         _upsert_rollups(level, coarsen_deltas(deltas, level))
@@ -920,15 +1388,8 @@ def _upsert_rollups(level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, 
     conflict = ", ".join(quote(c) for c in dimension_columns)
     ordered = sorted(deltas.items(), key=lambda item: _sortable(item[0]))
     if connection.vendor == "postgresql":
-        types = [fields[column].db_type(connection) for column in columns]
-        arrays = [[] for _ in columns]
-        for dimensions, measures in ordered:
-            values = [*dimensions, *(measures[name] for name in level.MEASURES)]
-            for array, column, value in zip(arrays, columns, values, strict=True):
-                array.append(fields[column].get_db_prep_value(value, connection, prepared=False))
-        sql = _unnest_insert_sql(table, columns, types)
         with connection.cursor() as cursor:
-            cursor.execute(f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}", arrays)
+            cursor.execute(*_rollup_upsert_statement(level, deltas))
         return
     for start in range(0, len(ordered), 500):
         chunk = ordered[start : start + 500]
@@ -947,6 +1408,57 @@ def _upsert_rollups(level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, 
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def _rollup_upsert_statement(
+    level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, Any]]
+) -> tuple[str, list[str]]:
+    """``_upsert_rollups`` on PostgreSQL as (sql, params): one INSERT … SELECT
+    FROM unnest(<one array per column>) ON CONFLICT DO UPDATE, rows in a fixed
+    order. Each array is passed as one literal built from the values directly:
+    adapting them value by value cost more than running the statement."""
+    table = level._meta.db_table
+    dimension_columns = _dimension_columns(level)
+    fields = {f.column: f for f in level._meta.concrete_fields}
+    measure_columns = [level._meta.get_field(name).column for name in level.MEASURES]
+    columns = [*dimension_columns, *measure_columns]
+    quote = connection.ops.quote_name
+    updates = ", ".join(
+        f"{quote(c)} = {quote(table)}.{quote(c)} + EXCLUDED.{quote(c)}" for c in measure_columns
+    )
+    conflict = ", ".join(quote(c) for c in dimension_columns)
+    ordered = sorted(deltas.items(), key=lambda item: _sortable(item[0]))
+    types = [fields[column].db_type(connection) for column in columns]
+    values_by_column = zip(
+        *(
+            [*dimensions, *(measures[name] for name in level.MEASURES)]
+            for dimensions, measures in ordered
+        ),
+        strict=True,
+    )
+    arrays = []
+    for column, db_type, values in zip(columns, types, values_by_column, strict=True):
+        field = fields[column]
+        if isinstance(field, FixedDecimalField):
+            arrays.append(_pg_int_array_literal(map(field.get_prep_value, values)))
+        elif db_type in ("bigint", "integer", "smallint"):
+            arrays.append(_pg_int_array_literal(values))
+        else:
+            arrays.append(_pg_array_literal(values))
+    sql = _unnest_insert_sql(table, columns, types)
+    return f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}", arrays
+
+
+def _rollup_statements(deltas: Mapping[tuple, Mapping[str, Any]]) -> list[tuple[str, list]]:
+    """``apply_rollup_deltas`` on PostgreSQL as statements, in the order it runs them."""
+    if not deltas:
+        return []
+    statements = [_rollup_upsert_statement(CallRollup, deltas)]
+    for level in COARSE_ROLLUP_LEVELS:
+        coarse = coarsen_deltas(deltas, level)
+        if coarse:
+            statements.append(_rollup_upsert_statement(level, coarse))
+    return statements
 
 
 def _sortable(dimensions: tuple) -> tuple:

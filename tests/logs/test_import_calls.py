@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from logs.models import CallPayload, CallRecord
-from tests.factories import record_dict
+from tests.factories import ApiKeyFactory, record_dict
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +234,64 @@ def test_an_empty_file_imports_nothing(tmp_path, db):
 
     assert error is None
     assert "Done: 0 created, 0 already present, 0 bad lines." in out
+
+
+# --- worker processes (PostgreSQL) -----------------------------------------------------
+
+
+def without_timings(text: str) -> str:
+    """Progress lines end with the elapsed time, which differs from run to run."""
+    return re.sub(r" \(\d+\.\d s\)$", "", text, flags=re.MULTILINE)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_report_exactly_what_one_process_does(tmp_path):
+    key = ApiKeyFactory()
+    good = records(key, 9)
+    lines = [*good[:4], dict(good[4], status_code=99), "{not json", *good[5:], "", good[0]]
+    path = write_lines(tmp_path / "calls.jsonl", lines)
+
+    out_parallel, err_parallel, error_parallel = run(path, "--batch-size", "2", "--workers", "3")
+    stored_parallel = stored_ids()
+    payloads_parallel = CallPayload.objects.count()
+    CallPayload.objects.all().delete()
+    CallRecord.objects.all().delete()
+    out_single, err_single, error_single = run(path, "--batch-size", "2", "--workers", "1")
+
+    assert without_timings(out_parallel) == without_timings(out_single)
+    assert err_parallel == err_single
+    assert str(error_parallel) == str(error_single)
+    assert "line 6: not valid JSON" in err_parallel
+    assert "lines 5-6 not imported (batch had errors)" in err_parallel
+    assert "8 created, 1 already present, 1 bad lines" in str(error_parallel)
+    assert stored_parallel == stored_ids()
+    assert stored_parallel == [f"req-imp-{n:02d}" for n in (1, 2, 3, 4, 6, 7, 8, 9)]
+    assert payloads_parallel == CallPayload.objects.count() == 8
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_import_a_large_file_once(tmp_path):
+    key = ApiKeyFactory()
+    path = write_lines(tmp_path / "calls.jsonl", records(key, 60))
+
+    out, _, error = run(path, "--batch-size", "7", "--workers", "2")
+    again, _, again_error = run(path, "--batch-size", "5", "--workers", "2")
+
+    assert error is None and again_error is None
+    assert "Done: 60 created, 0 already present, 0 bad lines." in out
+    assert "Done: 0 created, 60 already present, 0 bad lines." in again
+    assert CallRecord.objects.count() == 60
+
+
+def test_workers_need_postgresql_and_no_open_transaction(tmp_path, api_key):
+    path = write_lines(tmp_path / "calls.jsonl", records(api_key, 2))
+
+    _, _, error = run(path, "--workers", "2")  # inside the test's transaction (or on SQLite)
+
+    assert isinstance(error, CommandError)
+    assert "--workers" in str(error)
+    assert stored_ids() == []
+    _, _, error = run(path, "--workers", "0")
+    assert isinstance(error, CommandError)

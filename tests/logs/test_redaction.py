@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logs.redaction import REDACTED, redact, redact_text
+from logs.redaction import REDACTED, redact, redact_json, redact_text
 
 # Realistic-looking credentials (all made up).
 OPENAI_KEY = "sk-" + "Ab3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3bC5dE7fG9hJ"
@@ -550,3 +550,68 @@ def test_counters_survive_beside_anything(counters, planted):
 
     assert result["usage"] == counters
     assert result["params"] == {"nested": [counters]}
+
+
+# --- the ingest service's fast path (redact_json) ---------------------------------------
+#
+# Ingest encodes each part once and keeps that text when redaction would change
+# nothing; redact_json must always give what redact() and an encoding of its
+# result give.
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+def assert_fast_path_matches(tree: Any) -> None:
+    expected = redact(tree)
+    try:
+        text = _encode(tree)
+    except (TypeError, ValueError):
+        text = None
+    value, stored = redact_json(tree, text, _encode)
+    assert value == expected
+    assert stored == _encode(expected)
+
+
+@PROPERTY_SETTINGS
+@given(st.one_of(planted_trees.map(lambda planted: planted[0]), clean_trees))
+def test_the_fast_path_stores_what_redact_gives(tree):
+    assert_fast_path_matches(tree)
+
+
+@PROPERTY_SETTINGS
+@given(trees_with_secrets().map(lambda planted: planted[0]))
+def test_the_fast_path_stores_what_redact_gives_with_secrets(tree):
+    assert_fast_path_matches(tree)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"max_tokens": 12, "token_count": 3, "tokenLimit": 1.5},
+        {"token_count": True},
+        {"token_count": "12"},
+        {"privatek_ey": "x"},
+        {"ApiKey": {"nested": 1}},
+        {1: "a", None: "b", False: "c", 2.5: "d"},
+        {"list": (1, 2, {"password": "p"})},
+        {"text": "see sk-" + "A" * 20},
+        {"sk-" + "B" * 20: 1},
+        {"clean": ["a", {"b": [None, 1.5, False]}]},
+        [],
+        "plain",
+        "Bearer abcdefghijklmnop",
+        12,
+    ],
+)
+def test_the_fast_path_matches_redact_on_edge_cases(tree):
+    assert_fast_path_matches(tree)
+
+
+def test_the_fast_path_returns_a_clean_value_itself():
+    tree = {"messages": [{"role": "user", "content": "hello"}], "temperature": 0.2}
+    text = _encode(tree)
+
+    value, stored = redact_json(tree, text, _encode)
+
+    assert value is tree
+    assert stored is text

@@ -5,17 +5,33 @@ are sent through the ingest service in batches; a batch with a bad line writes
 nothing and its bad lines are reported by line number, the other batches are
 written. Replays are idempotent, so an interrupted or partly failed import is
 resumed by running the same command on the same (corrected) file again.
+
+On PostgreSQL, batches are validated and written by several worker processes
+at once (``--workers``; one per CPU by default). This process reads the file
+and reports every batch's outcome in file order, exactly as one process would.
+Each batch is still its own all-or-nothing transaction; only the order in
+which batches commit is not the file's, so an interrupted import may have
+written a later batch and not an earlier one — which the re-run above
+resumes all the same.
 """
 
 import json
+import multiprocessing
+import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
 
 from logs.services import IngestError, ingest_calls
+
+# Batches handed to the workers ahead of the one being reported: keeps them
+# busy without reading the whole file into memory.
+BATCHES_AHEAD_PER_WORKER = 2
 
 
 class Command(BaseCommand):
@@ -29,12 +45,20 @@ class Command(BaseCommand):
             default=None,
             help="Records per transaction (default and maximum: USAGELOGS_INGEST_MAX_BATCH).",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="Processes writing batches at once (PostgreSQL only; default: one per CPU, "
+            "at most 4; 1 writes in this process).",
+        )
 
     def handle(self, *args, **options):
         limit = settings.USAGELOGS_INGEST_MAX_BATCH
         batch_size = limit if options["batch_size"] is None else options["batch_size"]
         if not 1 <= batch_size <= limit:
             raise CommandError(f"--batch-size must be between 1 and {limit}, got {batch_size}")
+        workers = self._workers(options["workers"])
         path = options["file"]
         try:
             stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
@@ -44,27 +68,20 @@ class Command(BaseCommand):
         created = present = bad_lines = bad_batches = 0
         started = time.monotonic()
         try:
-            for batch in self._batches(stream, batch_size):
-                problems = [(line, message) for line, _, message in batch if message]
-                records = [record for _, record, message in batch if not message]
-                if not problems:
-                    try:
-                        result = ingest_calls(records)
-                    except IngestError as exc:
-                        problems = self._by_line(batch, exc)
-                    else:
-                        created += result.created
-                        present += result.duplicates
+            for lines, outcome in self._outcomes(self._batches(stream, batch_size), workers):
+                batch_created, batch_present, problems = outcome
+                created += batch_created
+                present += batch_present
                 if problems:
                     bad_batches += 1
                     bad_lines += len({line for line, _ in problems})
                     for line, message in problems:
                         self.stderr.write(f"line {line}: {message}")
-                    first, last = batch[0][0], batch[-1][0]
+                    first, last = lines[0], lines[-1]
                     self.stderr.write(f"lines {first}-{last} not imported (batch had errors)")
                 elapsed = time.monotonic() - started
                 self.stdout.write(
-                    f"… line {batch[-1][0]}: {created} created, {present} already present, "
+                    f"… line {lines[-1]}: {created} created, {present} already present, "
                     f"{bad_lines} bad ({elapsed:.1f} s)"
                 )
         except UnicodeDecodeError as exc:
@@ -82,29 +99,101 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Done: {summary}."))
 
     @staticmethod
-    def _batches(stream, size: int) -> Iterator[list[tuple[int, object, str]]]:
-        """(line number, record, problem) triples; blank lines are skipped."""
-        batch: list[tuple[int, object, str]] = []
+    def _workers(wanted: int | None) -> int:
+        """How many processes write batches. Parallel writing needs PostgreSQL (one
+        writer at a time elsewhere) and committed data (workers have their own
+        connections, so they cannot see an open transaction's rows)."""
+        parallel_possible = connection.vendor == "postgresql" and not connection.in_atomic_block
+        if wanted is None:
+            return min(os.cpu_count() or 1, 4) if parallel_possible else 1
+        if wanted < 1:
+            raise CommandError(f"--workers must be at least 1, got {wanted}")
+        if wanted > 1 and not parallel_possible:
+            raise CommandError(
+                "--workers above 1 needs PostgreSQL and no open transaction; use --workers 1"
+            )
+        return wanted
+
+    @staticmethod
+    def _outcomes(
+        batches: Iterator[list[tuple[int, str]]], workers: int
+    ) -> Iterator[tuple[list[int], tuple[int, int, list[tuple[int, str]]]]]:
+        """(line numbers, outcome) of each batch, in file order."""
+        if workers == 1:
+            for batch in batches:
+                yield [line for line, _ in batch], import_batch(batch)
+            return
+        # Forked workers open their own connections: none may be inherited.
+        connections.close_all()
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        try:
+            pending: deque = deque()
+            iterator = iter(batches)
+            unreadable = None
+            while True:
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:  # e.g. not UTF-8: report what came before it first
+                    unreadable = exc
+                    break
+                lines = [line for line, _ in batch]
+                pending.append((lines, pool.apply_async(import_batch, (batch,))))
+                if len(pending) >= workers * BATCHES_AHEAD_PER_WORKER:
+                    lines, result = pending.popleft()
+                    yield lines, result.get()
+            while pending:
+                lines, result = pending.popleft()
+                yield lines, result.get()
+            if unreadable is not None:
+                raise unreadable
+            pool.close()
+            pool.join()
+        finally:
+            pool.terminate()
+
+    @staticmethod
+    def _batches(stream, size: int) -> Iterator[list[tuple[int, str]]]:
+        """Batches of (line number, text); blank lines are skipped."""
+        batch: list[tuple[int, str]] = []
         for number, text in enumerate(stream, start=1):
             if not text.strip():
                 continue
-            try:
-                batch.append((number, json.loads(text), ""))
-            except json.JSONDecodeError as exc:
-                batch.append((number, None, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            batch.append((number, text))
             if len(batch) == size:
                 yield batch
                 batch = []
         if batch:
             yield batch
 
-    @staticmethod
-    def _by_line(batch, exc: IngestError) -> list[tuple[int, str]]:
-        lines = [line for line, _, _ in batch]
-        return [
-            (
-                lines[error.index] if error.index is not None else lines[0],
-                f"{error.field}: {error.message}" if error.field else error.message,
-            )
-            for error in exc.errors
-        ]
+
+def import_batch(batch: list[tuple[int, str]]) -> tuple[int, int, list[tuple[int, str]]]:
+    """Parse and ingest one batch of (line number, text): (created, already
+    present, problems as (line number, message)). Runs in a worker process or
+    in the command's own."""
+    parsed: list[tuple[int, object, str]] = []
+    for number, text in batch:
+        try:
+            parsed.append((number, json.loads(text), ""))
+        except json.JSONDecodeError as exc:
+            parsed.append((number, None, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+    problems = [(line, message) for line, _, message in parsed if message]
+    if problems:
+        return 0, 0, problems
+    try:
+        result = ingest_calls([record for _, record, _ in parsed])
+    except IngestError as exc:
+        lines = [line for line, _, _ in parsed]
+        return (
+            0,
+            0,
+            [
+                (
+                    lines[error.index] if error.index is not None else lines[0],
+                    f"{error.field}: {error.message}" if error.field else error.message,
+                )
+                for error in exc.errors
+            ],
+        )
+    return result.created, result.duplicates, []
