@@ -564,9 +564,13 @@ def _rollup_stats(
 ) -> list[StatsRow]:
     dimensions = {}
     if interval is not None:
-        trunc = TruncHour if interval == "hour" else TruncDay
         period = rollups.model.PERIOD_FIELD
-        dimensions["bucket"] = trunc(period, tzinfo=timezone.get_current_timezone())
+        if period == interval and timezone.get_current_timezone_name() in UTC_ZONE_NAMES:
+            # The level's periods are the buckets: group by the column itself.
+            dimensions["bucket"] = F(period)
+        else:
+            trunc = TruncHour if interval == "hour" else TruncDay
+            dimensions["bucket"] = trunc(period, tzinfo=timezone.get_current_timezone())
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
     measures = {
