@@ -874,7 +874,7 @@ class Suite:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "VACUUM ANALYZE logs_callrecord, logs_callpayload, logs_callrollup, "
-                    "logs_accountmodel"
+                    "logs_dailycallrollup, logs_monthlycallrollup, logs_accountmodel"
                 )
 
     def run_ingest(self):
