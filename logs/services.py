@@ -1045,10 +1045,11 @@ def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> 
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
+            rollup_rows = _rollup_rows(rollup_deltas(calls))
             statements = [
                 *_registry_statements(calls),
                 _touch_keys_statement(calls),
-                *_rollup_statements(rollup_deltas(calls)),
+                (_staged_rollups_sql(), []),
             ]
         if payload_rows:
             payloads_sql = (
@@ -1058,7 +1059,7 @@ def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> 
             with cursor.copy(payloads_sql) as copy:
                 for row in payload_rows:
                     copy.write_row(row)
-    with connection.cursor() as cursor:
+        _stage_rollup_rows(cursor, rollup_rows)
         cursor.execute(
             ";\n".join(sql for sql, _ in statements),
             [param for _, params in statements for param in params],
@@ -1347,9 +1348,9 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
     if not deltas:
         return
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for statement in _rollup_statements(deltas):
-                cursor.execute(*statement)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            _stage_rollup_rows(cursor, _rollup_rows(deltas))
+            cursor.execute(_staged_rollups_sql())
         return
     _upsert_rollups(CallRollup, deltas)
     for level in COARSE_ROLLUP_LEVELS:
@@ -1449,16 +1450,91 @@ def _rollup_upsert_statement(
     return f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}", arrays
 
 
-def _rollup_statements(deltas: Mapping[tuple, Mapping[str, Any]]) -> list[tuple[str, list]]:
-    """``apply_rollup_deltas`` on PostgreSQL as statements, in the order it runs them."""
-    if not deltas:
-        return []
-    statements = [_rollup_upsert_statement(CallRollup, deltas)]
-    for level in COARSE_ROLLUP_LEVELS:
-        coarse = coarsen_deltas(deltas, level)
-        if coarse:
-            statements.append(_rollup_upsert_statement(level, coarse))
-    return statements
+# On PostgreSQL the hourly deltas are copied into a temporary table, from which
+# one statement per level adds them up: the hourly rows as they are, the daily
+# and monthly ones regrouped by date_trunc (as coarsen_deltas does in Python).
+# COPY reads the rows far faster than unnest() parses one array per column.
+_ROLLUP_STAGE = "ingest_rollup_deltas"
+
+
+def _rollup_stage_columns() -> list[str]:
+    return [
+        *_dimension_columns(CallRollup),
+        *(CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES),
+    ]
+
+
+def _rollup_rows(deltas: Mapping[tuple, Mapping[str, Any]]) -> list[list[Any]]:
+    """The deltas as rows of the staging table (usage and cost as stored: scaled integers)."""
+    usage = CallRollup._meta.get_field("usage")
+    cost = CallRollup._meta.get_field("cost")
+    rows = []
+    for dimensions, measures in deltas.items():
+        row = [*dimensions, *(measures[name] for name in CallRollup.MEASURES)]
+        row[len(dimensions) + CallRollup.MEASURES.index("usage")] = usage.get_prep_value(
+            measures["usage"]
+        )
+        row[len(dimensions) + CallRollup.MEASURES.index("cost")] = cost.get_prep_value(
+            measures["cost"]
+        )
+        rows.append(row)
+    return rows
+
+
+def _stage_rollup_rows(cursor, rows: list[list[Any]]) -> None:
+    """Fill this session's staging table (created on first use; emptied at commit
+    and by _staged_rollups_sql, so batches in one transaction do not add up twice)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in _rollup_stage_columns())
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(_ROLLUP_STAGE)} ON COMMIT DELETE ROWS "
+        f"AS SELECT {columns} FROM {quote(CallRollup._meta.db_table)} WITH NO DATA"
+    )
+    with cursor.copy(f"COPY {quote(_ROLLUP_STAGE)} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _staged_rollups_sql() -> str:
+    """Add the staged hourly deltas to every level, then empty the staging table.
+
+    Each level's rows are written in a fixed order (ORDER BY its dimensions),
+    finest level first, so concurrent batches lock rows in the same order and
+    cannot deadlock each other."""
+    quote = connection.ops.quote_name
+    stage = quote(_ROLLUP_STAGE)
+    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
+    hourly = _dimension_columns(CallRollup)
+    dimension_count = len(hourly)
+    positions = ", ".join(str(n) for n in range(1, dimension_count + 1))
+    statements = []
+    for level in (CallRollup, *COARSE_ROLLUP_LEVELS):
+        table = quote(level._meta.db_table)
+        dimensions = _dimension_columns(level)
+        columns = ", ".join(quote(c) for c in [*dimensions, *measure_columns])
+        updates = ", ".join(
+            f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in measure_columns
+        )
+        conflict = ", ".join(quote(c) for c in dimensions)
+        if level is CallRollup:
+            select = f"SELECT {columns} FROM {stage} ORDER BY {positions}"
+        else:
+            period = {"day": "day", "month": "month"}[level.PERIOD_FIELD]
+            expressions = [
+                f"date_trunc('{period}', {quote(hourly[0])}, 'UTC')",
+                *(quote(c) for c in hourly[1:]),
+                *(f"sum({quote(c)})" for c in measure_columns),
+            ]
+            select = (
+                f"SELECT {', '.join(expressions)} FROM {stage} "
+                f"GROUP BY {positions} ORDER BY {positions}"
+            )
+        statements.append(
+            f"INSERT INTO {table} ({columns}) {select} "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        )
+    statements.append(f"DELETE FROM {stage}")
+    return ";\n".join(statements)
 
 
 def _sortable(dimensions: tuple) -> tuple:
