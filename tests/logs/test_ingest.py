@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -1142,3 +1142,45 @@ def test_a_full_key_in_a_text_field_of_the_call_is_not_stored(api_key, field, te
     ingest_calls([record])
 
     assert secret_part(api_key) not in all_stored_text()
+
+
+@pytest.mark.parametrize("replayed_twice", [False, True])
+def test_a_call_stored_between_the_check_and_the_insert_is_judged_again(
+    monkeypatch, api_key, replayed_twice
+):
+    # Another writer stores the call after this batch's replay check: the insert
+    # (COPY on PostgreSQL) hits the unique key, and the batch is judged again.
+    stored = record_dict(api_key)
+    new = record_dict(api_key)
+    ingest_calls([stored])
+    real_judge = services._judge_replays
+    judged: list[int] = []
+
+    def blind_first(resolved):
+        judged.append(len(resolved))
+        if len(judged) == 1:
+            return list(resolved), 0, []  # as if the stored call were not there yet
+        return real_judge(resolved)
+
+    monkeypatch.setattr(services, "_judge_replays", blind_first)
+    batch = [new, stored, stored] if replayed_twice else [new, stored]
+
+    result = ingest_calls(batch)
+
+    assert len(judged) == 2
+    assert (result.created, result.duplicates) == (1, len(batch) - 1)
+    assert CallRecord.objects.filter(request_id=stored["request_id"]).count() == 1
+    assert CallRecord.objects.filter(request_id=new["request_id"]).count() == 1
+    assert CallPayload.objects.count() == 2
+    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 2
+
+
+def test_batches_in_one_transaction_add_to_the_rollups_once_each(api_key):
+    with transaction.atomic():
+        ingest_calls([record_dict(api_key) for _ in range(3)])
+        ingest_calls([record_dict(api_key) for _ in range(2)])
+
+    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 5
+    for level in apps.get_app_config("logs").get_models():
+        if level.__name__ in ("DailyCallRollup", "MonthlyCallRollup"):
+            assert sum(level.objects.values_list("calls", flat=True)) == 5
