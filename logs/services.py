@@ -1049,7 +1049,7 @@ def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> 
             statements = [
                 *_registry_statements(calls),
                 _touch_keys_statement(calls),
-                (_staged_rollups_sql(), []),
+                *((sql, []) for sql in _staged_rollup_statements()),
             ]
         if payload_rows:
             payloads_sql = (
@@ -1060,11 +1060,21 @@ def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> 
                 for row in payload_rows:
                     copy.write_row(row)
         _stage_rollup_rows(cursor, rollup_rows)
-        cursor.execute(
-            ";\n".join(sql for sql, _ in statements),
-            [param for _, params in statements for param in params],
-        )
+        _execute_together(cursor, statements)
     return ids
+
+
+def _execute_together(cursor, statements: list[tuple[str, list]]) -> None:
+    """Run statements in order, in one round trip where the driver allows it
+    (client-side parameter binding, Django's default for psycopg 3)."""
+    if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        return
+    cursor.execute(
+        ";\n".join(sql for sql, _ in statements),
+        [param for _, params in statements for param in params],
+    )
 
 
 def _payload_rows(calls: list[_ValidCall], ids: list[int]) -> list[list[Any]]:
@@ -1363,7 +1373,7 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor, connection.wrap_database_errors:
             _stage_rollup_rows(cursor, _rollup_rows(deltas))
-            cursor.execute(_staged_rollups_sql())
+            _execute_together(cursor, [(sql, []) for sql in _staged_rollup_statements()])
         return
     _upsert_rollups(CallRollup, deltas)
     for level in COARSE_ROLLUP_LEVELS:
@@ -1495,7 +1505,7 @@ def _rollup_rows(deltas: Mapping[tuple, Mapping[str, Any]]) -> list[list[Any]]:
 
 def _stage_rollup_rows(cursor, rows: list[list[Any]]) -> None:
     """Fill this session's staging table (created on first use; emptied at commit
-    and by _staged_rollups_sql, so batches in one transaction do not add up twice)."""
+    and by _staged_rollup_statements, so batches in one transaction do not add up twice)."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in _rollup_stage_columns())
     cursor.execute(
@@ -1507,7 +1517,7 @@ def _stage_rollup_rows(cursor, rows: list[list[Any]]) -> None:
             copy.write_row(row)
 
 
-def _staged_rollups_sql() -> str:
+def _staged_rollup_statements() -> list[str]:
     """Add the staged hourly deltas to every level, then empty the staging table.
 
     Each level's rows are written in a fixed order (ORDER BY its dimensions),
@@ -1546,7 +1556,7 @@ def _staged_rollups_sql() -> str:
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
     statements.append(f"DELETE FROM {stage}")
-    return ";\n".join(statements)
+    return statements
 
 
 def _sortable(dimensions: tuple) -> tuple:
