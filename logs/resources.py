@@ -2,9 +2,18 @@
 
 The columns and the formula escaping live here and nowhere else, so every
 export (staff admin, portal, API) writes the same file. ``CSV_COLUMNS`` is the
-single definition: the django-import-export resource is built from it for the
-admin and the API, and ``iter_csv_rows`` streams the cells straight from
-``values_list`` so an export of any size keeps memory flat.
+single definition: each column says how Python renders its value and how SQL
+computes the same cell. The django-import-export resource is built from it for
+the admin, and ``stream_csv`` streams every export:
+
+* on PostgreSQL, ``COPY (SELECT …) TO STDOUT WITH (FORMAT csv)`` writes the
+  cells in the database (names joined, times, decimals and formula escaping
+  done in SQL) and its chunks are passed on as they arrive, so an export of any
+  size keeps memory flat and no Python runs per cell;
+* elsewhere (SQLite), ``iter_csv_rows`` reads ``values_list`` tuples in chunks
+  and Python's ``csv.writer`` writes them.
+
+Both write byte for byte the same file (tests/logs/test_export_copy.py).
 """
 
 from __future__ import annotations
@@ -17,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import tablib
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import QuerySet
 from import_export import resources
 
-from logs.models import CallRecord
+from logs.models import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, CallRecord
 
 # A spreadsheet runs a cell that starts with one of these as a formula
 # (CSV injection); a leading apostrophe makes it plain text.
@@ -50,18 +61,48 @@ def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
+# --- the same cells in SQL (PostgreSQL) ------------------------------------------------
+# Templates of one SQL expression each; "{}" stands for the column's value. COPY writes
+# NULL as an empty cell (and an empty string as ""), so empty text becomes NULL.
+# No "%" anywhere: the statement goes through client-side parameter merging.
+
+# Text, made formula-safe: ascii() is the first character's code (0 for "").
+SQL_TEXT = (
+    "CASE ascii({}) WHEN 0 THEN NULL "
+    + " ".join(f"WHEN {ord(trigger)} THEN '''' || {{}}" for trigger in FORMULA_TRIGGERS)
+    + " ELSE {} END"
+)
+# Counts, ids and statuses as they are: positive integer fields (a check
+# constraint in the database), so never "-…", never escaped.
+SQL_AS_IS = "{}"
+# As _utc: ISO 8601 in UTC with a Z; the fraction only when microseconds are not 0.
+SQL_UTC = (
+    "replace(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+)
+SQL_YES_NO = "CASE WHEN {} THEN 'yes' ELSE 'no' END"
+
+
+def sql_plain_decimal(places: int) -> str:
+    """As _plain_decimal of a FixedDecimalField: the stored integer times 10**-places
+    keeps exactly ``places`` decimals ("0.00000012", "0.000000"); formula-safe when
+    negative, as escape_formula treats "-0.5"."""
+    cell = "(({})::numeric * 0." + "0" * (places - 1) + "1)::text"
+    return f"CASE WHEN {{}} < 0 THEN '''' || {cell} ELSE {cell} END"
+
+
 @dataclass(frozen=True)
 class CsvColumn:
     name: str
     header: str
     path: str  # a values_list() path on CallRecord
-    render: Callable[[Any], Any] = _text
+    render: Callable[[Any], Any] = _text  # Python: the value -> the cell (before escaping)
+    sql: str = SQL_TEXT  # PostgreSQL: the whole cell, escaping included; "{}" is the column
 
 
 CSV_COLUMNS: tuple[CsvColumn, ...] = (
-    CsvColumn("id", "id", "id"),
+    CsvColumn("id", "id", "id", sql=SQL_AS_IS),
     CsvColumn("request_id", "request id", "request_id"),
-    CsvColumn("time", "time (UTC)", "created_at", _utc),
+    CsvColumn("time", "time (UTC)", "created_at", _utc, SQL_UTC),
     CsvColumn("account", "account", "account__name"),
     CsvColumn("key_name", "key name", "api_key__name"),
     CsvColumn("key_prefix", "key prefix", "api_key__prefix"),
@@ -69,19 +110,21 @@ CSV_COLUMNS: tuple[CsvColumn, ...] = (
     CsvColumn("call_type", "call type", "call_type"),
     CsvColumn("model", "model", "model"),
     CsvColumn("endpoint", "endpoint", "endpoint"),
-    CsvColumn("stream", "stream", "is_stream", _yes_no),
-    CsvColumn("status", "status", "status_code"),
+    CsvColumn("stream", "stream", "is_stream", _yes_no, SQL_YES_NO),
+    CsvColumn("status", "status", "status_code", sql=SQL_AS_IS),
     CsvColumn("error_reason", "error reason", "error_reason"),
-    CsvColumn("duration_ms", "duration (ms)", "duration_ms"),
-    CsvColumn("ttft_ms", "time to first token (ms)", "ttft_ms"),
-    CsvColumn("input_tokens", "input tokens", "input_tokens"),
-    CsvColumn("output_tokens", "output tokens", "output_tokens"),
-    CsvColumn("total_tokens", "total tokens", "total_tokens"),
-    CsvColumn("usage", "usage", "usage", _plain_decimal),
-    CsvColumn("cost", "cost", "cost", _plain_decimal),
+    CsvColumn("duration_ms", "duration (ms)", "duration_ms", sql=SQL_AS_IS),
+    CsvColumn("ttft_ms", "time to first token (ms)", "ttft_ms", sql=SQL_AS_IS),
+    CsvColumn("input_tokens", "input tokens", "input_tokens", sql=SQL_AS_IS),
+    CsvColumn("output_tokens", "output tokens", "output_tokens", sql=SQL_AS_IS),
+    CsvColumn("total_tokens", "total tokens", "total_tokens", sql=SQL_AS_IS),
+    CsvColumn("usage", "usage", "usage", _plain_decimal, sql_plain_decimal(USAGE_DECIMAL_PLACES)),
+    CsvColumn("cost", "cost", "cost", _plain_decimal, sql_plain_decimal(COST_DECIMAL_PLACES)),
 )
 
 CSV_HEADERS = [column.header for column in CSV_COLUMNS]
+
+EXPORT_ORDERING = ("-created_at", "-id")
 
 
 def csv_cells(values: tuple) -> list:
@@ -94,9 +137,35 @@ def csv_cells(values: tuple) -> list:
 
 def iter_csv_rows(calls: QuerySet[CallRecord], *, chunk_size: int = 5000) -> Iterator[list]:
     """Every row of an export, read in chunks so memory stays flat at any size."""
-    rows = calls.order_by("-created_at", "-id").values_list(*(c.path for c in CSV_COLUMNS))
+    rows = calls.order_by(*EXPORT_ORDERING).values_list(*(c.path for c in CSV_COLUMNS))
     for values in rows.iterator(chunk_size=chunk_size):
         yield csv_cells(values)
+
+
+def export_sql(calls: QuerySet[CallRecord], using: str) -> tuple[str, tuple]:
+    """The SELECT of an export's cells, newest first, for database ``using``.
+
+    The inner query is exactly the Python path's (``iter_csv_rows``: the scoped
+    and filtered queryset's ``values_list``, ordered, names joined), so the
+    planner reads the rows as it does today; the outer one computes each
+    column's cell (``CsvColumn.sql``) on the rows as they come, in order.
+    Raises EmptyResultSet when the queryset can have no rows."""
+    rows = calls.order_by(*EXPORT_ORDERING).values_list(*(c.path for c in CSV_COLUMNS))
+    inner, params = rows.query.get_compiler(using=using).as_sql()
+    names = [f"c{index}" for index in range(len(CSV_COLUMNS))]
+    cells = ", ".join(
+        column.sql.replace("{}", f"e.{name}")
+        for column, name in zip(CSV_COLUMNS, names, strict=True)
+    )
+    paths = [column.path for column in CSV_COLUMNS]
+    # Repeated outside so the order does not rest on the subquery's; PostgreSQL
+    # sees the subquery already sorted that way and adds no sort.
+    order = ", ".join(
+        f"e.{names[paths.index(field.lstrip('-'))]}{' DESC' if field.startswith('-') else ''}"
+        for field in EXPORT_ORDERING
+    )
+    sql = f"SELECT {cells} FROM ({inner}) AS e({', '.join(names)}) ORDER BY {order}"
+    return sql, tuple(params)
 
 
 class CallRecordResource(resources.ModelResource):
@@ -116,26 +185,99 @@ class CallRecordResource(resources.ModelResource):
         return dataset
 
 
-# Rows buffered per chunk of a streamed export: big enough to keep the
-# per-chunk overhead low, small enough to keep memory flat.
+# Rows buffered per chunk of a streamed export (Python writer), and bytes per
+# chunk (COPY): big enough to keep the per-chunk overhead low, small enough to
+# keep memory flat.
 EXPORT_CHUNK_ROWS = 2000
+EXPORT_CHUNK_BYTES = 256 * 1024
+
+
+def _header_line() -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(CSV_HEADERS)
+    return buffer.getvalue()
+
+
+def _crlf(data: bytes) -> bytes:
+    """End rows with \\r\\n as Python's csv.writer does (COPY ends them with \\n),
+    leaving line breaks inside quoted cells as they are. ``data`` holds whole
+    rows, so it starts outside quotes; quotes inside a cell are doubled, so
+    every '"' switches between inside and outside."""
+    if b'"' not in data:
+        return data.replace(b"\n", b"\r\n")
+    parts = data.split(b'"')
+    parts[::2] = [part.replace(b"\n", b"\r\n") for part in parts[::2]]
+    return b'"'.join(parts)
+
+
+class _Progress:
+    rows = 0
+
+
+def _python_chunks(calls, progress: _Progress) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADERS)
+    for row in iter_csv_rows(calls):
+        writer.writerow(row)
+        progress.rows += 1
+        if progress.rows % EXPORT_CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _copy_chunks(calls, using: str, progress: _Progress) -> Iterator[bytes]:
+    """The file from PostgreSQL's COPY, on the connection the queryset reads
+    from (a replica when there is one). In autocommit the COPY is its own
+    transaction: it lasts exactly as long as the rows are being sent."""
+    yield _header_line().encode()
+    try:
+        sql, params = export_sql(calls, using)
+    except EmptyResultSet:
+        return
+    statement = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
+    if not params:  # psycopg merges (and unescapes "%%") only when there are parameters
+        statement = statement.replace("%%", "%")
+    connection = connections[using]
+    pending, size, rows = [], 0, 0
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
+        try:
+            with raw.copy(statement, params or None) as copy:
+                # PostgreSQL sends one message per row.
+                for row in copy:
+                    pending.append(row)
+                    size += len(row)
+                    rows += 1
+                    if size >= EXPORT_CHUNK_BYTES:
+                        yield _crlf(b"".join(pending))
+                        pending.clear()
+                        size = 0
+            # The COPY command's own count once it completed.
+            if raw.rowcount >= 0:
+                rows = raw.rowcount
+        finally:
+            progress.rows = rows
+    if pending:
+        yield _crlf(b"".join(pending))
+
+
+def uses_copy(calls: QuerySet[CallRecord]) -> tuple[bool, str]:
+    """Whether the export of ``calls`` runs as a COPY, and on which database alias."""
+    using = calls.db
+    return connections[using].vendor == "postgresql", using
 
 
 def stream_csv(calls, *, on_done=None):
     """Yield a CSV file in chunks; ``on_done`` learns how many rows were sent."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADERS)
-    count = 0
+    progress = _Progress()
+    copy, using = uses_copy(calls)
+    chunks = _copy_chunks(calls, using, progress) if copy else _python_chunks(calls, progress)
     try:
-        for row in iter_csv_rows(calls):
-            writer.writerow(row)
-            count += 1
-            if count % EXPORT_CHUNK_ROWS == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+        yield from chunks
     finally:
+        chunks.close()
         if on_done is not None:
-            on_done(count)
+            on_done(progress.rows)
