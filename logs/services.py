@@ -27,6 +27,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, Group
+from logs.fastjson import canonical_dumps, paused_gc
 from logs.models import (
     COARSE_ROLLUP_LEVELS,
     COST_DECIMAL_PLACES,
@@ -195,13 +196,13 @@ class _ValidCall:
             "parts": self.parts,
         }
         # Same text as json.dumps(canonical, sort_keys=True, separators=(",", ":"),
-        # default=str): stored hashes of earlier calls must keep matching.
-        return hashlib.sha256(_canonical_json(canonical).encode()).hexdigest()
+        # default=str) (written by orjson where that is the same): stored hashes of
+        # earlier calls must keep matching.
+        return hashlib.sha256(canonical_dumps(canonical).encode()).hexdigest()
 
 
-# Encoders built once (json.dumps with options builds one per call).
-_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
-# How a part is stored: as cap_part writes it.
+# How a part is stored: as cap_part writes it (an encoder built once: json.dumps
+# with options builds one per call).
 _part_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
@@ -772,6 +773,11 @@ def ingest_calls(records: Sequence[Any], *, now: datetime | None = None) -> Inge
     Raises IngestError listing every bad record; returns how many calls were
     created and how many were already present (same request_id, same content).
     """
+    with paused_gc():  # see paused_gc: a batch would set off full collections
+        return _ingest_calls(records, now=now)
+
+
+def _ingest_calls(records: Sequence[Any], *, now: datetime | None) -> IngestResult:
     if isinstance(records, str | bytes | Mapping) or not isinstance(records, Sequence):
         raise IngestError([RecordError(None, "", "expected a list of call records")])
     if not records:

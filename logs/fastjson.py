@@ -1,0 +1,123 @@
+"""JSON for the ingest path: orjson's speed with the standard library's results.
+
+Ingest batches are large (a thousand records, over a megabyte), and parsing them
+and writing each record's canonical text for its content hash were a good part of
+a batch's time with the ``json`` module. orjson does both several times faster,
+but it does not always give the same answer, and here the answer must not
+change: a record must be accepted or refused as before, and a content hash must
+stay byte for byte what earlier versions stored, or replays of calls already
+stored would no longer be recognised. So each function uses orjson where it is
+known to agree with ``json`` and falls back to ``json`` everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+# --- parsing --------------------------------------------------------------------
+
+# Digits → "0", every other byte → "x": a run of 19 zeros in the translation is a
+# run of 19 digits in the text.
+_DIGIT_MAP = bytes(48 if 48 <= byte <= 57 else 120 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def loads(raw: bytes) -> Any:
+    """``json.loads(raw)``: the same value, or the same exception.
+
+    orjson refuses some texts ``json`` accepts (NaN and Infinity, numbers too
+    large for a double, lone surrogates, a UTF-8 byte order mark, UTF-16 and
+    UTF-32, nesting beyond 1024 levels): any text orjson refuses goes to
+    ``json``, which accepts it or raises exactly as before. The one text orjson
+    accepts differently is an integer beyond 64 bits, which it turns into a
+    float; such an integer has at least 19 digits, so any run of 19 digits (in a
+    string too: harmless) sends the text to ``json`` as well.
+    """
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGIT_MAP):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # json decides, with its own message
+    return json.loads(raw)
+
+
+# --- canonical text ---------------------------------------------------------------
+
+_stdlib_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+# Anything but plain dict, list, tuple, str, int, float, bool and None reaches
+# _refuse, which sends the value to the standard library: subclasses (an IntEnum,
+# a str subclass), datetimes and dataclasses would be written differently by orjson.
+_CANONICAL_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+# orjson writes small floats in another form than repr() (0.00001 for 1e-05,
+# 1e-9 for 1e-09); every such number starts "0.0000" or has a negative exponent.
+# This finds those number tokens (and, harmlessly, the rare string that looks
+# like one).
+_FLOAT_FORM_MAY_DIFFER = re.compile(rb"(?:\A|[:,\[])-?(?:\d+(?:\.\d+)?e-|0\.0000)")
+_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError
+
+
+def _ascii_escape(match: re.Match) -> str:
+    """How ``json`` (``ensure_ascii``) writes one character: \\uXXXX, lower-case,
+    as a surrogate pair beyond the BMP."""
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def canonical_dumps(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)``,
+    character for character (the text content hashes are taken of), for a value
+    without NaN or infinities (orjson writes them as null): what ingest
+    validation lets through, as parts are checked with ``allow_nan=False``."""
+    try:
+        encoded = orjson.dumps(value, default=_refuse, option=_CANONICAL_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, NaN, subclasses…
+        return _stdlib_canonical(value)
+    if _FLOAT_FORM_MAY_DIFFER.search(encoded):
+        return _stdlib_canonical(value)
+    text = encoded.decode()
+    if not encoded.isascii() or "\x7f" in text:
+        # Outside strings the text is ASCII; inside them json escapes every
+        # character from DEL up, orjson none: escape them as json does.
+        text = _NOT_ASCII.sub(_ascii_escape, text)
+    return text
+
+
+# --- garbage collection -------------------------------------------------------------
+
+
+@contextmanager
+def paused_gc():
+    """No cyclic garbage collection inside the block (as it was if nested).
+
+    A batch makes hundreds of thousands of small objects that all live until
+    its end; the collector, seeing them pile up, runs full collections over the
+    whole process (over 100 ms each) several times a batch while finding nothing
+    to free: these objects hold no cycles and go by reference counting.
+    """
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
