@@ -27,8 +27,8 @@ from typing import Any
 
 import tablib
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
-from django.db.models import QuerySet
+from django.db import connections, transaction
+from django.db.models import F, Func, QuerySet, TextField
 from import_export import resources
 
 from logs.models import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, CallRecord
@@ -142,29 +142,29 @@ def iter_csv_rows(calls: QuerySet[CallRecord], *, chunk_size: int = 5000) -> Ite
         yield csv_cells(values)
 
 
+def _cell(column: CsvColumn):
+    """The column's cell as an expression on the queryset (joins where its path needs them)."""
+    if column.sql == SQL_AS_IS:
+        return F(column.path)
+    return Func(
+        F(column.path),
+        template=column.sql.replace("{}", "%(expressions)s"),
+        output_field=TextField(),
+    )
+
+
 def export_sql(calls: QuerySet[CallRecord], using: str) -> tuple[str, tuple]:
     """The SELECT of an export's cells, newest first, for database ``using``.
 
-    The inner query is exactly the Python path's (``iter_csv_rows``: the scoped
-    and filtered queryset's ``values_list``, ordered, names joined), so the
-    planner reads the rows as it does today; the outer one computes each
-    column's cell (``CsvColumn.sql``) on the rows as they come, in order.
+    One flat query: the scoped and filtered queryset, ordered, selecting each
+    column's cell (``CsvColumn.sql``) rather than its value, names joined as the
+    Python path joins them. Flat, so PostgreSQL computes the cells where it
+    reads and joins the rows, in its parallel workers when it runs them, and the
+    process sending the COPY only merges the sorted rows and writes them out (a
+    subquery would leave all the cells to that one process).
     Raises EmptyResultSet when the queryset can have no rows."""
-    rows = calls.order_by(*EXPORT_ORDERING).values_list(*(c.path for c in CSV_COLUMNS))
-    inner, params = rows.query.get_compiler(using=using).as_sql()
-    names = [f"c{index}" for index in range(len(CSV_COLUMNS))]
-    cells = ", ".join(
-        column.sql.replace("{}", f"e.{name}")
-        for column, name in zip(CSV_COLUMNS, names, strict=True)
-    )
-    paths = [column.path for column in CSV_COLUMNS]
-    # Repeated outside so the order does not rest on the subquery's; PostgreSQL
-    # sees the subquery already sorted that way and adds no sort.
-    order = ", ".join(
-        f"e.{names[paths.index(field.lstrip('-'))]}{' DESC' if field.startswith('-') else ''}"
-        for field in EXPORT_ORDERING
-    )
-    sql = f"SELECT {cells} FROM ({inner}) AS e({', '.join(names)}) ORDER BY {order}"
+    rows = calls.order_by(*EXPORT_ORDERING).values_list(*(_cell(c) for c in CSV_COLUMNS))
+    sql, params = rows.query.get_compiler(using=using).as_sql()
     return sql, tuple(params)
 
 
@@ -198,12 +198,12 @@ def _header_line() -> str:
     return buffer.getvalue()
 
 
-def _crlf(data: bytes) -> bytes:
+def _crlf(data: bytes, rows: int = -1) -> bytes:
     """End rows with \\r\\n as Python's csv.writer does (COPY ends them with \\n),
     leaving line breaks inside quoted cells as they are. ``data`` holds whole
-    rows, so it starts outside quotes; quotes inside a cell are doubled, so
-    every '"' switches between inside and outside."""
-    if b'"' not in data:
+    rows (``rows`` of them, when known), so it starts outside quotes; quotes
+    inside a cell are doubled, so every '"' switches between inside and outside."""
+    if rows == data.count(b"\n") or b'"' not in data:  # no line break inside a cell
         return data.replace(b"\n", b"\r\n")
     parts = data.split(b'"')
     parts[::2] = [part.replace(b"\n", b"\r\n") for part in parts[::2]]
@@ -228,10 +228,57 @@ def _python_chunks(calls, progress: _Progress) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+def _copy_batches(copy, pgconn, encoding: str) -> Iterator[list]:
+    """The rows of a COPY TO, in lists of about EXPORT_CHUNK_BYTES; returns the
+    row count.
+
+    PostgreSQL sends one message per row. psycopg's ``copy.read()`` returns one
+    and is the way to wait for the next, but costs microseconds of Python a
+    row; so after each one, every row libpq has already received is taken
+    straight from it (``get_copy_data`` without waiting: 0 when it has no whole
+    row yet, -1 once the COPY is over, whose result is then read here)."""
+    pending, size, count = [], 0, -1
+    while row := copy.read():
+        pending.append(row)
+        size += len(row)
+        while True:
+            if size >= EXPORT_CHUNK_BYTES:
+                yield pending
+                pending, size = [], 0
+            nbytes, row = pgconn.get_copy_data(1)
+            if nbytes <= 0:
+                break
+            pending.append(row)
+            size += nbytes
+        if nbytes < 0:
+            count = _copy_result(pgconn, encoding)
+            break
+    if pending:
+        yield pending
+    return count
+
+
+def _copy_result(pgconn, encoding: str) -> int:
+    """Read the result of a COPY whose end libpq has just handed over (what psycopg
+    does after its own ``read()`` saw it): the row count, or the error raised."""
+    from psycopg import errors, pq
+
+    count, error = -1, None
+    while (result := pgconn.get_result()) is not None:
+        if result.status == pq.ExecStatus.COMMAND_OK:
+            count = result.command_tuples
+        elif error is None:
+            error = result
+    if error is not None:
+        raise errors.error_from_result(error, encoding=encoding)
+    return -1 if count is None else count
+
+
 def _copy_chunks(calls, using: str, progress: _Progress) -> Iterator[bytes]:
     """The file from PostgreSQL's COPY, on the connection the queryset reads
-    from (a replica when there is one). In autocommit the COPY is its own
-    transaction: it lasts exactly as long as the rows are being sent."""
+    from (a replica when there is one), in a transaction of its own that lasts
+    exactly as long as the rows are being sent (and is rolled back when the
+    download stops midway)."""
     yield _header_line().encode()
     try:
         sql, params = export_sql(calls, using)
@@ -241,27 +288,32 @@ def _copy_chunks(calls, using: str, progress: _Progress) -> Iterator[bytes]:
     if not params:  # psycopg merges (and unescapes "%%") only when there are parameters
         statement = statement.replace("%%", "%")
     connection = connections[using]
-    pending, size, rows = [], 0, 0
-    with connection.cursor() as cursor, connection.wrap_database_errors:
+    rows = 0
+    with (
+        transaction.atomic(using=using),
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+    ):
+        # The statement's estimated cost always switches JIT on: compiling its
+        # expressions takes seconds, far more than it saves on any export.
+        cursor.execute("SET LOCAL jit = off")
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
         try:
             with raw.copy(statement, params or None) as copy:
-                # PostgreSQL sends one message per row.
-                for row in copy:
-                    pending.append(row)
-                    size += len(row)
-                    rows += 1
-                    if size >= EXPORT_CHUNK_BYTES:
-                        yield _crlf(b"".join(pending))
-                        pending.clear()
-                        size = 0
-            # The COPY command's own count once it completed.
-            if raw.rowcount >= 0:
-                rows = raw.rowcount
+                batches = _copy_batches(copy, raw.connection.pgconn, raw.connection.info.encoding)
+                while True:
+                    try:
+                        batch = next(batches)
+                    except StopIteration as end:
+                        count = end.value
+                        break
+                    rows += len(batch)
+                    yield _crlf(b"".join(batch), len(batch))
+            # The COPY command's own count once it completed (read by us or by psycopg).
+            if count >= 0 or raw.rowcount >= 0:
+                rows = count if count >= 0 else raw.rowcount
         finally:
             progress.rows = rows
-    if pending:
-        yield _crlf(b"".join(pending))
 
 
 def uses_copy(calls: QuerySet[CallRecord]) -> tuple[bool, str]:
