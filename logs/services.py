@@ -170,6 +170,16 @@ class _ValidCall:
     account_id: int = 0
     api_key_id: int = 0
     group_id: int = 0
+    digest: str = ""  # content_hash, once stored_hash has computed it
+
+    def stored_hash(self) -> str:
+        """content_hash, computed once, when first needed. Replays need it only
+        for the rare request_id already seen; every other call's is computed as
+        COPY streams the call to PostgreSQL, which indexes the rows before it
+        meanwhile (on a core of its own), instead of before the COPY starts."""
+        if not self.digest:
+            self.digest = self.content_hash()
+        return self.digest
 
     def content_hash(self) -> str:
         """Everything but the group, which replays compare separately: a replay
@@ -200,6 +210,9 @@ class _ValidCall:
         # earlier calls must keep matching.
         return hashlib.sha256(canonical_dumps(canonical).encode()).hexdigest()
 
+
+# A valid call with its key and group found.
+_Resolved = tuple[_ValidCall, ApiKey, Group]
 
 # How a part is stored: as cap_part writes it (an encoder built once: json.dumps
 # with options builds one per call).
@@ -816,7 +829,7 @@ def _ingest_calls(
     group_names = {c.group_name for c in valid if c.group_name is not None}
     groups = {g.name: g for g in Group.objects.filter(name__in=group_names)} if group_names else {}
 
-    resolved: list[tuple[_ValidCall, ApiKey, Group, str]] = []
+    resolved: list[_Resolved] = []
     for call in valid:
         key = keys.get(call.key_prefix)
         if key is None:
@@ -841,7 +854,7 @@ def _ingest_calls(
         call.account_id = key.account_id
         call.api_key_id = key.pk
         call.group_id = group.pk
-        resolved.append((call, key, group, call.content_hash()))
+        resolved.append((call, key, group))
 
     if errors:
         # Report conflicting replays together with every other problem of the batch.
@@ -914,22 +927,25 @@ def _stored_versions(request_ids: list[str]) -> dict[str, tuple[str, int]]:
 
 
 def _judge_replays(
-    resolved: list[tuple[_ValidCall, ApiKey, Group, str]],
-) -> tuple[list[tuple[_ValidCall, ApiKey, Group, str]], int, list[RecordError]]:
+    resolved: list[_Resolved],
+) -> tuple[list[_Resolved], int, list[RecordError]]:
     """Split a batch into new calls and replays: a replay with the same content
     is a harmless duplicate, one with different content is an error."""
     existing = _stored_versions([c.request_id for c, *_ in resolved])
     fresh = []
     duplicates = 0
     errors: list[RecordError] = []
-    seen_in_batch: dict[str, tuple[str, int]] = {}
+    seen_in_batch: dict[str, tuple[_ValidCall, int]] = {}
     for item in resolved:
-        call, _, group, digest = item
-        known = existing.get(call.request_id) or seen_in_batch.get(call.request_id)
+        call, _, group = item
+        known = existing.get(call.request_id)
+        if known is None and call.request_id in seen_in_batch:
+            first, first_group_id = seen_in_batch[call.request_id]
+            known = (first.stored_hash(), first_group_id)
         if known is None:
-            seen_in_batch[call.request_id] = (digest, group.pk)
+            seen_in_batch[call.request_id] = (call, group.pk)
             fresh.append(item)
-        elif known[0] == digest and (call.group_name is None or known[1] == group.pk):
+        elif known[0] == call.stored_hash() and (call.group_name is None or known[1] == group.pk):
             duplicates += 1
         else:
             errors.append(
@@ -943,9 +959,7 @@ def _judge_replays(
 
 
 @transaction.atomic
-def _store(
-    resolved: list[tuple[_ValidCall, ApiKey, Group, str]], wait_for_disk: bool = True
-) -> IngestResult:
+def _store(resolved: list[_Resolved], wait_for_disk: bool = True) -> IngestResult:
     if not wait_for_disk and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
@@ -1024,7 +1038,7 @@ def _call_ids(count: int) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> list[int]:
+def _write_on_postgresql(fresh: list[_Resolved]) -> list[int]:
     """Write new calls and everything they change; returns their ids.
 
     Calls and payloads go in with COPY. The server indexes the calls while
@@ -1042,7 +1056,7 @@ def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> 
             f"({', '.join(quote(c) for c in _CALL_COLUMNS)}) FROM STDIN"
         )
         with cursor.copy(calls_sql) as copy:
-            for pk, (call, _, _, digest) in zip(ids, fresh, strict=True):
+            for pk, (call, _, _) in zip(ids, fresh, strict=True):
                 copy.write_row(
                     (
                         pk,
@@ -1066,7 +1080,7 @@ def _write_on_postgresql(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> 
                         _units(call.cost, COST_DECIMAL_PLACES),
                         call.client_ip,
                         call.upstream,
-                        digest,
+                        call.stored_hash(),
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
@@ -1130,7 +1144,7 @@ def _units(value: Decimal, places: int) -> int:
     return int(value.scaleb(places))
 
 
-def _create_calls(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> list[int]:
+def _create_calls(fresh: list[_Resolved]) -> list[int]:
     """bulk_create the calls and their payloads (databases other than PostgreSQL)."""
     records = CallRecord.objects.bulk_create(
         [
@@ -1155,9 +1169,9 @@ def _create_calls(fresh: list[tuple[_ValidCall, ApiKey, Group, str]]) -> list[in
                 cost=call.cost,
                 client_ip=call.client_ip,
                 upstream=call.upstream,
-                content_hash=digest,
+                content_hash=call.stored_hash(),
             )
-            for call, _, _, digest in fresh
+            for call, _, _ in fresh
         ]
     )
     max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
