@@ -1184,3 +1184,36 @@ def test_batches_in_one_transaction_add_to_the_rollups_once_each(api_key):
     for level in apps.get_app_config("logs").get_models():
         if level.__name__ in ("DailyCallRollup", "MonthlyCallRollup"):
             assert sum(level.objects.values_list("calls", flat=True)) == 5
+
+
+# --- import_calls' batches: not waiting for the disk --------------------------------------
+
+
+def test_a_batch_not_waiting_for_the_disk_is_stored_and_judged_the_same(api_key):
+    first = record_dict(api_key, request_id="req-nowait-1")
+    second = record_dict(api_key, request_id="req-nowait-2")
+
+    result = ingest_calls([first, second, first], wait_for_disk=False)
+    again = ingest_calls([second], wait_for_disk=False)
+
+    assert (result.created, result.duplicates) == (2, 1)
+    assert (again.created, again.duplicates) == (0, 1)
+    assert sorted(CallRecord.objects.values_list("request_id", flat=True)) == [
+        "req-nowait-1",
+        "req-nowait-2",
+    ]
+    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 2
+    with pytest.raises(IngestError) as refused:
+        ingest_calls([dict(first, duration_ms=first["duration_ms"] + 1)], wait_for_disk=False)
+    assert refused.value.errors[0].field == "request_id"
+    assert CallRecord.objects.count() == 2
+
+
+def test_a_replay_within_a_batch_with_other_content_is_refused(api_key):
+    record = record_dict(api_key, request_id="req-twice")
+
+    with pytest.raises(IngestError) as refused:
+        ingest_calls([record, dict(record, output_tokens=record["output_tokens"] + 1)])
+
+    assert [(e.index, e.field) for e in refused.value.errors] == [(1, "request_id")]
+    assert not CallRecord.objects.exists()
