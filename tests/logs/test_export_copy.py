@@ -147,6 +147,9 @@ def test_crlf_ends_rows_but_leaves_line_breaks_inside_cells():
     data = b'1,"a\nb ""q""\r\nc",x\n2,plain,"\n"\n3,,\n'
     assert _crlf(data) == b'1,"a\nb ""q""\r\nc",x\r\n2,plain,"\n"\r\n3,,\r\n'
     assert _crlf(b"1,a\n2,b\n") == b"1,a\r\n2,b\r\n"
+    # Told how many rows it holds: three rows, five line breaks, two inside cells.
+    assert _crlf(data, 3) == _crlf(data)
+    assert _crlf(b'1,"a"\n2,"b"\n', 2) == b'1,"a"\r\n2,"b"\r\n'
 
 
 def test_the_sql_of_every_column_is_safe_to_merge_parameters_into():
@@ -333,6 +336,45 @@ def test_a_download_stopped_midway_reports_what_was_read_and_frees_the_connectio
     assert not connection.in_atomic_block
     assert CallRecord.objects.count() == 40
     assert rows_of(copy_file(calls))[1:] == rows_of(python_file(calls))[1:]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("chunk_bytes", [1, 700, 5000])
+def test_a_file_sent_in_many_chunks_is_still_the_python_file(awkward, monkeypatch, chunk_bytes):
+    """Rows taken from the connection in batches of every size: each chunk ends
+    on a row, and the file, the rows and the access record's count stay the same."""
+    for minute in range(6, 60):
+        make_call(awkward.comma, created_at=BASE + timedelta(minutes=minute, microseconds=minute))
+    monkeypatch.setattr("logs.resources.EXPORT_CHUNK_BYTES", chunk_bytes)
+    calls = visible_calls(awkward.staff)
+    done = []
+    chunks = list(stream_csv(calls, on_done=done.append))
+    assert b"".join(chunks) == python_file(calls)
+    assert done == [60]
+    assert all(chunk.endswith(b"\r\n") for chunk in chunks)
+    if chunk_bytes == 1:
+        assert len(chunks) == 1 + 60
+    client = logged_in(awkward.staff)
+    assert body(client.get(API_EXPORT)) == python_file(calls)
+    assert AccessRecord.objects.get(action=AccessRecord.Action.EXPORT).row_count == 60
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_export_leaves_the_connection_as_it_found_it(awkward):
+    """Outside a transaction, as when serving: the COPY runs in its own with JIT
+    off; afterwards the connection's settings are its own again."""
+    calls = visible_calls(awkward.staff)
+    connection = connections[calls.db]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        before = cursor.fetchone()[0]
+    assert rows_of(copy_file(calls))[1][1] == "bravo-1"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == before
+    assert not connection.in_atomic_block
+    assert CallRecord.objects.filter(pk=awkward.theirs.pk).exists()
 
 
 @pytest.mark.postgres
