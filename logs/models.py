@@ -338,16 +338,8 @@ class AccessRecord(models.Model):
         return f"{self.username} {self.get_action_display().lower()} at {self.at:%Y-%m-%d %H:%M}"
 
 
-class RollupRow(models.Model):
-    """What every rollup level stores: the dimensions a call is filtered by and
-    the sums a page shows. The levels differ only in the period a row covers."""
-
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
-    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
-    model = models.CharField(max_length=128)
-    call_type = models.CharField(max_length=16, choices=CallType.choices)
-    status_class = models.CharField(max_length=16, choices=StatusClass.choices)
+class RollupMeasures(models.Model):
+    """The sums a rollup row keeps for the calls it stands for."""
 
     calls = models.PositiveBigIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
@@ -379,7 +371,7 @@ class RollupRow(models.Model):
     h17 = models.PositiveBigIntegerField(default=0)
     h18 = models.PositiveBigIntegerField(default=0)
 
-    MEASURES = (
+    MEASURES: tuple[str, ...] = (
         "calls",
         "input_tokens",
         "output_tokens",
@@ -391,9 +383,10 @@ class RollupRow(models.Model):
         *HISTOGRAM_FIELDS,
     )
 
-    # The period column, its name in the dimensions, and how a moment maps to
-    # the start of its period (UTC). Set by each level.
+    # The period column (first of DIMENSIONS) and how a moment maps to the
+    # start of its period (UTC). Set by each level.
     PERIOD_FIELD: str
+    DIMENSIONS: tuple[str, ...]
 
     class Meta:
         abstract = True
@@ -405,6 +398,25 @@ class RollupRow(models.Model):
     @classmethod
     def next_period(cls, start: datetime) -> datetime:
         raise NotImplementedError
+
+    @classmethod
+    def has_dimension(cls, name: str) -> bool:
+        return name in cls.DIMENSIONS
+
+
+class RollupRow(RollupMeasures):
+    """What every full rollup level stores: the dimensions a call is filtered by
+    and the sums a page shows. The levels differ only in the period a row covers."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
+    model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+    status_class = models.CharField(max_length=16, choices=StatusClass.choices)
+
+    class Meta:
+        abstract = True
 
 
 def _utc_hour(moment: datetime) -> datetime:
@@ -540,4 +552,113 @@ class MonthlyCallRollup(RollupRow):
 
 # Coarsest first: how a time range is cut into whole periods (logs.selectors).
 ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup, CallRollup)
-COARSE_ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (DailyCallRollup, MonthlyCallRollup)
+
+
+# --- daily summaries ----------------------------------------------------------------
+#
+# The full levels keep every dimension a call is filtered by, so a day of the
+# daily level holds thousands of rows (every key x model x call type x status
+# class seen that day): thirty days of it are ~100k rows at ten million calls,
+# too many to sum in the 100 ms a stats page has. Most questions need far fewer
+# dimensions: the stats of all calls per day or per model, one account's, the
+# busiest keys. Each summary below is the daily level with all but a few
+# dimensions summed away (and errors kept as a count), so such a question reads
+# tens or hundreds of rows a day. Selectors pick the smallest level that has
+# every dimension a question filters or groups by; the rest read the full level.
+
+
+class DailySummaryRollup(RollupMeasures):
+    """The daily level summed over every dimension but the few a subclass keeps."""
+
+    day = models.DateTimeField(help_text="Start of the day (UTC).")
+    # Calls with an error status (4xx, 5xx): the summaries keep no status class.
+    errors = models.PositiveBigIntegerField(default=0)
+
+    PERIOD_FIELD = "day"
+    MEASURES = (*RollupMeasures.MEASURES, "errors")
+    # The full level a summary is read instead of.
+    SUMMARISES = DailyCallRollup
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        kept = " ".join(str(getattr(self, name)) for name in self.DIMENSIONS[1:])
+        return f"{self.day:%Y-%m-%d} {kept} ({self.calls} calls)"
+
+    @classmethod
+    def period_start(cls, moment: datetime) -> datetime:
+        return DailyCallRollup.period_start(moment)
+
+    @classmethod
+    def next_period(cls, start: datetime) -> datetime:
+        return DailyCallRollup.next_period(start)
+
+
+class DailyModelRollup(DailySummaryRollup):
+    """Per UTC day and model, over every account: the staff's stats and totals."""
+
+    model = models.CharField(max_length=128)
+
+    DIMENSIONS = ("day", "model")
+
+    class Meta:
+        verbose_name = "daily per-model summary"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "model"], name="daily_model_summary_uniq")
+        ]
+
+
+class DailyAccountModelRollup(DailySummaryRollup):
+    """Per UTC day, account and model: one account's stats and totals."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    model = models.CharField(max_length=128)
+
+    DIMENSIONS = ("day", "account", "model")
+
+    class Meta:
+        verbose_name = "daily per-account-and-model summary"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "account", "model"], name="daily_account_model_summary_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "day"], name="daily_acct_model_acct_day_idx"),
+        ]
+
+
+class DailyKeyRollup(DailySummaryRollup):
+    """Per UTC day, account and key: the busiest keys, a key name's totals."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
+
+    DIMENSIONS = ("day", "account", "api_key")
+
+    class Meta:
+        verbose_name = "daily per-key summary"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "account", "api_key"], name="daily_key_summary_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "day"], name="daily_key_account_day_idx"),
+        ]
+
+
+# Smallest first: the first whose dimensions cover a question answers it.
+SUMMARY_ROLLUP_LEVELS: tuple[type[DailySummaryRollup], ...] = (
+    DailyModelRollup,
+    DailyAccountModelRollup,
+    DailyKeyRollup,
+)
+
+# Every level kept from the hourly rows (by ingest, by rebuild_rollups).
+COARSE_ROLLUP_LEVELS: tuple[type[RollupMeasures], ...] = (
+    DailyCallRollup,
+    MonthlyCallRollup,
+    *SUMMARY_ROLLUP_LEVELS,
+)

@@ -25,12 +25,14 @@ from logs.models import (
     DURATION_BUCKET_EDGES_MS,
     HISTOGRAM_FIELDS,
     ROLLUP_LEVELS,
+    SUMMARY_ROLLUP_LEVELS,
     AccountGroup,
     AccountModel,
     CallRecord,
     CallRollup,
     CallType,
     DailyCallRollup,
+    RollupMeasures,
     RollupRow,
     StatusClass,
 )
@@ -54,12 +56,26 @@ def visible_account_ids(user: User, *, account: Account | None = None) -> list[i
     """
     if not user.is_authenticated or not user.is_active:
         return []
-    allowed = None if user.is_staff else list(user.memberships.values_list("account_id", flat=True))
+    allowed = None if user.is_staff else _member_account_ids(user)
     if account is None:
         return allowed
     if allowed is None or account.pk in allowed:
         return [account.pk]
     return []
+
+
+def _member_account_ids(user: User) -> list[int]:
+    """The accounts ``user`` belongs to, read once per user object.
+
+    A page asks many times (the list, each filter's choices, each rollup level
+    of the totals); like Django's permission cache on the user, the answer is
+    kept on the object, which lives for one request.
+    """
+    cached = getattr(user, "_member_account_ids", None)
+    if cached is None:
+        cached = list(user.memberships.values_list("account_id", flat=True))
+        user._member_account_ids = cached
+    return list(cached)
 
 
 def visible_calls(user: User, *, account: Account | None = None) -> QuerySet[CallRecord]:
@@ -376,8 +392,8 @@ UTC_ZONE_NAMES = frozenset(
 
 
 def _rollups(
-    level: type[RollupRow], user: User, account: Account | None, filters: CallFilters
-) -> QuerySet[RollupRow]:
+    level: type[RollupMeasures], user: User, account: Account | None, filters: CallFilters
+) -> QuerySet[RollupMeasures]:
     rollups = _scope(level.objects.all(), "account_id", user, account)
     if filters.model:
         rollups = rollups.filter(model=filters.model)
@@ -392,6 +408,48 @@ def _rollups(
     if filters.account_id is not None:
         rollups = rollups.filter(account_id=filters.account_id)
     return rollups
+
+
+# The rollup dimension each filter (and each stats grouping) reads.
+_FILTER_DIMENSIONS = {
+    "model": "model",
+    "key_name": "api_key",
+    "group": "group",
+    "call_type": "call_type",
+    "status": "status_class",
+    "account_id": "account",
+}
+
+
+def _dimensions_needed(
+    user: User, account: Account | None, filters: CallFilters, grouped_by: Iterable[str] = ()
+) -> set[str]:
+    """The rollup dimensions a question filters or groups by, the account
+    included whenever the user's scope is narrower than every account."""
+    needed = set(grouped_by)
+    needed.update(
+        dimension
+        for name, dimension in _FILTER_DIMENSIONS.items()
+        if getattr(filters, name) not in (None, "")
+    )
+    if visible_account_ids(user, account=account) is not None:
+        needed.add("account")
+    return needed
+
+
+def _answering_level(level: type[RollupMeasures], needed: set[str]) -> type[RollupMeasures]:
+    """The smallest level with ``level``'s periods that has every dimension needed."""
+    for summary in SUMMARY_ROLLUP_LEVELS:
+        if summary.SUMMARISES is level and needed <= set(summary.DIMENSIONS[1:]):
+            return summary
+    return level
+
+
+def _errors(level: type[RollupMeasures]) -> Sum:
+    """Calls with an error status: summaries count them, full levels have the class."""
+    if "errors" in level.MEASURES:
+        return Sum("errors")
+    return Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS))
 
 
 @dataclass(frozen=True)
@@ -454,8 +512,11 @@ def _raw_piece(user, account, filters: CallFilters, piece) -> QuerySet[CallRecor
     )
 
 
-def _period_piece(user, account, filters: CallFilters, piece) -> QuerySet[RollupRow]:
+def _period_piece(
+    user, account, filters: CallFilters, piece, grouped_by: Iterable[str] = ()
+) -> QuerySet[RollupMeasures]:
     level, first, last = piece
+    level = _answering_level(level, _dimensions_needed(user, account, filters, grouped_by))
     rollups = _rollups(level, user, account, filters)
     if first is not None:
         rollups = rollups.filter(**{f"{level.PERIOD_FIELD}__gte": first})
@@ -464,12 +525,12 @@ def _period_piece(user, account, filters: CallFilters, piece) -> QuerySet[Rollup
     return rollups
 
 
-def _rollup_totals(rollups: QuerySet[RollupRow]) -> CallTotals:
+def _rollup_totals(rollups: QuerySet[RollupMeasures]) -> CallTotals:
     # Only the columns the totals show: the histogram columns are most of a row.
     # (Prefixed names: an aggregate may not share a field's name.)
     row = rollups.order_by().aggregate(
         agg_calls=Sum("calls"),
-        agg_errors=Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS)),
+        agg_errors=_errors(rollups.model),
         agg_input_tokens=Sum("input_tokens"),
         agg_output_tokens=Sum("output_tokens"),
         agg_total_tokens=Sum("total_tokens"),
@@ -553,14 +614,21 @@ def scoped_usage_stats(
     for piece in plan.periods:
         rows.extend(
             _rollup_stats(
-                _period_piece(user, account, filters, piece), interval, group_by, histogram
+                _period_piece(user, account, filters, piece, _grouped_dimensions(group_by)),
+                interval,
+                group_by,
+                histogram,
             )
         )
     return _merge(rows)
 
 
+def _grouped_dimensions(group_by: str | None) -> tuple[str, ...]:
+    return () if group_by is None else (_FILTER_DIMENSIONS[group_by],)
+
+
 def _rollup_stats(
-    rollups: QuerySet[RollupRow], interval, group_by, histogram: bool = True
+    rollups: QuerySet[RollupMeasures], interval, group_by, histogram: bool = True
 ) -> list[StatsRow]:
     dimensions = {}
     if interval is not None:
@@ -578,7 +646,7 @@ def _rollup_stats(
         for name in CallRollup.MEASURES
         if histogram or name not in HISTOGRAM_FIELDS
     }
-    measures["agg_errors"] = Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS))
+    measures["agg_errors"] = _errors(rollups.model)
     rows = rollups.order_by()
     if dimensions:
         results = rows.annotate(**dimensions).values(*dimensions).annotate(**measures)
@@ -605,6 +673,11 @@ def _stats_row(row: dict) -> StatsRow:
             row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS if f"agg_{name}" in row
         ),
     )
+
+
+def sum_stats_rows(rows: Iterable[StatsRow]) -> StatsRow:
+    """Rows of one selection (say, one per model) added up into its total row."""
+    return _merge([replace(row, bucket=None, key=None) for row in rows])[0]
 
 
 def _merge(rows: list[StatsRow]) -> list[StatsRow]:
@@ -671,7 +744,10 @@ def slow_call_thresholds(
     cached = cache.get(cache_key)
     if cached is not None:
         return cached
-    rollups = _rollups(DailyCallRollup, user, account, CallFilters()).filter(
+    level = _answering_level(
+        DailyCallRollup, _dimensions_needed(user, account, CallFilters(), ("model",))
+    )
+    rollups = _rollups(level, user, account, CallFilters()).filter(
         day__gte=today - timedelta(days=SLOW_WINDOW_DAYS)
     )
     if wanted is not None:
@@ -813,53 +889,82 @@ class ScopedCallStats:
 
     def _key_usage(self) -> list[KeyUsage]:
         plan = _plan(self.filters)
-        merged: dict[int, KeyUsage] = {}
-        pieces = [
-            top_keys(_raw_piece(self.user, self.account, self.filters, piece), limit=10**9)
-            for piece in plan.raw
-        ]
+        # key id -> [account id, calls, errors, total tokens, usage, cost]
+        sums: dict[int, list] = {}
+        names: dict[int, tuple[str, str]] = {}
+
+        def add(key_id, account_id, calls, errors, total_tokens, usage, cost) -> None:
+            seen = sums.get(key_id)
+            if seen is None:
+                sums[key_id] = [account_id, calls, errors, total_tokens, usage, cost]
+                return
+            seen[1] += calls
+            seen[2] += errors
+            seen[3] += total_tokens
+            seen[4] += usage
+            seen[5] += cost
+
+        for piece in plan.raw:
+            raw = _raw_piece(self.user, self.account, self.filters, piece)
+            for key in top_keys(raw, limit=10**9):
+                names[key.key_id] = (key.key_name, key.account_name)
+                add(key.key_id, key.account_id, key.calls, key.errors, key.total_tokens,
+                    key.usage, key.cost)  # fmt: skip
         for period_piece in plan.periods:
+            rollups = _period_piece(
+                self.user, self.account, self.filters, period_piece, ("api_key", "account")
+            )
+            # Grouped by ids alone, names looked up once afterwards: grouping by
+            # the joined names as well makes PostgreSQL sort every row first.
             rows = (
-                _period_piece(self.user, self.account, self.filters, period_piece)
-                .order_by()
-                .values("api_key_id", "api_key__name", "account_id", "account__name")
+                rollups.order_by()
+                .values("api_key_id", "account_id")
                 .annotate(
                     agg_calls=Sum("calls"),
-                    agg_errors=Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS)),
+                    agg_errors=_errors(rollups.model),
                     agg_total_tokens=Sum("total_tokens"),
                     agg_usage=Sum("usage"),
                     agg_cost=Sum("cost"),
                 )
-            )
-            pieces.append(
-                [
-                    KeyUsage(
-                        key_id=row["api_key_id"],
-                        key_name=row["api_key__name"],
-                        account_id=row["account_id"],
-                        account_name=row["account__name"],
-                        calls=row["agg_calls"] or 0,
-                        errors=row["agg_errors"] or 0,
-                        total_tokens=row["agg_total_tokens"] or 0,
-                        usage=_exact(row["agg_usage"]),
-                        cost=_exact(row["agg_cost"]),
-                    )
-                    for row in rows
-                ]
-            )
-        for piece in pieces:
-            for key in piece:
-                seen = merged.get(key.key_id)
-                merged[key.key_id] = (
-                    key
-                    if seen is None
-                    else replace(
-                        seen,
-                        calls=seen.calls + key.calls,
-                        errors=seen.errors + key.errors,
-                        total_tokens=seen.total_tokens + key.total_tokens,
-                        usage=seen.usage + key.usage,
-                        cost=seen.cost + key.cost,
-                    )
+                .values_list(
+                    "api_key_id",
+                    "account_id",
+                    "agg_calls",
+                    "agg_errors",
+                    "agg_total_tokens",
+                    "agg_usage",
+                    "agg_cost",
                 )
-        return [key for key in merged.values() if key.calls]
+            )
+            for key_id, account_id, calls, errors, tokens, usage, cost in rows:
+                add(key_id, account_id, calls or 0, errors or 0, tokens or 0,
+                    _exact(usage), _exact(cost))  # fmt: skip
+        names.update(_key_names(key_id for key_id in sums if key_id not in names))
+        return [
+            KeyUsage(
+                key_id=key_id,
+                key_name=names[key_id][0],
+                account_id=account_id,
+                account_name=names[key_id][1],
+                calls=calls,
+                errors=errors,
+                total_tokens=tokens,
+                usage=usage,
+                cost=cost,
+            )
+            for key_id, (account_id, calls, errors, tokens, usage, cost) in sums.items()
+            if calls
+        ]
+
+
+def _key_names(key_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """{key id: (key name, account name)} for the given keys."""
+    key_ids = set(key_ids)
+    if not key_ids:
+        return {}
+    return {
+        pk: (name, account_name)
+        for pk, name, account_name in ApiKey.objects.filter(pk__in=key_ids).values_list(
+            "pk", "name", "account__name"
+        )
+    }

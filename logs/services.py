@@ -42,7 +42,7 @@ from logs.models import (
     CallRollup,
     CallType,
     FixedDecimalField,
-    RollupRow,
+    RollupMeasures,
     StatusClass,
     duration_bucket,
 )
@@ -1349,7 +1349,7 @@ def finish_export_record(record: AccessRecord, row_count: int) -> None:
 # --- rollups --------------------------------------------------------------------
 
 
-def _dimension_columns(level: type[RollupRow]) -> list[str]:
+def _dimension_columns(level: type[RollupMeasures]) -> list[str]:
     return [level._meta.get_field(name).column for name in level.DIMENSIONS]
 
 
@@ -1420,22 +1420,48 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
 
 
 def coarsen_deltas(
-    deltas: Mapping[tuple, Mapping[str, Any]], level: type[RollupRow]
+    deltas: Mapping[tuple, Mapping[str, Any]], level: type[RollupMeasures]
 ) -> dict[tuple, dict[str, Any]]:
-    """Hourly deltas regrouped into ``level``'s periods (other dimensions kept)."""
+    """Hourly deltas regrouped into ``level``'s periods and dimensions (a
+    summary level sums the dimensions it does not keep, and counts errors)."""
+    positions = _hourly_positions(level)
+    counts_errors = "errors" in level.MEASURES
+    status_at = CallRollup.DIMENSIONS.index("status_class")
+    success = StatusClass.SUCCESS.value
     coarse: dict[tuple, dict[str, Any]] = {}
-    for (hour, *dimensions), measures in deltas.items():
-        key = (level.period_start(hour), *dimensions)
+    for dimensions, measures in deltas.items():
+        key = (level.period_start(dimensions[0]), *(dimensions[i] for i in positions))
         row = coarse.get(key)
         if row is None:
-            coarse[key] = dict(measures)
-        else:
-            for name, value in measures.items():
-                row[name] += value
+            row = coarse[key] = dict.fromkeys(level.MEASURES, 0)
+        for name, value in measures.items():
+            row[name] += value
+        if counts_errors and dimensions[status_at] != success:
+            row["errors"] += measures["calls"]
     return coarse
 
 
-def _upsert_rollups(level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
+def _hourly_positions(level: type[RollupMeasures]) -> list[int]:
+    """Where each of ``level``'s dimensions but the period sits in an hourly key."""
+    return [CallRollup.DIMENSIONS.index(name) for name in level.DIMENSIONS[1:]]
+
+
+def _regrouped_measures(level: type[RollupMeasures]) -> list[str]:
+    """SQL summing hourly rows into ``level``'s measure columns, in MEASURES order."""
+    quote = connection.ops.quote_name
+    expressions = []
+    for name in level.MEASURES:
+        if name == "errors":
+            expressions.append(
+                f"coalesce(sum({quote('calls')}) FILTER (WHERE {quote('status_class')} "
+                f"<> '{StatusClass.SUCCESS.value}'), 0)"
+            )
+        else:
+            expressions.append(f"sum({quote(CallRollup._meta.get_field(name).column)})")
+    return expressions
+
+
+def _upsert_rollups(level: type[RollupMeasures], deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
     """Add deltas to ``level``'s rows with one INSERT … ON CONFLICT DO UPDATE."""
     if not deltas:
         return
@@ -1474,7 +1500,7 @@ def _upsert_rollups(level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, 
 
 
 def _rollup_upsert_statement(
-    level: type[RollupRow], deltas: Mapping[tuple, Mapping[str, Any]]
+    level: type[RollupMeasures], deltas: Mapping[tuple, Mapping[str, Any]]
 ) -> tuple[str, list[str]]:
     """``_upsert_rollups`` on PostgreSQL as (sql, params): one INSERT … SELECT
     FROM unnest(<one array per column>) ON CONFLICT DO UPDATE, rows in a fixed
@@ -1564,38 +1590,48 @@ def _staged_rollup_statements() -> list[str]:
     cannot deadlock each other."""
     quote = connection.ops.quote_name
     stage = quote(_ROLLUP_STAGE)
-    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
     hourly = _dimension_columns(CallRollup)
-    dimension_count = len(hourly)
-    positions = ", ".join(str(n) for n in range(1, dimension_count + 1))
+    positions = ", ".join(str(n) for n in range(1, len(hourly) + 1))
     statements = []
     for level in (CallRollup, *COARSE_ROLLUP_LEVELS):
         table = quote(level._meta.db_table)
         dimensions = _dimension_columns(level)
-        columns = ", ".join(quote(c) for c in [*dimensions, *measure_columns])
+        level_measures = [level._meta.get_field(name).column for name in level.MEASURES]
+        columns = ", ".join(quote(c) for c in [*dimensions, *level_measures])
         updates = ", ".join(
-            f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in measure_columns
+            f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in level_measures
         )
         conflict = ", ".join(quote(c) for c in dimensions)
         if level is CallRollup:
             select = f"SELECT {columns} FROM {stage} ORDER BY {positions}"
         else:
-            period = {"day": "day", "month": "month"}[level.PERIOD_FIELD]
-            expressions = [
-                f"date_trunc('{period}', {quote(hourly[0])}, 'UTC')",
-                *(quote(c) for c in hourly[1:]),
-                *(f"sum({quote(c)})" for c in measure_columns),
-            ]
-            select = (
-                f"SELECT {', '.join(expressions)} FROM {stage} "
-                f"GROUP BY {positions} ORDER BY {positions}"
-            )
+            select = _regroup_select(level, stage)
         statements.append(
             f"INSERT INTO {table} ({columns}) {select} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
     statements.append(f"DELETE FROM {stage}")
     return statements
+
+
+def _regroup_select(level: type[RollupMeasures], source: str, where: str = "") -> str:
+    """SELECT hourly rows of ``source`` (the hourly table or the staging table)
+    regrouped into ``level``'s periods and dimensions, ordered by them."""
+    quote = connection.ops.quote_name
+    hourly = _dimension_columns(CallRollup)
+    period = {"day": "day", "month": "month"}[level.PERIOD_FIELD]
+    kept = [quote(hourly[i]) for i in _hourly_positions(level)]
+    expressions = [
+        f"date_trunc('{period}', {quote(hourly[0])}, 'UTC')",
+        *kept,
+        *_regrouped_measures(level),
+    ]
+    positions = ", ".join(str(n) for n in range(1, len(kept) + 2))
+    return (
+        f"SELECT {', '.join(expressions)} FROM {source} "
+        + (f"WHERE {where} " if where else "")
+        + f"GROUP BY {positions} ORDER BY {positions}"
+    )
 
 
 def _sortable(dimensions: tuple) -> tuple:
@@ -1653,8 +1689,9 @@ def _rebuild_rollups_python(calls: QuerySet[CallRecord]) -> int:
 
 @transaction.atomic
 def rebuild_coarse_rollups(*, start: datetime | None = None, end: datetime | None = None) -> None:
-    """Recompute the daily and monthly rows of every period touching [start, end)
-    from the hourly rows (all by default): each coarse row is the sum of its hours."""
+    """Recompute the rows of every coarser level (days, months, daily summaries)
+    for each period touching [start, end) from the hourly rows (all by default):
+    each coarse row is the sum of its hours."""
     for level in COARSE_ROLLUP_LEVELS:
         first = level.period_start(start) if start is not None else None
         last = None
@@ -1687,17 +1724,9 @@ def rebuild_coarse_rollups(*, start: datetime | None = None, end: datetime | Non
 
 
 def _regroup_rollups_sql(
-    level: type[RollupRow], first: datetime | None, last: datetime | None
+    level: type[RollupMeasures], first: datetime | None, last: datetime | None
 ) -> None:
     quote = connection.ops.quote_name
-    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
-    hourly_dimensions = _dimension_columns(CallRollup)
-    unit = {"day": "day", "month": "month"}[level.PERIOD_FIELD]
-    select = [
-        f"date_trunc('{unit}', {quote('hour')}, 'UTC')",
-        *(quote(c) for c in hourly_dimensions[1:]),
-        *(f"sum({quote(c)})" for c in measure_columns),
-    ]
     where, params = [], []
     if first is not None:
         where.append(f"{quote('hour')} >= %s")
@@ -1705,12 +1734,14 @@ def _regroup_rollups_sql(
     if last is not None:
         where.append(f"{quote('hour')} < %s")
         params.append(last)
-    columns = [*_dimension_columns(level), *measure_columns]
+    columns = [
+        *_dimension_columns(level),
+        *(level._meta.get_field(name).column for name in level.MEASURES),
+    ]
+    select = _regroup_select(level, quote(CallRollup._meta.db_table), " AND ".join(where))
     sql = (
         f"INSERT INTO {quote(level._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-        f"SELECT {', '.join(select)} FROM {quote(CallRollup._meta.db_table)} "
-        + (f"WHERE {' AND '.join(where)} " if where else "")
-        + f"GROUP BY {', '.join(str(i) for i in range(1, len(hourly_dimensions) + 1))}"
+        + select
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -28,6 +28,7 @@ from logs.selectors import (
     RawCallStats,
     ScopedCallStats,
     StatsRow,
+    sum_stats_rows,
 )
 
 INTERVAL_VAR = "interval"
@@ -272,7 +273,9 @@ def build_usage_stats(
         )
         requested = ""
 
-    (totals,) = source.usage_stats(interval=None)
+    # The totals are the per-model rows added up: one read fewer than asking for both.
+    models = sorted(source.usage_stats(interval=None, group_by="model"), key=_by_calls)
+    totals = sum_stats_rows(models) if models else source.usage_stats(interval=None)[0]
     if not totals.calls:
         return UsageStats(interval=requested or "hour", totals=totals, messages=messages)
 
@@ -293,7 +296,6 @@ def build_usage_stats(
     series = fill_buckets(
         source.usage_stats(interval=interval, histogram=False), first, last, interval
     )
-    models = sorted(source.usage_stats(interval=None, group_by="model"), key=_by_calls)
     return UsageStats(
         interval=interval,
         totals=totals,

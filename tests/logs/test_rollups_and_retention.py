@@ -14,10 +14,14 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from logs.models import (
+    SUMMARY_ROLLUP_LEVELS,
     CallPayload,
     CallRecord,
     CallRollup,
+    DailyAccountModelRollup,
     DailyCallRollup,
+    DailyKeyRollup,
+    DailyModelRollup,
     MonthlyCallRollup,
     StatusClass,
 )
@@ -32,12 +36,18 @@ from logs.selectors import (
     visible_calls,
 )
 from logs.services import ingest_calls, prune_calls, rebuild_rollups
-from tests.factories import ApiKeyFactory, GroupFactory, StaffUserFactory, record_dict
+from tests.factories import (
+    ApiKeyFactory,
+    GroupFactory,
+    StaffUserFactory,
+    owner_of,
+    record_dict,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-ROLLUP_LEVELS = (CallRollup, DailyCallRollup, MonthlyCallRollup)
+ROLLUP_LEVELS = (CallRollup, DailyCallRollup, MonthlyCallRollup, *SUMMARY_ROLLUP_LEVELS)
 
 
 def rollup_rows(level=CallRollup) -> list[tuple]:
@@ -56,7 +66,11 @@ def random_calls():
     """~600 calls, two keys, mixed models, types, statuses: half over the last
     30 hours, half over the last 75 days (so ranges cross days and months)."""
     rnd = random.Random(42)
-    keys = [ApiKeyFactory(), ApiKeyFactory(group=GroupFactory(name="vip"))]
+    keys = [
+        ApiKeyFactory(name="prod"),
+        ApiKeyFactory(group=GroupFactory(name="vip"), name="staging"),
+        ApiKeyFactory(name="prod"),
+    ]
     now = timezone.now()
     records = [
         record_dict(
@@ -111,10 +125,35 @@ def test_each_day_and_month_row_sums_the_raw_calls_of_its_period(random_calls):
             ), (unit, start)
 
 
+def test_each_daily_summary_row_sums_the_raw_calls_of_its_day_and_dimensions(random_calls):
+    assert DailyModelRollup.objects.count() < DailyAccountModelRollup.objects.count()
+    for level in SUMMARY_ROLLUP_LEVELS:
+        assert level.objects.exists()
+        for row in level.objects.all():
+            kept = {
+                f"{name}_id" if name in ("account", "api_key") else name: None
+                for name in level.DIMENSIONS[1:]
+            }
+            kept = {name: getattr(row, name) for name in kept}
+            calls = CallRecord.objects.filter(
+                created_at__gte=row.day, created_at__lt=row.day + timedelta(days=1), **kept
+            )
+            totals = call_totals(calls)
+            assert (row.calls, row.errors, row.input_tokens, row.cost, row.duration_ms_sum) == (
+                totals.calls,
+                totals.errors,
+                totals.input_tokens,
+                totals.cost,
+                totals.duration_ms,
+            ), (level.__name__, row.day, kept)
+
+
 def test_a_partial_rebuild_recomputes_the_days_and_months_it_touches(random_calls):
     expected = all_levels()
     DailyCallRollup.objects.all().delete()
+    DailyKeyRollup.objects.all().delete()
     MonthlyCallRollup.objects.update(calls=0)
+    DailyModelRollup.objects.update(errors=0)
     now = timezone.now()
 
     rebuild_rollups(start=now - timedelta(days=80), end=now + timedelta(hours=2))
@@ -140,9 +179,13 @@ def test_rebuild_command_rejects_bad_bounds(db):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, seed):
+@pytest.mark.parametrize("who", ["staff", "owner"])
+def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, seed, who):
+    """Whichever level answers (full, or a daily summary when the question
+    needs few dimensions), for support staff and for one account's owner."""
     rnd = random.Random(seed)
-    staff = StaffUserFactory()
+    key = CallRecord.objects.order_by("id").first().api_key
+    staff = StaffUserFactory() if who == "staff" else owner_of(key.account)
     now = timezone.now()
     scale = rnd.choice([31, 80 * 24])  # hours back: within a day or two, or months
     start = now - timedelta(minutes=rnd.randint(0, scale * 60), seconds=rnd.randint(0, 59))
@@ -151,7 +194,9 @@ def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, s
         end=rnd.choice([start + timedelta(minutes=rnd.randint(1, scale * 40)), None]),
         model=rnd.choice([None, "gpt-4o"]),
         status=rnd.choice([None, "success", "client_error", "server_error"]),
-        call_type=rnd.choice([None, "chat"]),
+        call_type=rnd.choice([None, None, "chat"]),
+        key_name=rnd.choice([None, None, "prod"]),
+        account_id=rnd.choice([None, None, key.account_id]) if who == "staff" else None,
     )
     raw = filter_calls(visible_calls(staff), filters)
 
@@ -289,5 +334,7 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
     with CaptureQueriesContext(conn) as week:
         assert scoped_totals(staff, filters=filters) == expected
     tables = " ".join(q["sql"] for q in week.captured_queries)
-    assert "logs_dailycallrollup" in tables and '"logs_callrollup"' in tables
+    # All accounts' whole days: the per-model summary, a few rows a day.
+    assert "logs_dailymodelrollup" in tables and '"logs_callrollup"' in tables
+    assert "logs_dailycallrollup" not in tables
     assert "logs_callrecord" not in tables
