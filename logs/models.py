@@ -596,16 +596,20 @@ class DailySummaryRollup(RollupMeasures):
 
 
 class DailyModelRollup(DailySummaryRollup):
-    """Per UTC day and model, over every account: the staff's stats and totals."""
+    """Per UTC day and model, over every account: the staff's stats and totals.
+    (A model serves one or two call types, so keeping the type costs few rows.)"""
 
     model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
 
-    DIMENSIONS = ("day", "model")
+    DIMENSIONS = ("day", "model", "call_type")
 
     class Meta:
         verbose_name = "daily per-model summary"
         constraints = [
-            models.UniqueConstraint(fields=["day", "model"], name="daily_model_summary_uniq")
+            models.UniqueConstraint(
+                fields=["day", "model", "call_type"], name="daily_model_summary_uniq"
+            )
         ]
 
 
@@ -614,14 +618,16 @@ class DailyAccountModelRollup(DailySummaryRollup):
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
 
-    DIMENSIONS = ("day", "account", "model")
+    DIMENSIONS = ("day", "account", "model", "call_type")
 
     class Meta:
         verbose_name = "daily per-account-and-model summary"
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "account", "model"], name="daily_account_model_summary_uniq"
+                fields=["day", "account", "model", "call_type"],
+                name="daily_account_model_summary_uniq",
             )
         ]
         indexes = [
@@ -630,18 +636,21 @@ class DailyAccountModelRollup(DailySummaryRollup):
 
 
 class DailyKeyRollup(DailySummaryRollup):
-    """Per UTC day, account and key: the busiest keys, a key name's totals."""
+    """Per UTC day, account, key and group: the busiest keys, a key name's or a
+    group's totals."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
+    # Calls are made in their key's group unless they name another: few extra rows.
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
 
-    DIMENSIONS = ("day", "account", "api_key")
+    DIMENSIONS = ("day", "account", "api_key", "group")
 
     class Meta:
         verbose_name = "daily per-key summary"
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "account", "api_key"], name="daily_key_summary_uniq"
+                fields=["day", "account", "api_key", "group"], name="daily_key_summary_uniq"
             )
         ]
         indexes = [

@@ -9,7 +9,9 @@ that scoped queryset; none of them widens it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -64,18 +66,36 @@ def visible_account_ids(user: User, *, account: Account | None = None) -> list[i
     return []
 
 
-def _member_account_ids(user: User) -> list[int]:
-    """The accounts ``user`` belongs to, read once per user object.
+# Memberships read during the current request, by user id (see remember_memberships).
+_request_memberships: ContextVar[dict[int, list[int]] | None] = ContextVar(
+    "request_memberships", default=None
+)
+
+
+@contextmanager
+def remember_memberships() -> Iterator[None]:
+    """Within this block, read each user's memberships once.
 
     A page asks many times (the list, each filter's choices, each rollup level
-    of the totals); like Django's permission cache on the user, the answer is
-    kept on the object, which lives for one request.
+    of the totals); ``logs.middleware.ScopeCacheMiddleware`` wraps every
+    request in this. Outside it (commands, the shell, tests calling selectors
+    directly) every call reads the memberships afresh, so a change is seen at once.
     """
-    cached = getattr(user, "_member_account_ids", None)
-    if cached is None:
-        cached = list(user.memberships.values_list("account_id", flat=True))
-        user._member_account_ids = cached
-    return list(cached)
+    token = _request_memberships.set({})
+    try:
+        yield
+    finally:
+        _request_memberships.reset(token)
+
+
+def _member_account_ids(user: User) -> list[int]:
+    remembered = _request_memberships.get()
+    if remembered is not None and user.pk in remembered:
+        return list(remembered[user.pk])
+    ids = list(user.memberships.values_list("account_id", flat=True))
+    if remembered is not None:
+        remembered[user.pk] = ids
+    return list(ids)
 
 
 def visible_calls(user: User, *, account: Account | None = None) -> QuerySet[CallRecord]:

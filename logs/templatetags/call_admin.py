@@ -204,8 +204,9 @@ def _column(cl, index: int, name) -> _Column:
 
         def render(result, attr=attr, empty=empty, boolean=boolean):
             value = attr(result)
-            if isinstance(value, str) and value.strip() == "":
-                value = ""
+            if isinstance(value, str) and not boolean:
+                # What display_for_value gives a string: the string itself.
+                return value if isinstance(value, SafeData) else escape(value.strip() and value)
             return _escaped(display_for_value(value, empty, boolean))
 
     elif isinstance(field.remote_field, models.ManyToOneRel):
@@ -214,6 +215,22 @@ def _column(cl, index: int, name) -> _Column:
         def render(result, name=field.name, empty=empty):
             value = getattr(result, name)
             return _escaped(empty if value is None else value)
+
+    elif field.flatchoices:
+        # display_for_field shows a choice's label (the empty value if unknown).
+        labels = {value: escape(str(label)) for value, label in field.flatchoices}
+        empty_label = escape(str(empty))
+
+        def render(result, name=field.attname, labels=labels, empty_label=empty_label):
+            return labels.get(getattr(result, name), empty_label)
+
+    elif isinstance(field, (models.CharField, models.TextField)):
+
+        def render(result, name=field.attname, empty=empty):
+            value = getattr(result, name)
+            if value is None:
+                return _escaped(empty)
+            return escape(value.strip() and value)
 
     else:
         if isinstance(field, (models.DateField, models.TimeField)):

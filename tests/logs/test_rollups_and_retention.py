@@ -131,7 +131,7 @@ def test_each_daily_summary_row_sums_the_raw_calls_of_its_day_and_dimensions(ran
         assert level.objects.exists()
         for row in level.objects.all():
             kept = {
-                f"{name}_id" if name in ("account", "api_key") else name: None
+                f"{name}_id" if name in ("account", "api_key", "group") else name: None
                 for name in level.DIMENSIONS[1:]
             }
             kept = {name: getattr(row, name) for name in kept}
@@ -196,6 +196,7 @@ def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, s
         status=rnd.choice([None, "success", "client_error", "server_error"]),
         call_type=rnd.choice([None, None, "chat"]),
         key_name=rnd.choice([None, None, "prod"]),
+        group=rnd.choice([None, None, "vip"]),
         account_id=rnd.choice([None, None, key.account_id]) if who == "staff" else None,
     )
     raw = filter_calls(visible_calls(staff), filters)
