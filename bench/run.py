@@ -874,7 +874,8 @@ class Suite:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "VACUUM ANALYZE logs_callrecord, logs_callpayload, logs_callrollup, "
-                    "logs_dailycallrollup, logs_monthlycallrollup, logs_accountmodel"
+                    "logs_dailycallrollup, logs_monthlycallrollup, logs_dailymodelrollup, "
+                    "logs_dailyaccountmodelrollup, logs_dailykeyrollup, logs_accountmodel"
                 )
 
     def run_ingest(self):
