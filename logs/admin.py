@@ -163,8 +163,14 @@ class CallChangeList(ChangeList):
         if not keys:
             return []
         times = [created_at for _, created_at in keys]
-        rows = self.queryset.order_by().only(*LIST_ROW_FIELDS).filter(
-            pk__in=[pk for pk, _ in keys], created_at__gte=min(times), created_at__lte=max(times)
+        rows = (
+            self.queryset.order_by()
+            .only(*LIST_ROW_FIELDS)
+            .filter(
+                pk__in=[pk for pk, _ in keys],
+                created_at__gte=min(times),
+                created_at__lte=max(times),
+            )
         )
         by_pk = {call.pk: call for call in rows}
         return [by_pk[pk] for pk, _ in keys if pk in by_pk]

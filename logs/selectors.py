@@ -867,7 +867,8 @@ class ScopedCallStats:
 
     def __init__(self, user: User, *, account: Account | None, filters: CallFilters):
         self.user, self.account, self.filters = user, account, filters
-        self._keys: list[KeyUsage] | None = None
+        self._sums: dict[int, list] | None = None
+        self._names: dict[int, tuple[str, str]] = {}
 
     def usage_stats(
         self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
@@ -882,16 +883,43 @@ class ScopedCallStats:
         )
 
     def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:
+        """The ``limit`` busiest keys by calls or cost (ties by name, then id).
+
+        Both rankings come from one read of every key's sums; only the keys that
+        can make a ranking (its first ``limit``, and any tied with the last of
+        them, whose order the names decide) have their names looked up."""
         if order_by not in KEY_USAGE_ORDER:
             raise ValueError(f"order_by must be one of {tuple(KEY_USAGE_ORDER)}")
-        # Both rankings (by calls, by cost) come from one read.
-        if self._keys is None:
-            self._keys = self._key_usage()
-        keys = list(self._keys)
-        if order_by == "calls":
-            keys.sort(key=lambda k: (-k.calls, -k.cost, k.key_name, k.key_id))
-        else:
-            keys.sort(key=lambda k: (-k.cost, -k.calls, k.key_name, k.key_id))
+        if self._sums is None:
+            self._sums = self._key_sums()
+
+        def measure(calls: int, cost: Decimal) -> tuple:
+            return (-calls, -cost) if order_by == "calls" else (-cost, -calls)
+
+        ranked = sorted(self._sums.items(), key=lambda item: measure(item[1][1], item[1][5]))
+        if len(ranked) > limit:
+            cut = limit
+            last = measure(ranked[limit - 1][1][1], ranked[limit - 1][1][5])
+            while cut < len(ranked) and measure(ranked[cut][1][1], ranked[cut][1][5]) == last:
+                cut += 1
+            ranked = ranked[:cut]
+        missing = {key_id for key_id, _ in ranked if key_id not in self._names}
+        self._names.update(_key_names(missing))
+        keys = [
+            KeyUsage(
+                key_id=key_id,
+                key_name=self._names[key_id][0],
+                account_id=account_id,
+                account_name=self._names[key_id][1],
+                calls=calls,
+                errors=errors,
+                total_tokens=tokens,
+                usage=usage,
+                cost=cost,
+            )
+            for key_id, (account_id, calls, errors, tokens, usage, cost) in ranked
+        ]
+        keys.sort(key=lambda k: (*measure(k.calls, k.cost), k.key_name, k.key_id))
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
@@ -907,11 +935,11 @@ class ScopedCallStats:
             last = min(last, self.filters.end - timedelta(microseconds=1))
         return first, last
 
-    def _key_usage(self) -> list[KeyUsage]:
+    def _key_sums(self) -> dict[int, list]:
+        """{key id: [account id, calls, errors, total tokens, usage, cost]} of every
+        key with calls in the selection (names of keys seen in raw calls noted)."""
         plan = _plan(self.filters)
-        # key id -> [account id, calls, errors, total tokens, usage, cost]
         sums: dict[int, list] = {}
-        names: dict[int, tuple[str, str]] = {}
 
         def add(key_id, account_id, calls, errors, total_tokens, usage, cost) -> None:
             seen = sums.get(key_id)
@@ -927,15 +955,15 @@ class ScopedCallStats:
         for piece in plan.raw:
             raw = _raw_piece(self.user, self.account, self.filters, piece)
             for key in top_keys(raw, limit=10**9):
-                names[key.key_id] = (key.key_name, key.account_name)
+                self._names[key.key_id] = (key.key_name, key.account_name)
                 add(key.key_id, key.account_id, key.calls, key.errors, key.total_tokens,
                     key.usage, key.cost)  # fmt: skip
         for period_piece in plan.periods:
             rollups = _period_piece(
                 self.user, self.account, self.filters, period_piece, ("api_key", "account")
             )
-            # Grouped by ids alone, names looked up once afterwards: grouping by
-            # the joined names as well makes PostgreSQL sort every row first.
+            # Grouped by ids alone, names looked up afterwards for the few keys
+            # ranked: grouping by the joined names makes PostgreSQL sort every row.
             rows = (
                 rollups.order_by()
                 .values("api_key_id", "account_id")
@@ -959,22 +987,7 @@ class ScopedCallStats:
             for key_id, account_id, calls, errors, tokens, usage, cost in rows:
                 add(key_id, account_id, calls or 0, errors or 0, tokens or 0,
                     _exact(usage), _exact(cost))  # fmt: skip
-        names.update(_key_names(key_id for key_id in sums if key_id not in names))
-        return [
-            KeyUsage(
-                key_id=key_id,
-                key_name=names[key_id][0],
-                account_id=account_id,
-                account_name=names[key_id][1],
-                calls=calls,
-                errors=errors,
-                total_tokens=tokens,
-                usage=usage,
-                cost=cost,
-            )
-            for key_id, (account_id, calls, errors, tokens, usage, cost) in sums.items()
-            if calls
-        ]
+        return {key_id: row for key_id, row in sums.items() if row[1]}
 
 
 def _key_names(key_ids: Iterable[int]) -> dict[int, tuple[str, str]]:

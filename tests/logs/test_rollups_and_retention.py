@@ -28,6 +28,8 @@ from logs.models import (
 from logs.partitions import partition_name, partitions
 from logs.selectors import (
     CallFilters,
+    RawCallStats,
+    ScopedCallStats,
     call_totals,
     filter_calls,
     scoped_totals,
@@ -339,3 +341,33 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
     assert "logs_dailymodelrollup" in tables and '"logs_callrollup"' in tables
     assert "logs_dailycallrollup" not in tables
     assert "logs_callrecord" not in tables
+
+
+@pytest.mark.parametrize("order_by", ["calls", "cost"])
+def test_busiest_keys_from_rollups_rank_like_raw_calls_ties_included(db, order_by):
+    """Thirteen keys, most of them tied: the rollups' top ten (names looked up
+    only for the keys that can rank) are the raw calls' top ten, in order."""
+    staff = StaffUserFactory()
+    now = timezone.now()
+    keys = [ApiKeyFactory(name=name) for name in "mlkjihgfedcba"]
+    records = []
+    for index, key in enumerate(keys):
+        calls = 3 if index < 9 else 2  # nine tied for first, four tied for last
+        records += [
+            record_dict(
+                key,
+                created_at=now - timedelta(days=2, minutes=n),
+                cost="0.5" if index % 2 else "0.25",
+            )
+            for n in range(calls)
+        ]
+    ingest_calls(records)
+    filters = CallFilters(start=now - timedelta(days=5))
+
+    scoped = ScopedCallStats(staff, account=None, filters=filters)
+    raw = RawCallStats(filter_calls(visible_calls(staff), filters))
+
+    expected = raw.top_keys(order_by=order_by, limit=10)
+    assert [k.key_name for k in expected][:3] != ["m", "l", "k"]  # ties really are broken by name
+    assert scoped.top_keys(order_by=order_by, limit=10) == expected
+    assert scoped.top_keys(order_by=order_by, limit=3) == raw.top_keys(order_by=order_by, limit=3)
