@@ -1030,3 +1030,30 @@ def test_stats_bad_interval_or_group_by_is_400_naming_it(support_api, params, na
     response = support_api.get(STATS_URL, params)
     assert response.status_code == 400
     assert name in response.json()
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_list_rows_are_what_drfs_own_serializer_gives(db, staff):
+    """The list's planned to_representation (logs.api.serializers) against DRF's
+    generic one, over calls with and without optional values."""
+    from rest_framework import serializers as drf
+
+    from logs.api.serializers import CallSerializer, StaffCallSerializer
+
+    key = ApiKeyFactory()
+    for overrides in (
+        {},
+        {"status_code": 503, "error_reason": "upstream timed out", "output_tokens": 0},
+        {"ttft_ms": None, "client_ip": None, "usage": "0", "cost": "0.00000001"},
+        {"stream": True, "ttft_ms": 120, "duration_ms": 4000, "output_tokens": 321},
+    ):
+        make_call(key, **overrides)
+    calls = list(CallRecord.objects.select_related("account", "api_key", "group").order_by("pk"))
+    ours = StaffCallSerializer if staff else CallSerializer
+
+    class Generic(ours):
+        to_representation = drf.Serializer.to_representation
+
+    expected = json.loads(json.dumps(Generic(calls, many=True).data))
+    assert expected[1]["status"] == "server_error" and expected[2]["client_ip"] is None
+    assert json.loads(json.dumps(ours(calls, many=True).data)) == expected
