@@ -26,9 +26,11 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Max, Min
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats, numberformat, timezone
+from django.utils.formats import get_format
 from django.utils.safestring import SafeData, SafeString
 from django.utils.text import capfirst
+from django.utils.translation import get_language
 
 register = template.Library()
 
@@ -204,9 +206,11 @@ def _column(cl, index: int, name) -> _Column:
 
         def render(result, attr=attr, empty=empty, boolean=boolean):
             value = attr(result)
-            if isinstance(value, str) and not boolean:
-                # What display_for_value gives a string: the string itself.
-                return value if isinstance(value, SafeData) else escape(value.strip() and value)
+            if isinstance(value, str) and not boolean and value.strip():
+                # What display_for_value gives a non-blank string: the string itself.
+                return value if isinstance(value, SafeData) else escape(value)
+            if isinstance(value, str) and value.strip() == "":
+                value = ""
             return _escaped(display_for_value(value, empty, boolean))
 
     elif isinstance(field.remote_field, models.ManyToOneRel):
@@ -228,9 +232,33 @@ def _column(cl, index: int, name) -> _Column:
 
         def render(result, name=field.attname, empty=empty):
             value = getattr(result, name)
-            if value is None:
+            if value is None or not value.strip():
+                return _escaped(empty)  # display_for_field's empty value
+            return escape(value)
+
+    elif isinstance(field, (models.IntegerField, models.FloatField)):
+        # display_for_field's number_format, with the page's language's formats
+        # looked up once rather than per cell.
+        lang = get_language()
+        separators = {
+            name: get_format(name, lang, use_l10n=True)
+            for name in ("DECIMAL_SEPARATOR", "NUMBER_GROUPING", "THOUSAND_SEPARATOR")
+        }
+
+        def render(result, name=field.attname, empty=empty, separators=separators):
+            value = getattr(result, name)
+            if value in field.empty_values:
                 return _escaped(empty)
-            return escape(value.strip() and value)
+            return escape(
+                numberformat.format(
+                    value,
+                    separators["DECIMAL_SEPARATOR"],
+                    None,
+                    separators["NUMBER_GROUPING"],
+                    separators["THOUSAND_SEPARATOR"],
+                    use_l10n=True,
+                )
+            )
 
     else:
         if isinstance(field, (models.DateField, models.TimeField)):
