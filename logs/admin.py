@@ -324,10 +324,11 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     @admin.display(description="Time", ordering="created_at")
     def time(self, call: CallRecord):
         local = timezone.localtime(call.created_at)
+        utc = utc_iso(call.created_at)
         return format_html(
             '<time datetime="{}" title="{} UTC">{}</time>',
-            utc_iso(call.created_at),
-            utc_iso(call.created_at),
+            utc,
+            utc,
             local.strftime("%Y-%m-%d %H:%M:%S"),
         )
 
