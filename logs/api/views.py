@@ -34,7 +34,7 @@ from logs.api.serializers import (
 )
 from logs.models import AccessRecord
 from logs.resources import stream_csv
-from logs.selectors import CallFilters, scoped_usage_stats, visible_calls
+from logs.selectors import CallFilters, scoped_usage_stats, sum_stats_rows, visible_calls
 from logs.services import (
     IngestError,
     RecordError,
@@ -166,8 +166,9 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
         interval = query.validated_data["interval"]
         group_by = query.validated_data.get("group_by")
         scope = {"user": request.user, "filters": self.call_filters()}
-        totals = scoped_usage_stats(**scope, interval=None)[0]
         rows = scoped_usage_stats(**scope, interval=interval, group_by=group_by)
+        # Every call is in exactly one row: the totals are the rows added up.
+        totals = sum_stats_rows(rows) if rows else scoped_usage_stats(**scope, interval=None)[0]
         return Response(
             {
                 "interval": interval,
