@@ -8,7 +8,8 @@ the admin, and ``stream_csv`` streams every export:
 
 * on PostgreSQL, ``COPY (SELECT …) TO STDOUT WITH (FORMAT csv)`` writes the
   cells in the database (names joined, times, decimals and formula escaping
-  done in SQL) and its chunks are passed on as they arrive, so an export of any
+  done in SQL, in one flat query its parallel workers can compute) and its rows
+  are passed on in chunks of about 256 KB as they arrive, so an export of any
   size keeps memory flat and no Python runs per cell;
 * elsewhere (SQLite), ``iter_csv_rows`` reads ``values_list`` tuples in chunks
   and Python's ``csv.writer`` writes them.
