@@ -360,7 +360,7 @@ def test_a_file_sent_in_many_chunks_is_still_the_python_file(awkward, monkeypatc
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_an_export_leaves_the_connection_as_it_found_it(awkward):
     """Outside a transaction, as when serving: the COPY runs in its own with JIT
     off; afterwards the connection's settings are its own again."""
