@@ -485,6 +485,10 @@ class Suite:
                         stock_cases.append(result)
 
         # The stock admin, on the same cases (slow: fewer runs, a guard, a statement timeout).
+        if self.args.no_stock:
+            for result in stock_cases:
+                result.stock_note = "skipped (--no-stock)"
+            return
         print("Stock Django admin (same data, same filters):", flush=True)
         skip_slow = self.quick
         with connection.cursor() as cursor:
@@ -1312,6 +1316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=0, help="timed runs per case (15; 3 quick)")
     parser.add_argument("--stock-repeat", type=int, default=0, help="for the stock admin (5; 1)")
     parser.add_argument("--quick", action="store_true", help="CI: fewer runs, small sizes")
+    parser.add_argument(
+        "--no-stock", action="store_true", help="skip the stock admin (for iterating on ours)"
+    )
     parser.add_argument("--json-out", help="write the results as JSON here")
     parser.add_argument("--compare", help="JSON of a run at 100k calls: list pages vs it")
     parser.add_argument("--only", help="comma-separated: list,totals,API,exports,ingest,…")
