@@ -37,15 +37,18 @@ from logs.admin_filters import (
     StatusFilter,
     TimeRangeFilter,
 )
-from logs.models import AccessRecord, CallPayload, CallRecord
+from logs.models import AccessRecord, CallPayload, CallRecord, PruneRun
 from logs.resources import CallRecordResource, stream_csv
 from logs.selectors import (
     SLOW_WINDOW_DAYS,
     CallFilters,
+    PageSeek,
     RawCallStats,
     ScopedCallStats,
     call_totals,
+    kept_calls_filters,
     scoped_totals,
+    seek_page,
     slow_call_thresholds,
     visible_calls,
 )
@@ -128,6 +131,8 @@ class CallChangeList(ChangeList):
         self.call_filters = changelist_call_filters(self)
         self.totals = None
         if self.call_filters is not None:
+            # Rollups keep the usage of pruned calls; a list counts what it can show.
+            self.call_filters = kept_calls_filters(self.call_filters)
             self.totals = scoped_totals(
                 request.user,
                 account=self.model_admin.scope_account(request),
@@ -146,20 +151,47 @@ class CallChangeList(ChangeList):
         self.can_show_all = False
         self.multi_page = count > self.list_per_page
         page = paginator.get_page(self.page_num)  # bad numbers: first or last page
-        self.result_list = self.page_of_calls((page.number - 1) * self.list_per_page)
+        self.result_list = self.page_of_calls(
+            self.seek((page.number - 1) * self.list_per_page, request)
+        )
         self.paginator = paginator
 
-    def page_of_calls(self, offset: int) -> list[CallRecord]:
+    def seek(self, offset: int, request) -> PageSeek:
+        """A deep page's start as a time boundary, when rollups count the filters."""
+        newest_first = self.newest_first()
+        if self.call_filters is None or newest_first is None:
+            return PageSeek(boundary=None, offset=offset)
+        return seek_page(
+            request.user,
+            account=self.model_admin.scope_account(request),
+            filters=self.call_filters,
+            offset=offset,
+            newest_first=newest_first,
+        )
+
+    def newest_first(self) -> bool | None:
+        """The list's direction in time; None if it is not ordered by time first."""
+        ordering = self.queryset.query.order_by
+        first = str(ordering[0]) if ordering else ""
+        if first.lstrip("-") != "created_at":
+            return None
+        return first.startswith("-")
+
+    def page_of_calls(self, seek: PageSeek) -> list[CallRecord]:
         """The calls of one page, found first by (id, time) alone and then read.
 
         On PostgreSQL the first query is an index-only scan of a covering index
-        (``CallRecord.Meta.indexes``), however deep the page and whatever the
-        filters; only the page's own rows are then read from the table, with
-        their time range so only their partitions are searched.
+        (``CallRecord.Meta.indexes``), whatever the filters, starting at the
+        seek's time boundary so a deep page walks only its own day; only the
+        page's own rows are then read from the table, with their time range so
+        only their partitions are searched.
         """
-        keys = list(
-            self.queryset.values_list("pk", "created_at")[offset : offset + self.list_per_page]
-        )
+        calls = self.queryset
+        if seek.boundary is not None:
+            side = "lt" if self.newest_first() else "gte"
+            calls = calls.filter(**{f"created_at__{side}": seek.boundary})
+        offset = seek.offset
+        keys = list(calls.values_list("pk", "created_at")[offset : offset + self.list_per_page])
         if not keys:
             return []
         times = [created_at for _, created_at in keys]
@@ -647,6 +679,32 @@ class AccessRecordAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PruneRun)
+class PruneRunAdmin(admin.ModelAdmin):
+    """When calls were pruned and up to when: why a call list starts where it
+    does while usage stats go further back. Written only by ``prune_calls``."""
+
+    list_display = ("ran_at", "cutoff", "calls_deleted", "partitions_dropped")
+    date_hierarchy = "ran_at"
+    actions = None
+
+    # Whoever may read the call list may see why it begins where it does.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.has_perm("logs.view_callrecord")
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
 
     def has_add_permission(self, request) -> bool:
         return False

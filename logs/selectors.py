@@ -34,6 +34,7 @@ from logs.models import (
     CallRollup,
     CallType,
     DailyCallRollup,
+    PruneRun,
     RollupMeasures,
     RollupRow,
     StatusClass,
@@ -590,6 +591,92 @@ def scoped_totals(
         cost=sum((p.cost for p in parts), Decimal(0)),
         duration_ms=sum(p.duration_ms for p in parts),
     )
+
+
+def calls_kept_since() -> datetime | None:
+    """The latest prune's cutoff: calls received before it are gone, their
+    rollups are not. None when calls have never been pruned."""
+    return PruneRun.objects.order_by("-cutoff").values_list("cutoff", flat=True).first()
+
+
+def kept_calls_filters(filters: CallFilters) -> CallFilters:
+    """``filters`` narrowed to the calls still kept, for pages that count
+    calls from rollups (the call list) rather than show usage (stats)."""
+    kept_since = calls_kept_since()
+    if kept_since is None or (filters.start is not None and filters.start >= kept_since):
+        return filters
+    return replace(filters, start=kept_since)
+
+
+# A page this deep or deeper is found from the daily rollups' counts (below it
+# the index walk is already short).
+SEEK_MIN_OFFSET = 1_000
+
+
+@dataclass(frozen=True)
+class PageSeek:
+    """Where a deep page starts: among the calls beyond ``boundary`` (older
+    than it when newest come first, from it on when oldest come first), at
+    position ``offset``. No boundary: at ``offset`` of all matching calls."""
+
+    boundary: datetime | None
+    offset: int
+
+
+def seek_page(
+    user: User,
+    *,
+    account: Account | None = None,
+    filters: CallFilters,
+    offset: int,
+    newest_first: bool = True,
+) -> PageSeek:
+    """Turn a deep OFFSET into a time boundary and a short OFFSET.
+
+    OFFSET 9,900 of one account's calls of one model walks every index entry
+    of that account until 9,900 of them match: ~200,000 at ten million calls.
+    The daily rollups count each day's matching calls exactly (kept in the
+    ingest transaction), so whole days before the page are skipped by time
+    and the walk covers only the page's own day. ``filters`` must already be
+    narrowed to kept calls (``kept_calls_filters``): pruned days still have
+    rollups. A partial day at the counting end is counted by ``scoped_totals``.
+    """
+    if offset < SEEK_MIN_OFFSET or filters.request_id:
+        return PageSeek(boundary=None, offset=offset)
+    day = DailyCallRollup
+    low = filters.start.astimezone(UTC) if filters.start else None
+    high = filters.end.astimezone(UTC) if filters.end else None
+    first_day = _ceil_period(day, low) if low else None
+    last_day = day.period_start(high) if high else None  # exclusive
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        return PageSeek(boundary=None, offset=offset)
+
+    skipped, boundary = 0, None
+    edge = (last_day, high) if newest_first else (low, first_day)
+    if None not in edge and edge[0] != edge[1]:
+        edge_filters = replace(filters, start=edge[0], end=edge[1])
+        skipped = scoped_totals(user, account=account, filters=edge_filters).calls
+        if skipped > offset:
+            return PageSeek(boundary=None, offset=offset)
+        boundary = edge[0] if newest_first else edge[1]
+
+    level = _answering_level(day, _dimensions_needed(user, account, filters))
+    counts = _rollups(level, user, account, filters)
+    if first_day is not None:
+        counts = counts.filter(day__gte=first_day)
+    if last_day is not None:
+        counts = counts.filter(day__lt=last_day)
+    counts = (
+        counts.values_list("day")
+        .annotate(calls=Sum("calls"))
+        .order_by("-day" if newest_first else "day")
+    )
+    for day_start, calls in counts:
+        if skipped + calls > offset:
+            break
+        skipped += calls
+        boundary = day_start if newest_first else day.next_period(day_start)
+    return PageSeek(boundary=boundary, offset=offset - skipped)
 
 
 ROLLUP_GROUP_BY = {

@@ -42,6 +42,7 @@ from logs.models import (
     CallRollup,
     CallType,
     FixedDecimalField,
+    PruneRun,
     RollupMeasures,
     StatusClass,
     duration_bucket,
@@ -1834,7 +1835,8 @@ def prune_calls(
     before the cutoff in its own month, and everything on other databases, is
     deleted in batches so no transaction grows without bound. Rollups, access
     records and the models an account used are kept: usage history outlives
-    the raw calls.
+    the raw calls. The run is recorded (``PruneRun``) so pages that count calls
+    from rollups know which of them are gone.
     """
     cutoff = (now or timezone.now()) - older_than
     result = PruneResult(cutoff=cutoff)
@@ -1847,8 +1849,15 @@ def prune_calls(
             .values_list("id", flat=True)[:batch_size]
         )
         if not ids:
-            return result
+            break
         with transaction.atomic():
             CallPayload.objects.filter(call_id__in=ids).delete()
             CallRecord.objects.filter(id__in=ids).delete()
         result.calls_deleted += len(ids)
+    PruneRun.objects.create(
+        cutoff=cutoff,
+        ran_at=timezone.now(),
+        partitions_dropped=result.partitions_dropped,
+        calls_deleted=result.calls_deleted,
+    )
+    return result

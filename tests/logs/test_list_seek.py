@@ -1,0 +1,181 @@
+"""Deep pages of the call list start from a time boundary found in the daily
+rollups (``logs.selectors.seek_page``) instead of a long OFFSET, and the list
+counts only calls that were not pruned. Whatever the filters and the order,
+every page must show exactly the calls plain OFFSET pagination would."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from logs import selectors
+from logs.models import CallRecord, PruneRun
+from logs.selectors import CallFilters, filter_calls, seek_page
+from logs.services import ingest_calls, prune_calls
+from tests.conftest import logged_in
+from tests.factories import ApiKeyFactory, GroupFactory, owner_of, record_dict
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/admin/logs/callrecord/"
+PORTAL_LIST = "/portal/logs/callrecord/"
+PER_PAGE = 100
+
+
+@pytest.fixture
+def spread(monkeypatch):
+    """~650 calls of two accounts over six days, at random times (several per
+    second at times, so ties in created_at happen), of three models and two
+    call types. Seeking is switched on from the second page."""
+    monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
+    rng = random.Random(7)
+    now = timezone.now()
+    key_a = ApiKeyFactory(name="prod")
+    key_b = ApiKeyFactory(name="prod")
+    records = []
+    for key, count in ((key_a, 450), (key_b, 200)):
+        for _ in range(count):
+            moment = now - timedelta(seconds=rng.randrange(6 * 86400))
+            records.append(
+                record_dict(
+                    key,
+                    created_at=moment.replace(microsecond=0),
+                    model=rng.choice(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]),
+                    call_type=rng.choice(["chat", "chat", "embedding"]),
+                )
+            )
+    result = ingest_calls(records)
+    assert len(result.created_ids) == 650
+    return key_a, key_b, now
+
+
+def page_ids(client, url: str) -> list[int]:
+    response = client.get(url)
+    assert response.status_code == 200
+    return [call.pk for call in response.context["cl"].result_list]
+
+
+def expected_ids(calls, newest_first: bool) -> list[int]:
+    order = ("-created_at", "-id") if newest_first else ("created_at", "-id")
+    return list(calls.order_by(*order).values_list("pk", flat=True))
+
+
+def iso_minute(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.parametrize("newest_first", [True, False], ids=["newest first", "oldest first"])
+@pytest.mark.parametrize("filtered", ["none", "model", "call type", "time range"])
+def test_every_admin_page_shows_what_offset_pagination_shows(
+    staff_client, spread, filtered, newest_first
+):
+    _, _, now = spread
+    calls = CallRecord.objects.all()
+    query = {}
+    if filtered == "model":
+        query = {"model": "gpt-4o"}
+        calls = calls.filter(model="gpt-4o")
+    elif filtered == "call type":
+        query = {"call_type": "embedding"}
+        calls = calls.filter(call_type="embedding")
+    elif filtered == "time range":
+        # Neither end on a day or an hour: partial days at both ends.
+        start, end = now - timedelta(days=5, minutes=437), now - timedelta(hours=7, minutes=13)
+        query = {"start": iso_minute(start), "end": iso_minute(end)}
+        start = start.replace(second=0, microsecond=0)
+        end = end.replace(second=0, microsecond=0)
+        calls = calls.filter(created_at__gte=start, created_at__lt=end)
+    if not newest_first:
+        query["o"] = "0"
+    expected = expected_ids(calls, newest_first)
+    assert len(expected) > 2 * PER_PAGE  # at least three pages
+
+    pages = (len(expected) + PER_PAGE - 1) // PER_PAGE
+    for page in range(1, pages + 1):
+        params = "&".join(f"{k}={v}" for k, v in {**query, "p": page}.items())
+        shown = page_ids(staff_client, f"{LIST}?{params}")
+        assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
+
+
+def test_every_portal_page_shows_what_offset_pagination_shows(spread):
+    key_a, _, _ = spread
+    client = logged_in(owner_of(key_a.account))
+    expected = expected_ids(CallRecord.objects.filter(account=key_a.account), True)
+    for page in range(1, 6):
+        shown = page_ids(client, f"{PORTAL_LIST}?p={page}")
+        assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
+
+
+def test_the_seek_skips_whole_utc_days_counted_exactly(staff_user, spread):
+    matching = filter_calls(CallRecord.objects.all(), CallFilters(model="gpt-4o"))
+    offset = matching.count() // 2
+    seek = seek_page(staff_user, filters=CallFilters(model="gpt-4o"), offset=offset)
+
+    assert seek.boundary is not None
+    assert seek.boundary == seek.boundary.astimezone(UTC).replace(hour=0, minute=0, second=0)
+    newer = matching
+    skipped = newer.filter(created_at__gte=seek.boundary).count()
+    assert skipped == offset - seek.offset
+    assert 0 <= seek.offset < offset  # the walk got shorter
+    # The boundary is the newest whole day whose calls reach the offset.
+    assert (
+        skipped
+        + newer.filter(created_at__lt=seek.boundary)
+        .filter(created_at__gte=seek.boundary - timedelta(days=1))
+        .count()
+        > offset
+    )
+
+
+def test_a_shallow_page_or_a_request_id_search_does_not_seek(staff_user, db):
+    assert seek_page(staff_user, filters=CallFilters(), offset=0).boundary is None
+    assert seek_page(staff_user, filters=CallFilters(request_id="req-x"), offset=5000) == (
+        selectors.PageSeek(boundary=None, offset=5000)
+    )
+
+
+def test_the_list_counts_only_calls_kept_after_a_prune(staff_client):
+    key = ApiKeyFactory(group=GroupFactory(name="default"))
+    now = timezone.now()
+    old = [record_dict(key, created_at=now - timedelta(days=100, minutes=i)) for i in range(5)]
+    recent = [record_dict(key, created_at=now - timedelta(hours=2, minutes=i)) for i in range(3)]
+    ingest_calls(old + recent)
+
+    result = prune_calls(older_than=timedelta(days=90))
+
+    response = staff_client.get(LIST)
+    assert [c.pk for c in response.context["cl"].result_list] == expected_ids(
+        CallRecord.objects.all(), True
+    )
+    assert response.context["cl"].result_count == 3
+    assert response.context["totals"].calls == 3
+    assert response.content.count(b"/logs/callrecord/") >= 3
+    # Usage history outlives the raw calls: the stats page still counts all eight.
+    stats = staff_client.get(LIST + "stats/?start=" + iso_minute(now - timedelta(days=120)))
+    assert stats.context["stats"].totals.calls == 8
+    # And support staff can see why.
+    run = PruneRun.objects.get()
+    assert run.cutoff == result.cutoff
+    assert run.calls_deleted + 0 == result.calls_deleted
+    listing = staff_client.get("/admin/logs/prunerun/")
+    assert listing.status_code == 200
+    assert timezone.localtime(run.cutoff).strftime("%Y").encode() in listing.content
+
+
+def test_pages_from_the_oldest_start_at_the_oldest_kept_call(staff_client, monkeypatch):
+    monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
+    key = ApiKeyFactory()
+    now = timezone.now()
+    records = [record_dict(key, created_at=now - timedelta(days=100, minutes=i)) for i in range(40)]
+    records += [record_dict(key, created_at=now - timedelta(minutes=13 * i)) for i in range(250)]
+    ingest_calls(records)
+    prune_calls(older_than=timedelta(days=90))
+
+    expected = expected_ids(CallRecord.objects.all(), False)
+    assert len(expected) == 250
+    for page in (1, 2, 3):
+        shown = page_ids(staff_client, f"{LIST}?o=0&p={page}")
+        assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
