@@ -18,16 +18,30 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.cache import cache
-from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Sum, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    When,
+)
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Group
 from logs.models import (
+    COST_DECIMAL_PLACES,
     DURATION_BUCKET_EDGES_MS,
     HISTOGRAM_FIELDS,
     ROLLUP_LEVELS,
     SUMMARY_ROLLUP_LEVELS,
+    USAGE_DECIMAL_PLACES,
     AccountGroup,
     AccountModel,
     CallRecord,
@@ -1001,8 +1015,8 @@ class ScopedCallStats:
                 calls=calls,
                 errors=errors,
                 total_tokens=tokens,
-                usage=usage,
-                cost=cost,
+                usage=Decimal(usage).scaleb(-USAGE_DECIMAL_PLACES),
+                cost=Decimal(cost).scaleb(-COST_DECIMAL_PLACES),
             )
             for key_id, (account_id, calls, errors, tokens, usage, cost) in ranked
         ]
@@ -1024,7 +1038,8 @@ class ScopedCallStats:
 
     def _key_sums(self) -> dict[int, list]:
         """{key id: [account id, calls, errors, total tokens, usage, cost]} of every
-        key with calls in the selection (names of keys seen in raw calls noted)."""
+        key with calls in the selection (names of keys seen in raw calls noted);
+        usage and cost in stored units (``FixedDecimalField``), which rank alike."""
         plan = _plan(self.filters)
         sums: dict[int, list] = {}
 
@@ -1044,7 +1059,8 @@ class ScopedCallStats:
             for key in top_keys(raw, limit=10**9):
                 self._names[key.key_id] = (key.key_name, key.account_name)
                 add(key.key_id, key.account_id, key.calls, key.errors, key.total_tokens,
-                    key.usage, key.cost)  # fmt: skip
+                    _units(key.usage, USAGE_DECIMAL_PLACES),
+                    _units(key.cost, COST_DECIMAL_PLACES))  # fmt: skip
         for period_piece in plan.periods:
             rollups = _period_piece(
                 self.user, self.account, self.filters, period_piece, ("api_key", "account")
@@ -1058,8 +1074,11 @@ class ScopedCallStats:
                     agg_calls=Sum("calls"),
                     agg_errors=_errors(rollups.model),
                     agg_total_tokens=Sum("total_tokens"),
-                    agg_usage=Sum("usage"),
-                    agg_cost=Sum("cost"),
+                    # Scaled integers: every key's sums are read (all 500 of a
+                    # gateway's keys, per piece) and only the ranked few shown,
+                    # so Decimals are made for those alone (see top_keys).
+                    agg_usage=Sum("usage", output_field=BigIntegerField()),
+                    agg_cost=Sum("cost", output_field=BigIntegerField()),
                 )
                 .values_list(
                     "api_key_id",
@@ -1073,8 +1092,13 @@ class ScopedCallStats:
             )
             for key_id, account_id, calls, errors, tokens, usage, cost in rows:
                 add(key_id, account_id, calls or 0, errors or 0, tokens or 0,
-                    _exact(usage), _exact(cost))  # fmt: skip
+                    usage or 0, cost or 0)  # fmt: skip
         return {key_id: row for key_id, row in sums.items() if row[1]}
+
+
+def _units(value: Decimal, places: int) -> int:
+    """A sum of a ``FixedDecimalField`` back in the integer units it is stored in."""
+    return int(value.scaleb(places))
 
 
 def _key_names(key_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
