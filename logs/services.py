@@ -1620,7 +1620,7 @@ def _regroup_select(level: type[RollupMeasures], source: str, where: str = "") -
     regrouped into ``level``'s periods and dimensions, ordered by them."""
     quote = connection.ops.quote_name
     hourly = _dimension_columns(CallRollup)
-    period = {"day": "day", "month": "month"}[level.PERIOD_FIELD]
+    period = {"hour": "hour", "day": "day", "month": "month"}[level.PERIOD_FIELD]
     kept = [quote(hourly[i]) for i in _hourly_positions(level)]
     expressions = [
         f"date_trunc('{period}', {quote(hourly[0])}, 'UTC')",

@@ -22,6 +22,8 @@ from logs.models import (
     DailyCallRollup,
     DailyKeyRollup,
     DailyModelRollup,
+    HourlyAccountModelRollup,
+    HourlyModelRollup,
     MonthlyCallRollup,
     StatusClass,
 )
@@ -127,18 +129,21 @@ def test_each_day_and_month_row_sums_the_raw_calls_of_its_period(random_calls):
             ), (unit, start)
 
 
-def test_each_daily_summary_row_sums_the_raw_calls_of_its_day_and_dimensions(random_calls):
+def test_each_summary_row_sums_the_raw_calls_of_its_period_and_dimensions(random_calls):
     assert DailyModelRollup.objects.count() < DailyAccountModelRollup.objects.count()
+    assert HourlyModelRollup.objects.count() < HourlyAccountModelRollup.objects.count()
+    assert DailyModelRollup.objects.count() < HourlyModelRollup.objects.count()
     for level in SUMMARY_ROLLUP_LEVELS:
         assert level.objects.exists()
         for row in level.objects.all():
+            start = getattr(row, level.PERIOD_FIELD)
             kept = {
                 f"{name}_id" if name in ("account", "api_key", "group") else name: None
                 for name in level.DIMENSIONS[1:]
             }
             kept = {name: getattr(row, name) for name in kept}
             calls = CallRecord.objects.filter(
-                created_at__gte=row.day, created_at__lt=row.day + timedelta(days=1), **kept
+                created_at__gte=start, created_at__lt=level.next_period(start), **kept
             )
             totals = call_totals(calls)
             assert (row.calls, row.errors, row.input_tokens, row.cost, row.duration_ms_sum) == (
@@ -147,7 +152,7 @@ def test_each_daily_summary_row_sums_the_raw_calls_of_its_day_and_dimensions(ran
                 totals.input_tokens,
                 totals.cost,
                 totals.duration_ms,
-            ), (level.__name__, row.day, kept)
+            ), (level.__name__, start, kept)
 
 
 def test_a_partial_rebuild_recomputes_the_days_and_months_it_touches(random_calls):
@@ -337,9 +342,9 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
     with CaptureQueriesContext(conn) as week:
         assert scoped_totals(staff, filters=filters) == expected
     tables = " ".join(q["sql"] for q in week.captured_queries)
-    # All accounts' whole days: the per-model summary, a few rows a day.
-    assert "logs_dailymodelrollup" in tables and '"logs_callrollup"' in tables
-    assert "logs_dailycallrollup" not in tables
+    # All accounts' whole days and hours: the per-model summaries, a few rows each.
+    assert "logs_dailymodelrollup" in tables and "logs_hourlymodelrollup" in tables
+    assert "logs_dailycallrollup" not in tables and '"logs_callrollup"' not in tables
     assert "logs_callrecord" not in tables
 
 
