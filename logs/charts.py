@@ -32,6 +32,11 @@ def _html(template: str, *args) -> SafeString:
     )
 
 
+def _escape(text: str) -> str:
+    """What ``_html`` does to one text argument."""
+    return html.escape(text)
+
+
 Number = int | float | Decimal
 Formatter = Callable[[Number], str]
 
@@ -151,24 +156,22 @@ def stacked_bar_chart(
     for i, label in enumerate(labels):
         values = ", ".join(f"{s.name} {value_format(_or_zero(s.values[i]))}" for s in series)
         parts.append(frame.hit_area(i, f"{label}: {values}"))
+    # The per-bar loop writes its elements directly (what _html would give:
+    # coordinates are digits and need no escaping): 720 hourly bars per series.
+    classes = [_escape(s.css_class) for s in series]
     for i, label in enumerate(labels):
         base = 0.0
-        for s in series:
+        x, width = frame.bar_x(i)
+        x_text, width_text = _f(x), _f(width)
+        for s, css_class in zip(series, classes, strict=True):
             value = _or_zero(s.values[i])
             top = base + _number(value)
-            x, width = frame.bar_x(i)
             y_top, y_base = frame.y(top), frame.y(base)
+            title_text = _escape(f"{label} — {s.name}: {value_format(value)}")
             parts.append(
-                _html(
-                    '<rect class="chart-bar {}" x="{}" y="{}" width="{}" height="{}">'
-                    "<title>{}</title></rect>",
-                    s.css_class,
-                    _f(x),
-                    _f(y_top),
-                    _f(width),
-                    _f(max(y_base - y_top, 0.0)),
-                    f"{label} — {s.name}: {value_format(value)}",
-                )
+                f'<rect class="chart-bar {css_class}" x="{x_text}" y="{_f(y_top)}" '
+                f'width="{width_text}" height="{_f(max(y_base - y_top, 0.0))}">'
+                f"<title>{title_text}</title></rect>"
             )
             base = top
     kind = "stacked bar chart" if len(series) > 1 else "bar chart"
@@ -211,19 +214,15 @@ def line_chart(
                 parts.append(
                     _html('<polyline class="chart-line {}" points="{}"/>', s.css_class, points)
                 )
+        css_class = _escape(s.css_class)
         for i, value in enumerate(s.values):
             if value is None:
                 continue
+            title_text = _escape(f"{labels[i]} — {s.name}: {value_format(value)}")
             parts.append(
-                _html(
-                    '<circle class="chart-point {}" cx="{}" cy="{}" r="{}">'
-                    "<title>{}</title></circle>",
-                    s.css_class,
-                    _f(frame.center(i)),
-                    _f(frame.y(_number(value))),
-                    radius,
-                    f"{labels[i]} — {s.name}: {value_format(value)}",
-                )
+                f'<circle class="chart-point {css_class}" cx="{_f(frame.center(i))}" '
+                f'cy="{_f(frame.y(_number(value)))}" r="{radius}">'
+                f"<title>{title_text}</title></circle>"
             )
     values = [
         max((v for v in column if v is not None), default=None)
@@ -319,19 +318,16 @@ class _Frame:
             )
         return mark_safe("".join(texts))
 
-    def hit_area(self, index: int, text: str) -> SafeString:
+    def hit_area(self, index: int, text: str) -> str:
         """A transparent column over the whole height: hover anywhere in it for the values."""
-        return _html(
-            '<rect class="chart-hit" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-            _f(self.left + self.slot * index),
-            _f(self.top),
-            _f(self.slot),
-            _f(self.bottom - self.top),
-            text,
+        return (
+            f'<rect class="chart-hit" x="{_f(self.left + self.slot * index)}" '
+            f'y="{_f(self.top)}" width="{_f(self.slot)}" height="{_f(self.bottom - self.top)}">'
+            f"<title>{_escape(text)}</title></rect>"
         )
 
 
-def _svg(title: str, description: str, parts: list[SafeString], series) -> SafeString:
+def _svg(title: str, description: str, parts: list[str], series) -> SafeString:
     legend = _legend(series) if len(series) > 1 else ""
     return _html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {} {}"'

@@ -275,3 +275,31 @@ def _column(cl, index: int, name) -> _Column:
 
 def _escaped(value) -> str:
     return value if isinstance(value, SafeData) else escape(str(value))
+
+
+# --- the stats page's number tables -------------------------------------------------
+
+# Between rows, the whitespace the template's {% for %} loop wrote (stats.html).
+_ROW_BEFORE = "\n" + " " * 22
+_ROW_AFTER = "\n" + " " * 20
+
+
+@register.simple_tag
+def chart_table_rows(chart) -> SafeString:
+    """The rows of a chart's table of numbers: the first cell a row header.
+
+    A loop in the template rendered each cell through the template engine
+    (variable lookup, localisation, escaping): a 30-day chart per hour has 720
+    rows, six charts ~25,000 cells, most of the page's time. The cells are
+    display strings already; they are only escaped here, as ``{{ cell }}`` did
+    (``html.escape``, what Django's ``escape`` calls, without its lazy-string
+    wrapper: thousands of cells).
+    """
+    rows = []
+    for row in chart.rows:
+        header, *numbers = (
+            cell if isinstance(cell, SafeData) else escape(str(cell)) for cell in row
+        )
+        cells = "".join(f'<td class="num">{cell}</td>' for cell in numbers)
+        rows.append(f'{_ROW_BEFORE}<tr><th scope="row">{header}</th>{cells}</tr>{_ROW_AFTER}')
+    return SafeString("".join(rows))
