@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from logs.models import CallPayload, CallRecord, CallType
-from logs.selectors import STATS_GROUP_BY, STATS_INTERVALS
+from logs.selectors import STATS_GROUP_BY, STATS_INTERVALS, StatsRow
 
 
 class PlannedRepresentation:
@@ -22,15 +22,19 @@ class PlannedRepresentation:
     ``get_attribute`` or source ``*`` keep DRF's own path.
     """
 
+    # What instances are (a ModelSerializer's Meta.model unless set here).
+    represented_class: type | None = None
+
     @cached_property
     def _representation_plan(self) -> list[tuple[str, Any, Any]]:
+        represented = self.represented_class or self.Meta.model
         plan = []
         for field in self._readable_fields:
             plain = (
                 type(field).get_attribute is serializers.Field.get_attribute
                 and field.source != "*"
                 # DRF calls a method source; attrgetter would hand back the method.
-                and not callable(getattr(self.Meta.model, field.source_attrs[0], None))
+                and not callable(getattr(represented, field.source_attrs[0], None))
             )
             getter = attrgetter(".".join(field.source_attrs)) if plain else field.get_attribute
             plan.append((field.field_name, getter, field.to_representation))
@@ -168,7 +172,10 @@ class StatsQuerySerializer(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=tuple(STATS_GROUP_BY), required=False)
 
 
-class StatsRowSerializer(serializers.Serializer):
+class StatsRowSerializer(PlannedRepresentation, serializers.Serializer):
+    # A 30-day answer per hour and model is ~15,000 rows.
+    represented_class = StatsRow
+
     bucket = serializers.DateTimeField(allow_null=True)
     key = serializers.CharField(allow_null=True, help_text="The group_by value, if grouped.")
     calls = serializers.IntegerField()

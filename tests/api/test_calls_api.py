@@ -52,6 +52,7 @@ from tests.factories import (
     AccountFactory,
     ApiKeyFactory,
     GroupFactory,
+    StaffUserFactory,
     UserFactory,
     make_call,
     make_calls,
@@ -1057,3 +1058,32 @@ def test_list_rows_are_what_drfs_own_serializer_gives(db, staff):
     expected = json.loads(json.dumps(Generic(calls, many=True).data))
     assert expected[1]["status"] == "server_error" and expected[2]["client_ip"] is None
     assert json.loads(json.dumps(ours(calls, many=True).data)) == expected
+
+
+def test_stats_rows_are_what_drfs_own_serializer_gives(db):
+    """The stats rows' planned to_representation against DRF's generic one,
+    grouped and per hour (buckets, keys, errors, empty percentiles included)."""
+    from rest_framework import serializers as drf
+
+    from logs.api.serializers import StatsRowSerializer
+    from logs.selectors import CallFilters, scoped_usage_stats
+
+    key = ApiKeyFactory()
+    for overrides in (
+        {},
+        {"status_code": 503, "error_reason": "upstream timed out", "output_tokens": 0},
+        {"model": "gpt-4o", "duration_ms": 0, "ttft_ms": None, "usage": "0", "cost": "0.00000001"},
+        {"call_type": "embedding", "output_tokens": 0, "ttft_ms": None},
+    ):
+        make_call(key, **overrides)
+    staff = StaffUserFactory()
+    rows = scoped_usage_stats(staff, filters=CallFilters(), interval="hour", group_by="model")
+    rows += scoped_usage_stats(staff, filters=CallFilters(), interval=None, group_by="call_type")
+
+    class Generic(StatsRowSerializer):
+        to_representation = drf.Serializer.to_representation
+
+    expected = json.loads(json.dumps(Generic(rows, many=True).data))
+    assert {row["key"] for row in expected} >= {"gpt-4o", "embedding"}
+    assert any(row["errors"] for row in expected) and expected[0]["bucket"] is not None
+    assert json.loads(json.dumps(StatsRowSerializer(rows, many=True).data)) == expected
