@@ -624,6 +624,12 @@ class Suite:
             {"interval": "day", "start": self.start_30d.isoformat()}
         )
         cases.append(("stats API, per day, 30 days", self.request_run(staff_api, api_url, auth)))
+        hourly_api_url = "/api/v1/stats/?" + urlencode(
+            {"interval": "hour", "start": self.start_30d.isoformat()}
+        )
+        cases.append(
+            ("stats API, per hour, 30 days", self.request_run(staff_api, hourly_api_url, auth))
+        )
         staff = self.client(self.staff)
         owner = self.client(self.owner)
         for name, client, base in (
@@ -631,6 +637,9 @@ class Suite:
             ("portal stats page, 30 days", owner, "/portal/logs/callrecord/stats/"),
         ):
             cases.append((name, self.request_run(client, base + "?start=" + local_start)))
+            # The same page per hour: six charts of 720 columns, six tables of 720 rows.
+            hourly = base + "?interval=hour&start=" + local_start
+            cases.append((name + " per hour", self.request_run(client, hourly)))
         for name, run in cases:
             self.attempt("stats", name, self.measure_simple, "stats", name, run, STATS_TARGET_MS)
 
