@@ -651,7 +651,8 @@ def seek_page(
     of that account until 9,900 of them match: ~200,000 at ten million calls.
     The daily rollups count each day's matching calls exactly (kept in the
     ingest transaction), so whole days before the page are skipped by time
-    and the walk covers only the page's own day. ``filters`` must already be
+    and the walk covers only the page's own day, or its own hour where an
+    hourly summary answers the filters. ``filters`` must already be
     narrowed to kept calls (``kept_calls_filters``): pruned days still have
     rollups. A partial day at the counting end is counted by ``scoped_totals``.
     """
@@ -674,23 +675,56 @@ def seek_page(
             return PageSeek(boundary=None, offset=offset)
         boundary = edge[0] if newest_first else edge[1]
 
-    level = _answering_level(day, _dimensions_needed(user, account, filters))
-    counts = _rollups(level, user, account, filters)
-    if first_day is not None:
-        counts = counts.filter(day__gte=first_day)
-    if last_day is not None:
-        counts = counts.filter(day__lt=last_day)
-    counts = (
-        counts.values_list("day")
-        .annotate(calls=Sum("calls"))
-        .order_by("-day" if newest_first else "day")
-    )
-    for day_start, calls in counts:
-        if skipped + calls > offset:
-            break
-        skipped += calls
-        boundary = day_start if newest_first else day.next_period(day_start)
+    needed = _dimensions_needed(user, account, filters)
+    skipped, boundary, position_day = _skip_periods(
+        _answering_level(day, needed), user, account, filters,
+        (first_day, last_day), offset, skipped, boundary, newest_first,
+    )  # fmt: skip
+    # Within the day that holds the page, whole hours too, when a small hourly
+    # summary can count them (the full hourly level has thousands of rows a day:
+    # reading them costs about what the walk it would save does).
+    hourly = _answering_level(CallRollup, needed)
+    still_deep = offset - skipped >= SEEK_MIN_OFFSET
+    if position_day is not None and hourly is not CallRollup and still_deep:
+        hours = (position_day, day.next_period(position_day))
+        skipped, boundary, _ = _skip_periods(
+            hourly, user, account, filters, hours, offset, skipped, boundary, newest_first
+        )
     return PageSeek(boundary=boundary, offset=offset - skipped)
+
+
+def _skip_periods(
+    level: type[RollupMeasures],
+    user: User,
+    account: Account | None,
+    filters: CallFilters,
+    span: tuple[datetime | None, datetime | None],
+    offset: int,
+    skipped: int,
+    boundary: datetime | None,
+    newest_first: bool,
+) -> tuple[int, datetime | None, datetime | None]:
+    """Skip ``level``'s whole periods in ``span`` (from the end the page counts
+    from) while the calls skipped stay within ``offset``. Returns the calls
+    skipped, the boundary reached, and the start of the period holding the
+    position (None if the span ran out first)."""
+    period = level.PERIOD_FIELD
+    counts = _rollups(level, user, account, filters)
+    if span[0] is not None:
+        counts = counts.filter(**{f"{period}__gte": span[0]})
+    if span[1] is not None:
+        counts = counts.filter(**{f"{period}__lt": span[1]})
+    counts = (
+        counts.values_list(period)
+        .annotate(calls=Sum("calls"))
+        .order_by(f"-{period}" if newest_first else period)
+    )
+    for start, calls in counts:
+        if skipped + calls > offset:
+            return skipped, boundary, start
+        skipped += calls
+        boundary = start if newest_first else level.next_period(start)
+    return skipped, boundary, None
 
 
 ROLLUP_GROUP_BY = {

@@ -109,25 +109,34 @@ def test_every_portal_page_shows_what_offset_pagination_shows(spread):
         assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
 
 
-def test_the_seek_skips_whole_utc_days_counted_exactly(staff_user, spread):
-    matching = filter_calls(CallRecord.objects.all(), CallFilters(model="gpt-4o"))
+@pytest.mark.parametrize(
+    "filters, unit",
+    [
+        # A model filter over every account: the hourly per-model summary counts hours.
+        (CallFilters(model="gpt-4o"), timedelta(hours=1)),
+        # A key name: only the full hourly level could count hours, so days only.
+        (CallFilters(key_name="prod", call_type="chat"), timedelta(days=1)),
+    ],
+    ids=["to the hour", "to the day"],
+)
+def test_the_seek_skips_whole_periods_counted_exactly(staff_user, spread, filters, unit):
+    matching = filter_calls(CallRecord.objects.all(), filters)
     offset = matching.count() // 2
-    seek = seek_page(staff_user, filters=CallFilters(model="gpt-4o"), offset=offset)
+    seek = seek_page(staff_user, filters=filters, offset=offset)
 
     assert seek.boundary is not None
-    assert seek.boundary == seek.boundary.astimezone(UTC).replace(hour=0, minute=0, second=0)
-    newer = matching
-    skipped = newer.filter(created_at__gte=seek.boundary).count()
+    boundary = seek.boundary.astimezone(UTC)
+    assert boundary.minute == boundary.second == boundary.microsecond == 0
+    if unit == timedelta(days=1):
+        assert boundary.hour == 0
+    skipped = matching.filter(created_at__gte=seek.boundary).count()
     assert skipped == offset - seek.offset
     assert 0 <= seek.offset < offset  # the walk got shorter
-    # The boundary is the newest whole day whose calls reach the offset.
-    assert (
-        skipped
-        + newer.filter(created_at__lt=seek.boundary)
-        .filter(created_at__gte=seek.boundary - timedelta(days=1))
-        .count()
-        > offset
-    )
+    # The boundary is the newest whole period whose calls reach the offset.
+    in_next_period = matching.filter(
+        created_at__lt=seek.boundary, created_at__gte=seek.boundary - unit
+    ).count()
+    assert skipped + in_next_period > offset
 
 
 def test_a_shallow_page_or_a_request_id_search_does_not_seek(staff_user, db):
