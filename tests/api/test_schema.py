@@ -154,7 +154,10 @@ def api_tokens(db, support):
     }
 
 
-@pytest.mark.django_db(transaction=True)
+# Committed data (the WSGI app runs outside the test's transaction), and every
+# database alias: with DATABASE_REPLICA_URLS set, the API reads calls from the
+# replica alias, which mirrors the test database.
+@pytest.mark.django_db(transaction=True, databases="__all__")
 @schema.parametrize()
 @settings(
     max_examples=25,

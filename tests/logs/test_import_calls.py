@@ -245,7 +245,7 @@ def without_timings(text: str) -> str:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_worker_processes_report_exactly_what_one_process_does(tmp_path):
     key = ApiKeyFactory()
     good = records(key, 9)
@@ -271,7 +271,7 @@ def test_worker_processes_report_exactly_what_one_process_does(tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_worker_processes_import_a_large_file_once(tmp_path):
     key = ApiKeyFactory()
     path = write_lines(tmp_path / "calls.jsonl", records(key, 60))

@@ -802,7 +802,7 @@ def race(monkeypatch, first: list[dict], second: list[dict]) -> list:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_two_writers_of_the_same_call_store_it_once(monkeypatch):
     record = record_dict(ApiKeyFactory())
 
@@ -815,7 +815,7 @@ def test_two_writers_of_the_same_call_store_it_once(monkeypatch):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_two_writers_of_one_request_id_in_different_months_store_one(monkeypatch):
     # Partitioned by month, PostgreSQL can only enforce (request_id, created_at)
     # uniqueness; the ingest service must still refuse the second version.
@@ -836,7 +836,7 @@ def test_two_writers_of_one_request_id_in_different_months_store_one(monkeypatch
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_a_batch_that_adds_a_month_partition_does_not_deadlock_a_batch_being_stored(monkeypatch):
     # import_calls loading an old month (its partitions are created on the way)
     # while the gateway keeps ingesting: both batches must be stored.

@@ -305,6 +305,16 @@ SENSITIVE_WORDS = {
     "secretkey",
     "privatekey",
     "xapikey",
+    # Compound names written as one word are sensitive too (a random benign
+    # name once came out as "authtoken").
+    "authtoken",
+    "refreshtoken",
+    "idtoken",
+    "sessiontoken",
+    "bearertoken",
+    "clientsecret",
+    "apisecret",
+    "secretaccesskey",
 }
 
 filler_text = st.text(alphabet=FILLER_ALPHABET, max_size=30).filter(
