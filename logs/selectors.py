@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -31,7 +32,7 @@ from django.db.models import (
     Sum,
     When,
 )
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Group
@@ -797,7 +798,7 @@ def _rollup_stats(
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
     measures = {
-        f"agg_{name}": Sum(name)
+        f"agg_{name}": _bigint_sum(name, rollups.model)
         for name in CallRollup.MEASURES
         if histogram or name not in HISTOGRAM_FIELDS
     }
@@ -808,6 +809,19 @@ def _rollup_stats(
     else:
         results = [rows.aggregate(**measures)]
     return [_stats_row(row) for row in results]
+
+
+def _bigint_sum(name: str, level: type[RollupMeasures]) -> Sum | Cast:
+    """SUM of a rollup column, as a 64-bit integer on PostgreSQL.
+
+    PostgreSQL sums bigints as numeric, which the driver reads as Decimal and
+    Django then converts: 28 columns of 720 rows for a month per hour. Every
+    measure is an integer count or stored units, and a month of them is far
+    from 2**63."""
+    total = Sum(name)
+    if connection.vendor != "postgresql":
+        return total
+    return Cast(total, output_field=level._meta.get_field(name))
 
 
 def _stats_row(row: dict) -> StatsRow:
