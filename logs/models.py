@@ -73,6 +73,16 @@ USAGE_DECIMAL_PLACES = 6
 COST_DECIMAL_PLACES = 8
 
 
+def to_units(value: Decimal, places: int) -> int:
+    """A decimal with at most ``places`` places as the integer a FixedDecimalField stores."""
+    return int(value.scaleb(places))
+
+
+def from_units(units: int, places: int) -> Decimal:
+    """The Decimal a FixedDecimalField reads from its stored integer (exponent ``-places``)."""
+    return Decimal(units).scaleb(-places)
+
+
 class FixedDecimalField(models.BigIntegerField):
     """A ``Decimal`` with a fixed number of places, stored as a scaled integer.
 
@@ -94,7 +104,7 @@ class FixedDecimalField(models.BigIntegerField):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
-        return Decimal(value).scaleb(-self.decimal_places)
+        return from_units(value, self.decimal_places)
 
     def to_python(self, value):
         if value is None or isinstance(value, Decimal):
@@ -594,32 +604,44 @@ ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup
 # every dimension a question filters or groups by; the rest read the full level.
 
 
-class DailySummaryRollup(RollupMeasures):
-    """The daily level summed over every dimension but the few a subclass keeps."""
+class SummaryRollup(RollupMeasures):
+    """A full level summed over every dimension but the few a subclass keeps,
+    with the same periods (``SUMMARISES``)."""
 
-    day = models.DateTimeField(help_text="Start of the day (UTC).")
     # Calls with an error status (4xx, 5xx): the summaries keep no status class.
     errors = models.PositiveBigIntegerField(default=0)
 
-    PERIOD_FIELD = "day"
     MEASURES = (*RollupMeasures.MEASURES, "errors")
-    # The full level a summary is read instead of.
-    SUMMARISES = DailyCallRollup
+    # The full level a summary is read instead of, and how its period is shown.
+    SUMMARISES: type[RollupRow]
+    PERIOD_FORMAT: str
 
     class Meta:
         abstract = True
 
     def __str__(self) -> str:
         kept = " ".join(str(getattr(self, name)) for name in self.DIMENSIONS[1:])
-        return f"{self.day:%Y-%m-%d} {kept} ({self.calls} calls)"
+        period = getattr(self, self.PERIOD_FIELD)
+        return f"{period:{self.PERIOD_FORMAT}} {kept} ({self.calls} calls)"
 
     @classmethod
     def period_start(cls, moment: datetime) -> datetime:
-        return DailyCallRollup.period_start(moment)
+        return cls.SUMMARISES.period_start(moment)
 
     @classmethod
     def next_period(cls, start: datetime) -> datetime:
-        return DailyCallRollup.next_period(start)
+        return cls.SUMMARISES.next_period(start)
+
+
+class DailySummaryRollup(SummaryRollup):
+    day = models.DateTimeField(help_text="Start of the day (UTC).")
+
+    PERIOD_FIELD = "day"
+    PERIOD_FORMAT = "%Y-%m-%d"
+    SUMMARISES = DailyCallRollup
+
+    class Meta:
+        abstract = True
 
 
 class DailyModelRollup(DailySummaryRollup):
@@ -699,30 +721,15 @@ class DailyKeyRollup(DailySummaryRollup):
 # full hourly level.
 
 
-class HourlySummaryRollup(RollupMeasures):
-    """The hourly level summed over every dimension but the few a subclass keeps."""
-
+class HourlySummaryRollup(SummaryRollup):
     hour = models.DateTimeField(help_text="Start of the hour (UTC).")
-    errors = models.PositiveBigIntegerField(default=0)
 
     PERIOD_FIELD = "hour"
-    MEASURES = (*RollupMeasures.MEASURES, "errors")
+    PERIOD_FORMAT = "%Y-%m-%d %H:00"
     SUMMARISES = CallRollup
 
     class Meta:
         abstract = True
-
-    def __str__(self) -> str:
-        kept = " ".join(str(getattr(self, name)) for name in self.DIMENSIONS[1:])
-        return f"{self.hour:%Y-%m-%d %H}:00 {kept} ({self.calls} calls)"
-
-    @classmethod
-    def period_start(cls, moment: datetime) -> datetime:
-        return CallRollup.period_start(moment)
-
-    @classmethod
-    def next_period(cls, start: datetime) -> datetime:
-        return CallRollup.next_period(start)
 
 
 class HourlyModelRollup(HourlySummaryRollup):
@@ -766,7 +773,7 @@ class HourlyAccountModelRollup(HourlySummaryRollup):
 
 # Smallest first: the first whose dimensions cover a question answers it (among
 # the summaries of the level the question's periods come from).
-SUMMARY_ROLLUP_LEVELS: tuple[type[RollupMeasures], ...] = (
+SUMMARY_ROLLUP_LEVELS: tuple[type[SummaryRollup], ...] = (
     DailyModelRollup,
     DailyAccountModelRollup,
     DailyKeyRollup,

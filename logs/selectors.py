@@ -53,6 +53,8 @@ from logs.models import (
     RollupMeasures,
     RollupRow,
     StatusClass,
+    from_units,
+    to_units,
 )
 
 if TYPE_CHECKING:
@@ -1063,8 +1065,8 @@ class ScopedCallStats:
                 calls=calls,
                 errors=errors,
                 total_tokens=tokens,
-                usage=Decimal(usage).scaleb(-USAGE_DECIMAL_PLACES),
-                cost=Decimal(cost).scaleb(-COST_DECIMAL_PLACES),
+                usage=from_units(usage, USAGE_DECIMAL_PLACES),
+                cost=from_units(cost, COST_DECIMAL_PLACES),
             )
             for key_id, (account_id, calls, errors, tokens, usage, cost) in ranked
         ]
@@ -1107,8 +1109,8 @@ class ScopedCallStats:
             for key in top_keys(raw, limit=10**9):
                 self._names[key.key_id] = (key.key_name, key.account_name)
                 add(key.key_id, key.account_id, key.calls, key.errors, key.total_tokens,
-                    _units(key.usage, USAGE_DECIMAL_PLACES),
-                    _units(key.cost, COST_DECIMAL_PLACES))  # fmt: skip
+                    to_units(key.usage, USAGE_DECIMAL_PLACES),
+                    to_units(key.cost, COST_DECIMAL_PLACES))  # fmt: skip
         for period_piece in plan.periods:
             rollups = _period_piece(
                 self.user, self.account, self.filters, period_piece, ("api_key", "account")
@@ -1142,11 +1144,6 @@ class ScopedCallStats:
                 add(key_id, account_id, calls or 0, errors or 0, tokens or 0,
                     usage or 0, cost or 0)  # fmt: skip
         return {key_id: row for key_id, row in sums.items() if row[1]}
-
-
-def _units(value: Decimal, places: int) -> int:
-    """A sum of a ``FixedDecimalField`` back in the integer units it is stored in."""
-    return int(value.scaleb(places))
 
 
 def _key_names(key_ids: Iterable[int]) -> dict[int, tuple[str, str]]:

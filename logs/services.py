@@ -46,6 +46,7 @@ from logs.models import (
     RollupMeasures,
     StatusClass,
     duration_bucket,
+    to_units,
 )
 from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
 from logs.redaction import redact, redact_json, redact_text
@@ -1077,8 +1078,8 @@ def _write_on_postgresql(fresh: list[_Resolved]) -> list[int]:
                         call.input_tokens,
                         call.output_tokens,
                         call.input_tokens + call.output_tokens,
-                        _units(call.usage, USAGE_DECIMAL_PLACES),
-                        _units(call.cost, COST_DECIMAL_PLACES),
+                        to_units(call.usage, USAGE_DECIMAL_PLACES),
+                        to_units(call.cost, COST_DECIMAL_PLACES),
                         call.client_ip,
                         call.upstream,
                         call.stored_hash(),
@@ -1138,11 +1139,6 @@ def _payload_rows(calls: list[_ValidCall], ids: list[int]) -> list[list[Any]]:
                 row += (stored.text, stored.truncated, stored.original_bytes)
         rows.append(row)
     return rows
-
-
-def _units(value: Decimal, places: int) -> int:
-    """A validated decimal as FixedDecimalField stores it."""
-    return int(value.scaleb(places))
 
 
 def _create_calls(fresh: list[_Resolved]) -> list[int]:
