@@ -188,3 +188,26 @@ def test_pages_from_the_oldest_start_at_the_oldest_kept_call(staff_client, monke
     for page in (1, 2, 3):
         shown = page_ids(staff_client, f"{LIST}?o=0&p={page}")
         assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
+
+
+def test_prune_runs_are_read_only_and_not_shown_to_account_owners(staff_client, owner_a_client):
+    key = ApiKeyFactory()
+    ingest_calls([record_dict(key, created_at=timezone.now() - timedelta(days=100))])
+    prune_calls(older_than=timedelta(days=90))
+    run = PruneRun.objects.get()
+    before = list(PruneRun.objects.values())
+
+    # Staff can read the list and a run, never add, change or delete one.
+    assert staff_client.get("/admin/logs/prunerun/").status_code == 200
+    assert staff_client.get("/admin/logs/prunerun/add/").status_code == 403
+    assert (
+        staff_client.post(f"/admin/logs/prunerun/{run.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    changed = staff_client.post(f"/admin/logs/prunerun/{run.pk}/change/", {"calls_deleted": 0})
+    assert changed.status_code == 403
+    assert list(PruneRun.objects.values()) == before
+
+    # Owners: the portal has no such page, and the staff admin lets them in nowhere.
+    assert owner_a_client.get("/portal/logs/prunerun/").status_code == 404
+    assert owner_a_client.get("/admin/logs/prunerun/").status_code == 302
