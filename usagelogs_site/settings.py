@@ -132,6 +132,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One cache that every worker process shares: the API's throttle counters live
+# there, and a cache in each process's memory would let each of N gunicorn
+# workers count on its own (N times the limit). The database cache by default
+# (``migrate`` creates its table, see logs.apps); Redis when REDIS_URL is set
+# (the ``redis`` package comes with the ``prod`` extra), for many workers or
+# high request rates: the database cache costs a few queries per API request.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "usagelogs_cache",
+            # Past MAX_ENTRIES rows a third of the entries is culled, throttle
+            # counters among them: far above what a day of tokens and pages keeps.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
