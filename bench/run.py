@@ -1257,6 +1257,7 @@ def run_child(kind: str) -> int:
     began = time.perf_counter()
     first_byte = None
     size = newlines = 0
+    last = b""
     response = getattr(client, method)(**request)
     if response.status_code != 200:
         raise SystemExit(f"{url} answered {response.status_code}")
@@ -1268,13 +1269,16 @@ def run_child(kind: str) -> int:
             sink.write(chunk)
             size += len(chunk)
             newlines += chunk.count(b"\n")
+            last = chunk or last
     seconds = time.perf_counter() - began
+    # Our exports close with "# end of export: N calls" (logs.resources); the stock one does not.
+    closing = last.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].startswith(b"# end of export:")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
                 "url": url,
-                "rows": max(newlines - 1, 0),
+                "rows": max(newlines - 1 - closing, 0),
                 "bytes": size,
                 "seconds": seconds,
                 "first_byte_s": first_byte or seconds,

@@ -14,7 +14,9 @@ the admin, and ``stream_csv`` streams every export:
 * elsewhere (SQLite), ``iter_csv_rows`` reads ``values_list`` tuples in chunks
   and Python's ``csv.writer`` writes them.
 
-Both write byte for byte the same file (tests/logs/test_export_copy.py).
+Both write byte for byte the same file (tests/logs/test_export_copy.py), which
+ends, once every row is written, with ``# end of export: N calls``: a file
+without that line was cut off (``END_OF_EXPORT``).
 """
 
 from __future__ import annotations
@@ -193,6 +195,21 @@ EXPORT_CHUNK_ROWS = 2000
 EXPORT_CHUNK_BYTES = 256 * 1024
 
 
+# The last line of every complete export, and only of a complete one: written
+# once the database has said the last row was sent. A server that dies or a
+# database connection that drops midway ends the stream with an error instead
+# (the connection is closed without the last chunk, which an HTTP/1.1 client
+# sees), but an HTTP/1.0 client, such as nginx talking to the app by default,
+# only sees the connection close, as at the end of a whole file: a file that
+# does not end with this line was cut off. It is one CSV row of one cell.
+END_OF_EXPORT = "# end of export: {rows} {noun}"
+
+
+def end_of_export_line(rows: int) -> str:
+    """The closing line of a complete export of ``rows`` calls, with its line end."""
+    return END_OF_EXPORT.format(rows=rows, noun="call" if rows == 1 else "calls") + "\r\n"
+
+
 def _header_line() -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerow(CSV_HEADERS)
@@ -226,7 +243,7 @@ def _python_chunks(calls, progress: _Progress) -> Iterator[str]:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-    yield buffer.getvalue()
+    yield buffer.getvalue() + end_of_export_line(progress.rows)
 
 
 def _copy_batches(copy, pgconn, encoding: str) -> Iterator[list]:
@@ -284,6 +301,7 @@ def _copy_chunks(calls, using: str, progress: _Progress) -> Iterator[bytes]:
     try:
         sql, params = export_sql(calls, using)
     except EmptyResultSet:
+        yield end_of_export_line(0).encode()
         return
     statement = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
     if not params:  # psycopg merges (and unescapes "%%") only when there are parameters
@@ -315,6 +333,9 @@ def _copy_chunks(calls, using: str, progress: _Progress) -> Iterator[bytes]:
                 rows = count if count >= 0 else raw.rowcount
         finally:
             progress.rows = rows
+    # Only here, with the COPY complete and its transaction closed: any error
+    # before this line left the stream without it.
+    yield end_of_export_line(rows).encode()
 
 
 def uses_copy(calls: QuerySet[CallRecord]) -> tuple[bool, str]:
@@ -324,7 +345,11 @@ def uses_copy(calls: QuerySet[CallRecord]) -> tuple[bool, str]:
 
 
 def stream_csv(calls, *, on_done=None):
-    """Yield a CSV file in chunks; ``on_done`` learns how many rows were sent."""
+    """Yield a CSV file in chunks; ``on_done`` learns how many rows were sent.
+
+    A complete file ends with ``end_of_export_line``; when reading the rows
+    fails midway the error is raised from here, without that line, so the
+    server aborts the response rather than ending it as if it were whole."""
     progress = _Progress()
     copy, using = uses_copy(calls)
     chunks = _copy_chunks(calls, using, progress) if copy else _python_chunks(calls, progress)

@@ -66,17 +66,43 @@ if TYPE_CHECKING:
 # --- scoping ----------------------------------------------------------------------
 
 
+# The permission the staff admin's call list checks. Reading every account's
+# calls needs it on every surface (admin, API, exports, stats), together with
+# ``is_staff``: see ``reads_every_account``.
+READ_EVERY_ACCOUNT_PERMISSION = "logs.view_callrecord"
+
+
+def reads_every_account(user: User) -> bool:
+    """Whether ``user`` is support staff who may read every account's calls.
+
+    It takes both ``is_staff`` and ``READ_EVERY_ACCOUNT_PERMISSION``: the staff
+    flag alone only opens the admin site, and the call list there asks for this
+    very function (``CallRecordAdmin.has_view_permission``), so the admin's
+    check and the scope of the API and exports cannot drift apart. Staff
+    without the permission are treated like anyone else. Internal details of a
+    call (the upstream) follow the same rule.
+    """
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(READ_EVERY_ACCOUNT_PERMISSION)
+    )
+
+
 def visible_account_ids(user: User, *, account: Account | None = None) -> list[int] | None:
     """The ids of the accounts whose calls ``user`` may see; ``None`` means all.
 
-    Support staff (``is_staff``) see every account. Anyone else sees the
-    accounts they are a member of. ``account`` narrows the answer to that one
-    account (the portal's current account); asking for an account the user
-    may not see gives an empty list, never an error that would confirm it exists.
+    Support staff (``reads_every_account``: ``is_staff`` and the call list's
+    view permission) see every account. Anyone else, staff without that
+    permission included, sees the accounts they are a member of, if any.
+    ``account`` narrows the answer to that one account (the portal's current
+    account); asking for an account the user may not see gives an empty list,
+    never an error that would confirm it exists.
     """
     if not user.is_authenticated or not user.is_active:
         return []
-    allowed = None if user.is_staff else _member_account_ids(user)
+    allowed = None if reads_every_account(user) else _member_account_ids(user)
     if account is None:
         return allowed
     if allowed is None or account.pk in allowed:

@@ -14,6 +14,7 @@ account). Staff see both accounts; each owner sees only their own.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,13 +56,28 @@ def pytest_configure(config):
 
 REPLICA_SKIP_REASON = "needs a read replica: set DATABASE_REPLICA_URLS (CI sets it on PostgreSQL)"
 
+# Redis for the tests of the Redis cache (REDIS_URL); a database of its own is not
+# needed: those tests use keys no one else does and remove them.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SKIP_REASON = f"needs Redis at {TEST_REDIS_URL} (set TEST_REDIS_URL)"
+
+
+def redis_answers() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
 
 def pytest_collection_modifyitems(config, items):
     for marker, available, reason in (
-        ("postgres", on_postgresql(), POSTGRES_SKIP_REASON),
-        ("replica", bool(settings.DATABASE_REPLICAS), REPLICA_SKIP_REASON),
+        ("postgres", on_postgresql, POSTGRES_SKIP_REASON),
+        ("replica", lambda: bool(settings.DATABASE_REPLICAS), REPLICA_SKIP_REASON),
+        ("redis", redis_answers, REDIS_SKIP_REASON),
     ):
-        if available:
+        if not any(item.get_closest_marker(marker) for item in items) or available():
             continue
         skip = pytest.mark.skip(reason=reason)
         for item in items:
@@ -79,12 +95,31 @@ def _close_connections_before_dropping_test_databases(django_db_setup, django_db
         connections.close_all()
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache (throttle counts, slow-call thresholds)."""
-    from django.core.cache import cache
+# Fixtures through which a test reaches the database (the django_db mark aside).
+_DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
 
-    cache.clear()
+
+@pytest.fixture(autouse=True)
+def _empty_cache(request, django_db_blocker):
+    """Each test that may use the database starts with an empty cache (throttle
+    counts, slow-call thresholds).
+
+    The cache is the database cache (settings.CACHES), as in production, so a
+    test without database access has no cache to read, and clearing it needs
+    the test database: it is cleared outside the test's own transaction, so
+    whatever a transactional test committed to it is gone too.
+    """
+    uses_database = request.node.get_closest_marker("django_db") is not None or bool(
+        _DATABASE_FIXTURES & set(request.fixturenames)
+    )
+    if uses_database:
+        from django.core.cache import cache
+
+        request.getfixturevalue("django_db_setup")
+        with django_db_blocker.unblock():
+            cache.clear()
     yield
 
 
@@ -98,9 +133,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tests = "test was" if skipped == 1 else "tests were"
         terminalreporter.write_sep(
             "!",
-            f"{skipped} PostgreSQL- or replica-only {tests} SKIPPED: no PostgreSQL "
-            "DATABASE_URL or no DATABASE_REPLICA_URLS given (run again with "
-            "DATABASE_URL=postgres://... DATABASE_REPLICA_URLS=postgres://...)",
+            f"{skipped} PostgreSQL-, replica- or Redis-only {tests} SKIPPED: no PostgreSQL "
+            "DATABASE_URL, no DATABASE_REPLICA_URLS or no Redis given (run again with "
+            "DATABASE_URL=postgres://... DATABASE_REPLICA_URLS=postgres://... and Redis "
+            f"at {TEST_REDIS_URL})",
             yellow=True,
             bold=True,
         )

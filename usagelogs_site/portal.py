@@ -18,11 +18,12 @@ from accounts.models import AccessToken, Account, ApiKey
 from accounts.selectors import accounts_of
 from logs.admin import PortalCallRecordAdmin
 from logs.models import CallRecord
+from usagelogs_site.logins import LockoutMessageMixin
 
 SESSION_KEY = "portal_account_id"
 
 
-class PortalAuthenticationForm(AuthenticationForm):
+class PortalAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
     """Like the admin's login form, but membership of an account admits, not is_staff."""
 
     error_messages = {

@@ -6,6 +6,7 @@ development server; production sets DEBUG=0, SECRET_KEY and ALLOWED_HOSTS.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -25,14 +26,17 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
+    return number
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -60,6 +64,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Failed logins on both admin sites: locked out per username and per address.
+    "axes",
     "rest_framework",
     "django_filters",
     "import_export",
@@ -81,6 +87,9 @@ MIDDLEWARE = [
     "logs.middleware.ScopeCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the login page
+    # with its message (usagelogs_site.logins.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "usagelogs_site.urls"
@@ -131,6 +140,57 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# One cache that every worker process shares: the API's throttle counters live
+# there, and a cache in each process's memory would let each of N gunicorn
+# workers count on its own (N times the limit). The database cache by default
+# (``migrate`` creates its table, see logs.apps); Redis when REDIS_URL is set
+# (the ``redis`` package comes with the ``prod`` extra), for many workers or
+# high request rates: the database cache costs a few queries per API request.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "usagelogs_cache",
+            # Past MAX_ENTRIES rows a third of the entries is culled, throttle
+            # counters among them: far above what a day of tokens and pages keeps.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses every password, right or wrong, while its username or
+    # address is locked out, before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Failed logins (README, Settings): after USAGELOGS_LOGIN_FAILURE_LIMIT failures
+# for one username, or from one address, logins for it are refused for
+# USAGELOGS_LOGIN_LOCKOUT_MINUTES after the last failure. Failures are rows in
+# the database (django-axes' database handler), so every worker process sees them.
+USAGELOGS_LOGIN_FAILURE_LIMIT = env_int("USAGELOGS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+USAGELOGS_LOGIN_LOCKOUT_MINUTES = env_int("USAGELOGS_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Proxies in front of the app that append the client's address to X-Forwarded-For
+# (a TLS-terminating nginx: 1). Without this every login comes from the proxy's
+# address, and the lockout per address would lock everyone out at once.
+USAGELOGS_TRUSTED_PROXIES = env_int("USAGELOGS_TRUSTED_PROXIES", 0, minimum=0)
+AXES_FAILURE_LIMIT = USAGELOGS_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=USAGELOGS_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+# Attempts during a lockout are refused without counting: it ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "usagelogs_site.logins.client_address"
+AXES_LOCKOUT_CALLABLE = "usagelogs_site.logins.lockout_response"
+AXES_VERBOSE = False  # no banner on every management command
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -3,8 +3,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from usagelogs_site.logins import StaffAuthenticationForm
 from usagelogs_site.portal import portal_site
 
+admin.site.login_form = StaffAuthenticationForm
 admin.site.site_header = "Usage Logs — support"
 admin.site.site_title = "Usage Logs"
 admin.site.index_title = "Back office"

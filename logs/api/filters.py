@@ -63,7 +63,7 @@ class CallFilterSet(filters.FilterSet):
     request_id = filters.CharFilter(method=_no_op, help_text="Exact request id.")
     account = IdFilter(
         method=_no_op,
-        help_text="Account id (staff see any; others only their own).",
+        help_text="Account id (support staff see any; others only their own).",
         min_value=1,
         max_value=2**63 - 1,
     )

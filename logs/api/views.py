@@ -34,7 +34,13 @@ from logs.api.serializers import (
 )
 from logs.models import AccessRecord
 from logs.resources import stream_csv
-from logs.selectors import CallFilters, scoped_usage_stats, sum_stats_rows, visible_calls
+from logs.selectors import (
+    CallFilters,
+    reads_every_account,
+    scoped_usage_stats,
+    sum_stats_rows,
+    visible_calls,
+)
 from logs.services import (
     IngestError,
     RecordError,
@@ -72,7 +78,9 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_serializer_class(self):
-        staff = self.request.user.is_staff
+        # Internal fields (the upstream) for support staff only, by the same rule
+        # that lets them read every account.
+        staff = reads_every_account(self.request.user)
         if self.action == "retrieve":
             return StaffCallDetailSerializer if staff else CallDetailSerializer
         return StaffCallSerializer if staff else CallSerializer

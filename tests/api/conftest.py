@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from accounts.models import Account, ApiKey
 from logs.models import CallRecord
@@ -29,14 +28,6 @@ from tests.factories import (
     owner_of,
     record_dict,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_cache():
-    """Throttle counters live in the cache; no test inherits another's."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

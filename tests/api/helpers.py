@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_access_token
 from tests.factories import UserFactory, grant
+from tests.logs.pages import whole_export_rows
 
 LIST_URL = "/api/v1/calls/"
 EXPORT_URL = "/api/v1/calls/export/"
@@ -77,8 +76,8 @@ def body_of(response) -> bytes:
 
 
 def csv_rows(response) -> list[list[str]]:
-    text = body_of(response).decode("utf-8")
-    return list(csv.reader(io.StringIO(text, newline="")))
+    """The rows of a complete export (the header first), the closing line checked and left off."""
+    return whole_export_rows(body_of(response).decode("utf-8"))
 
 
 def walk(api: APIClient, params: dict[str, Any] | None = None, *, page_size: int = 1000):

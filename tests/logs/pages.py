@@ -145,9 +145,21 @@ def links(response) -> list[tuple[str, str]]:
     return [(squeeze(text), hrefs[int(index)]) for index, text in found]
 
 
+def whole_export_rows(content: str) -> list[list[str]]:
+    """The rows of a complete CSV export (the header first), without its closing
+    line, which is checked: it is there and counts the rows above it."""
+    rows = list(csv.reader(io.StringIO(content, newline="")))
+    assert rows, "an empty file"
+    *rows, last = rows
+    calls = len(rows) - 1
+    assert last == [f"# end of export: {calls} call{'' if calls == 1 else 's'}"], last
+    assert content.endswith("\r\n")
+    return rows
+
+
 def csv_rows(response) -> list[list[str]]:
-    """Every row of a CSV download (the header first)."""
+    """Every row of a CSV download (the header first), the closing line checked and left off."""
     content = (
         b"".join(response.streaming_content) if response.streaming else response.content
     ).decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(content, newline="")))
+    return whole_export_rows(content)

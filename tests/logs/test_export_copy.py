@@ -6,8 +6,6 @@ of the queryset it is given."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -35,6 +33,7 @@ from tests.factories import (
     make_call,
     owner_of,
 )
+from tests.logs.pages import whole_export_rows
 
 API_EXPORT = "/api/v1/calls/export/"
 ADMIN_EXPORT = "/admin/logs/callrecord/export/"
@@ -56,7 +55,8 @@ def copy_file(calls) -> bytes:
 
 
 def rows_of(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode(), newline="")))
+    """The rows of a complete file, its closing line checked and left off."""
+    return whole_export_rows(data.decode())
 
 
 def body(response) -> bytes:
@@ -181,7 +181,8 @@ def test_copy_writes_the_python_file_byte_for_byte(awkward):
     # Rows end with CRLF; the line breaks inside a quoted cell stay as they are.
     assert ours.endswith(b"\r\n")
     assert b'"line one\nline ""two"", with a comma\r\nthree\rfour"' in ours
-    assert ours.count(b"\r\n") == 7 + 1
+    assert ours.count(b"\r\n") == 7 + 1 + 1  # header, six rows (one has a CRLF), closing line
+    assert ours.endswith(b"\r\n# end of export: 6 calls\r\n")
 
 
 @pytest.mark.postgres
@@ -353,7 +354,8 @@ def test_a_file_sent_in_many_chunks_is_still_the_python_file(awkward, monkeypatc
     assert done == [60]
     assert all(chunk.endswith(b"\r\n") for chunk in chunks)
     if chunk_bytes == 1:
-        assert len(chunks) == 1 + 60
+        assert len(chunks) == 1 + 60 + 1  # the header, each row, the closing line
+    assert chunks[-1] == b"# end of export: 60 calls\r\n"
     client = logged_in(awkward.staff)
     assert body(client.get(API_EXPORT)) == python_file(calls)
     assert AccessRecord.objects.get(action=AccessRecord.Action.EXPORT).row_count == 60
