@@ -32,6 +32,7 @@ from logs.models import (
     COARSE_ROLLUP_LEVELS,
     COST_DECIMAL_PLACES,
     DURATION_BUCKET_EDGES_MS,
+    FINE_ROLLUP_LEVELS,
     HISTOGRAM_FIELDS,
     USAGE_DECIMAL_PLACES,
     AccessRecord,
@@ -49,6 +50,7 @@ from logs.models import (
     to_units,
 )
 from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
+from logs.periods import HOUR, QUARTER_HOUR
 from logs.redaction import redact, redact_json, redact_text
 
 MAX_INT32 = 2**31 - 1
@@ -1350,10 +1352,6 @@ def _dimension_columns(level: type[RollupMeasures]) -> list[str]:
     return [level._meta.get_field(name).column for name in level.DIMENSIONS]
 
 
-def _hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def generation_ms(duration_ms: int, ttft_ms: int | None, output_tokens: int) -> int:
     """Time spent producing output: what output tokens per second divides by."""
     if output_tokens <= 0:
@@ -1362,7 +1360,10 @@ def generation_ms(duration_ms: int, ttft_ms: int | None, output_tokens: int) -> 
 
 
 def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
-    """What a set of new calls adds to each rollup row, keyed by its dimensions."""
+    """What a set of new calls adds to the rollups, at the finest grain any level
+    keeps: per UTC quarter hour and every dimension of the full levels (in
+    ``CallRollup.DIMENSIONS`` order, the quarter's start in the period's place).
+    ``coarsen_deltas`` regroups them into each level."""
     deltas: dict[tuple, dict[str, Any]] = {}
     success, client_error, server_error = (
         StatusClass.SUCCESS.value,
@@ -1372,7 +1373,7 @@ def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
     for call in calls:
         status_code = call.status_code
         key = (
-            _hour_of(call.created_at),
+            QUARTER_HOUR.floor(call.created_at),
             call.account_id,
             call.api_key_id,
             call.group_id,
@@ -1398,8 +1399,8 @@ def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
 
 
 def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
-    """Add hourly deltas to the hourly rollups and, regrouped, to every coarser
-    level (days, months), so all levels stay equal to the calls they sum.
+    """Add quarter-hour deltas (``rollup_deltas``), regrouped, to every level,
+    so all levels stay equal to the calls they sum.
 
     Levels are written finest first and each level's rows in a fixed order, so
     concurrent ingests lock rows in the same order and cannot deadlock each other.
@@ -1411,16 +1412,16 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
             _stage_rollup_rows(cursor, _rollup_rows(deltas))
             _execute_together(cursor, [(sql, []) for sql in _staged_rollup_statements()])
         return
-    _upsert_rollups(CallRollup, deltas)
-    for level in COARSE_ROLLUP_LEVELS:
+    for level in (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
         _upsert_rollups(level, coarsen_deltas(deltas, level))
 
 
 def coarsen_deltas(
     deltas: Mapping[tuple, Mapping[str, Any]], level: type[RollupMeasures]
 ) -> dict[tuple, dict[str, Any]]:
-    """Hourly deltas regrouped into ``level``'s periods and dimensions (a
-    summary level sums the dimensions it does not keep, and counts errors)."""
+    """Deltas with every dimension (quarter-hour deltas, or hourly rows) regrouped
+    into ``level``'s periods and dimensions (a summary level sums the dimensions
+    it does not keep, and counts errors)."""
     positions = _hourly_positions(level)
     counts_errors = "errors" in level.MEASURES
     status_at = CallRollup.DIMENSIONS.index("status_class")
@@ -1439,7 +1440,8 @@ def coarsen_deltas(
 
 
 def _hourly_positions(level: type[RollupMeasures]) -> list[int]:
-    """Where each of ``level``'s dimensions but the period sits in an hourly key."""
+    """Where each of ``level``'s dimensions but the period sits in a key with
+    every dimension (an hourly row's, or a quarter-hour delta's)."""
     return [CallRollup.DIMENSIONS.index(name) for name in level.DIMENSIONS[1:]]
 
 
@@ -1535,16 +1537,18 @@ def _rollup_upsert_statement(
     return f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}", arrays
 
 
-# On PostgreSQL the hourly deltas are copied into a temporary table, from which
-# one statement per level adds them up: the hourly rows as they are, the daily
-# and monthly ones regrouped by date_trunc (as coarsen_deltas does in Python).
-# COPY reads the rows far faster than unnest() parses one array per column.
-_ROLLUP_STAGE = "ingest_rollup_deltas"
+# On PostgreSQL the quarter-hour deltas are copied into a temporary table, from
+# which one statement per level adds them up, regrouped by date_trunc (as
+# coarsen_deltas does in Python). COPY reads the rows far faster than unnest()
+# parses one array per column.
+_ROLLUP_STAGE = "ingest_rollup_quarter_deltas"
+_STAGE_PERIOD = "quarter"
 
 
 def _rollup_stage_columns() -> list[str]:
     return [
-        *_dimension_columns(CallRollup),
+        _STAGE_PERIOD,
+        *_dimension_columns(CallRollup)[1:],
         *(CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES),
     ]
 
@@ -1570,27 +1574,38 @@ def _stage_rollup_rows(cursor, rows: list[list[Any]]) -> None:
     and by _staged_rollup_statements, so batches in one transaction do not add up twice)."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in _rollup_stage_columns())
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(_ROLLUP_STAGE)} ON COMMIT DELETE ROWS "
-        f"AS SELECT {columns} FROM {quote(CallRollup._meta.db_table)} WITH NO DATA"
-    )
+    _create_rollup_stage(cursor)
     with cursor.copy(f"COPY {quote(_ROLLUP_STAGE)} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
 
-def _staged_rollup_statements() -> list[str]:
-    """Add the staged hourly deltas to every level, then empty the staging table.
+def _create_rollup_stage(cursor) -> None:
+    """This session's staging table, shaped like the hourly rows with a quarter
+    hour in the period's place (created on first use)."""
+    quote = connection.ops.quote_name
+    period, *rest = _rollup_stage_columns()
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(_ROLLUP_STAGE)} ON COMMIT DELETE ROWS "
+        f"AS SELECT {quote(CallRollup._meta.get_field('hour').column)} AS {quote(period)}, "
+        f"{', '.join(quote(c) for c in rest)} "
+        f"FROM {quote(CallRollup._meta.db_table)} WITH NO DATA"
+    )
+
+
+def _staged_rollup_statements(
+    levels: Sequence[type[RollupMeasures]] = (),
+) -> list[str]:
+    """Add the staged quarter-hour deltas to every level (or to ``levels``),
+    then empty the staging table.
 
     Each level's rows are written in a fixed order (ORDER BY its dimensions),
     finest level first, so concurrent batches lock rows in the same order and
     cannot deadlock each other."""
     quote = connection.ops.quote_name
     stage = quote(_ROLLUP_STAGE)
-    hourly = _dimension_columns(CallRollup)
-    positions = ", ".join(str(n) for n in range(1, len(hourly) + 1))
     statements = []
-    for level in (CallRollup, *COARSE_ROLLUP_LEVELS):
+    for level in levels or (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
         table = quote(level._meta.db_table)
         dimensions = _dimension_columns(level)
         level_measures = [level._meta.get_field(name).column for name in level.MEASURES]
@@ -1599,10 +1614,7 @@ def _staged_rollup_statements() -> list[str]:
             f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in level_measures
         )
         conflict = ", ".join(quote(c) for c in dimensions)
-        if level is CallRollup:
-            select = f"SELECT {columns} FROM {stage} ORDER BY {positions}"
-        else:
-            select = _regroup_select(level, stage)
+        select = _regroup_select(level, stage, period_column=_STAGE_PERIOD)
         statements.append(
             f"INSERT INTO {table} ({columns}) {select} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
@@ -1611,18 +1623,20 @@ def _staged_rollup_statements() -> list[str]:
     return statements
 
 
-def _regroup_select(level: type[RollupMeasures], source: str, where: str = "") -> str:
-    """SELECT hourly rows of ``source`` (the hourly table or the staging table)
-    regrouped into ``level``'s periods and dimensions, ordered by them."""
+def _regroup_select(
+    level: type[RollupMeasures], source: str, where: str = "", *, period_column: str = "hour"
+) -> str:
+    """SELECT rows with every dimension from ``source`` (the hourly table, or
+    the staging table of quarter hours) regrouped into ``level``'s periods and
+    dimensions, ordered by them."""
     quote = connection.ops.quote_name
     hourly = _dimension_columns(CallRollup)
-    period = {"hour": "hour", "day": "day", "month": "month"}[level.PERIOD_FIELD]
     kept = [quote(hourly[i]) for i in _hourly_positions(level)]
-    expressions = [
-        f"date_trunc('{period}', {quote(hourly[0])}, 'UTC')",
-        *kept,
-        *_regrouped_measures(level),
-    ]
+    if level.GRID is QUARTER_HOUR:
+        period = quote(period_column)  # the finest grain: already the period
+    else:
+        period = f"date_trunc('{level.GRID.name}', {quote(period_column)}, 'UTC')"
+    expressions = [period, *kept, *_regrouped_measures(level)]
     positions = ", ".join(str(n) for n in range(1, len(kept) + 2))
     return (
         f"SELECT {', '.join(expressions)} FROM {source} "
@@ -1639,49 +1653,62 @@ def _sortable(dimensions: tuple) -> tuple:
 def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
     """Recompute rollups from raw calls for whole hours in [start, end) (all by default).
 
-    Returns the number of rollup rows written. Incremental upkeep by the ingest
+    Returns the number of hourly rows written. Incremental upkeep by the ingest
     service must give the same rows; the test suite checks that it does.
-    On PostgreSQL this is one set-based INSERT … SELECT … GROUP BY (minutes
-    for tens of millions of calls); elsewhere calls are summed in Python.
+    The levels kept from each call's own time (hourly, quarter-hour) are summed
+    from the raw calls: on PostgreSQL in one set-based INSERT … SELECT … GROUP BY
+    (minutes for tens of millions of calls), elsewhere in Python. The coarser
+    levels are then regrouped from the hourly rows.
     """
-    rollups = CallRollup.objects.all()
     calls = CallRecord.objects.all()
     if start is not None:
-        start = _hour_of(start)
-        rollups = rollups.filter(hour__gte=start)
+        start = HOUR.floor(start)
         calls = calls.filter(created_at__gte=start)
     if end is not None:
-        end = _hour_of(end)
-        rollups = rollups.filter(hour__lt=end)
+        end = HOUR.floor(end)
         calls = calls.filter(created_at__lt=end)
-    rollups.delete()
+    fine_levels = (CallRollup, *FINE_ROLLUP_LEVELS)
+    for level in fine_levels:
+        rows = level.objects.all()
+        if start is not None:
+            rows = rows.filter(**{f"{level.PERIOD_FIELD}__gte": start})
+        if end is not None:
+            rows = rows.filter(**{f"{level.PERIOD_FIELD}__lt": end})
+        rows.delete()
     if connection.vendor == "postgresql":
-        written = _rebuild_rollups_sql(start, end)
+        _rebuild_rollups_sql(start, end, fine_levels)
     else:
-        written = _rebuild_rollups_python(calls)
+        _rebuild_rollups_python(calls, fine_levels)
     rebuild_coarse_rollups(start=start, end=end)
-    return written
+    hourly = CallRollup.objects.all()
+    if start is not None:
+        hourly = hourly.filter(hour__gte=start)
+    if end is not None:
+        hourly = hourly.filter(hour__lt=end)
+    return hourly.count()
 
 
-def _rebuild_rollups_python(calls: QuerySet[CallRecord]) -> int:
-    written = 0
+def _rebuild_rollups_python(
+    calls: QuerySet[CallRecord], levels: Sequence[type[RollupMeasures]]
+) -> None:
     batch: list[CallRecord] = []
     fields = ("created_at", "account_id", "api_key_id", "group_id", "model", "call_type")
     fields += ("status_code", "input_tokens", "output_tokens", "usage", "cost")
     fields += ("duration_ms", "ttft_ms")
-    # Chunks in time order: each hour's deltas are summed in Python, then upserted.
+
+    def add(batch: list[CallRecord]) -> None:
+        deltas = rollup_deltas(batch)
+        for level in levels:
+            _upsert_rollups(level, coarsen_deltas(deltas, level))
+
+    # Chunks in time order: each chunk's deltas are summed in Python, then upserted.
     for call in calls.order_by("created_at", "id").only(*fields).iterator(chunk_size=5000):
         batch.append(call)
         if len(batch) >= 20000:
-            deltas = rollup_deltas(batch)
-            _upsert_rollups(CallRollup, deltas)
-            written += len(deltas)
+            add(batch)
             batch = []
     if batch:
-        deltas = rollup_deltas(batch)
-        _upsert_rollups(CallRollup, deltas)
-        written += len(deltas)
-    return written
+        add(batch)
 
 
 @transaction.atomic
@@ -1744,17 +1771,19 @@ def _regroup_rollups_sql(
         cursor.execute(sql, params)
 
 
-def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
-    """The rollup rows of [start, end) from raw calls in one statement (PostgreSQL).
+def _rebuild_rollups_sql(
+    start: datetime | None, end: datetime | None, levels: Sequence[type[RollupMeasures]]
+) -> None:
+    """``levels``' rows of [start, end) from raw calls (PostgreSQL): the calls'
+    quarter-hour deltas summed into the staging table in one statement, then
+    regrouped into each level as ingest does.
 
-    Mirrors ``rollup_deltas``: the UTC hour, the status class of the status
-    code, generation time only for calls with output (floored at zero), and one
-    histogram count per bucket, a duration falling in the bucket whose upper
-    edge is the first edge above it (``bisect_right``).
+    Mirrors ``rollup_deltas``: the UTC quarter hour, the status class of the
+    status code, generation time only for calls with output (floored at zero),
+    and one histogram count per bucket, a duration falling in the bucket whose
+    upper edge is the first edge above it (``bisect_right``).
     """
-    table = connection.ops.quote_name(CallRollup._meta.db_table)
     calls_table = connection.ops.quote_name(CallRecord._meta.db_table)
-    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
     quote = connection.ops.quote_name
     status_class = (
         f"CASE WHEN status_code >= 500 THEN '{StatusClass.SERVER_ERROR.value}' "
@@ -1784,7 +1813,7 @@ def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
         *histogram,
     ]
     dimensions = [
-        "date_trunc('hour', created_at, 'UTC')",
+        "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
         "account_id",
         "api_key_id",
         "group_id",
@@ -1799,16 +1828,18 @@ def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
     if end is not None:
         where.append("created_at < %s")
         params.append(end)
-    columns = [*_dimension_columns(CallRollup), *measure_columns]
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        f"INSERT INTO {quote(_ROLLUP_STAGE)} "
+        f"({', '.join(quote(c) for c in _rollup_stage_columns())}) "
         f"SELECT {', '.join([*dimensions, *measures])} FROM {calls_table} "
         + (f"WHERE {' AND '.join(where)} " if where else "")
         + f"GROUP BY {', '.join(str(i) for i in range(1, len(dimensions) + 1))}"
     )
     with connection.cursor() as cursor:
+        _create_rollup_stage(cursor)
         cursor.execute(sql, params)
-        return cursor.rowcount
+        for statement in _staged_rollup_statements(levels):
+            cursor.execute(statement)
 
 
 # --- retention ------------------------------------------------------------------
