@@ -568,6 +568,72 @@ class MonthlyCallRollup(RollupRow):
 ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup, CallRollup)
 
 
+# --- calls not folded into the rollups yet ---------------------------------------------
+
+
+class PendingRollupDelta(RollupMeasures):
+    """What a batch of ingested calls adds to the rollups, until it is folded in.
+
+    Ingest appends these rows in the transaction that stores the calls (no
+    conflicts: concurrent batches never wait on each other's rollup rows), one
+    row per UTC quarter hour and combination of every dimension in the batch.
+    Shortly after, ``logs.services.fold_pending_rollups`` moves them into every
+    rollup level in one transaction (a folder that dies midway leaves them
+    here, whole). Every read that uses rollups adds what is still here, so
+    totals and stats are exact at every moment, folded or not.
+    """
+
+    quarter = models.DateTimeField(help_text="Start of the quarter hour (UTC).")
+    # No foreign key constraints or indexes: ingest appends, the folder empties.
+    account = models.ForeignKey(
+        Account, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    group = models.ForeignKey(
+        Group, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+    status_class = models.CharField(max_length=16, choices=StatusClass.choices)
+    # The newest call's time: the folder moves its key's last_used_at forward.
+    latest_at = models.DateTimeField()
+    # When ingest wrote it: how far behind folding is (FoldStatus).
+    added_at = models.DateTimeField()
+
+    PERIOD_FIELD = "quarter"
+    GRID = QUARTER_HOUR
+    DIMENSIONS = ("quarter", "account", "api_key", "group", "model", "call_type", "status_class")
+
+    class Meta:
+        verbose_name = "pending rollup delta"
+
+    def __str__(self) -> str:
+        return f"{self.quarter:%Y-%m-%d %H:%M} {self.model} (+{self.calls} calls, not folded)"
+
+
+class FoldStatus(models.Model):
+    """The last fold of pending deltas into the rollups (one row).
+
+    With how many deltas wait (``PendingRollupDelta``), it tells support staff
+    how far behind folding is: reads stay exact either way, only slower.
+    """
+
+    last_fold_at = models.DateTimeField(null=True, blank=True)
+    last_fold_deltas = models.PositiveBigIntegerField(default=0)
+    last_fold_ms = models.PositiveIntegerField(default=0)
+    folds = models.PositiveBigIntegerField(default=0)
+    deltas_folded = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "rollup folding"
+        verbose_name_plural = "rollup folding"
+
+    def __str__(self) -> str:
+        return "rollup folding"
+
+
 # --- daily summaries ----------------------------------------------------------------
 #
 # The full levels keep every dimension a call is filtered by, so a day of the

@@ -9,6 +9,7 @@ that scoped queryset; none of them widens it.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections, router, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -32,7 +33,7 @@ from django.db.models import (
     Sum,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Group
@@ -47,13 +48,22 @@ from logs.models import (
     CallRecord,
     CallRollup,
     CallType,
+    PendingRollupDelta,
     PruneRun,
     RollupMeasures,
     StatusClass,
     from_units,
     to_units,
 )
-from logs.periods import DAY, GRIDS, HOUR, Grid, bucket_boundaries, bucket_expression
+from logs.periods import (
+    DAY,
+    GRIDS,
+    HOUR,
+    QUARTER_HOUR,
+    Grid,
+    bucket_boundaries,
+    bucket_expression,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -155,6 +165,49 @@ def _scope(queryset: QuerySet, field: str, user: User, account: Account | None) 
     if ids is None:
         return queryset
     return queryset.filter(**{f"{field}__in": ids})
+
+
+# --- one moment -------------------------------------------------------------------
+
+# The database alias every read of call data goes to inside consistent_read
+# (the read-replica router asks pinned_read_alias()).
+_pinned_alias: ContextVar[str | None] = ContextVar("pinned_read_alias", default=None)
+
+
+def pinned_read_alias() -> str | None:
+    return _pinned_alias.get()
+
+
+@contextmanager
+def consistent_read() -> Iterator[None]:
+    """Within this block, every read of calls and rollups sees one moment.
+
+    Totals and stats add what ingest appended and the folder has not folded
+    (pending deltas) to the rollup levels; a fold in between two of those reads
+    would move calls from one to the other, counting them twice or not at all.
+    On PostgreSQL the block is one REPEATABLE READ transaction (one snapshot)
+    on one database (a replica, if there are any); on SQLite a transaction,
+    which readers see one state of the file in. Blocks nest; inside a
+    transaction that is already open (a test's, say) it changes nothing.
+    Only reads: a write here (the cache, say) could conflict with another's.
+    """
+    if _pinned_alias.get() is not None:
+        yield
+        return
+    alias = router.db_for_read(CallRecord) or DEFAULT_DB_ALIAS
+    token = _pinned_alias.set(alias)
+    try:
+        database = connections[alias]
+        if database.in_atomic_block:
+            yield
+            return
+        with transaction.atomic(using=alias):
+            if database.vendor == "postgresql":
+                with database.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+    finally:
+        _pinned_alias.reset(token)
 
 
 # --- filters ----------------------------------------------------------------------
@@ -491,7 +544,11 @@ def _errors(level: type[RollupMeasures]) -> Sum:
 @dataclass(frozen=True)
 class _Plan:
     """Which parts of a time range are read from which rollup level, and which
-    from raw calls. Each range is [start, end); None is unbounded."""
+    from raw calls. Each range is [start, end); None is unbounded.
+
+    The last level in ``periods`` is the pending deltas (``PendingRollupDelta``,
+    quarter hours with every dimension) over every range read from rollups:
+    what ingest added and the folder has not moved into the levels yet."""
 
     periods: tuple[tuple[type[RollupMeasures], tuple[Range, ...]], ...]
     raw: tuple[Range, ...]
@@ -551,10 +608,11 @@ def _plan(
         filters.end.astimezone(UTC) if filters.end else None,
         0,
     )
-    return _Plan(
-        periods=tuple((level, _joined(ranges)) for level, ranges in pieces.items()),
-        raw=_joined(raw),
-    )
+    periods = [(level, _joined(ranges)) for level, ranges in pieces.items()]
+    if periods:
+        everywhere = [r for _, ranges in periods for r in ranges]
+        periods.append((PendingRollupDelta, _joined(everywhere)))
+    return _Plan(periods=tuple(periods), raw=_joined(raw))
 
 
 def _joined(ranges: list[Range]) -> tuple[Range, ...]:
@@ -626,6 +684,7 @@ def _rollup_totals(rollups: QuerySet[RollupMeasures]) -> CallTotals:
     )
 
 
+@consistent_read()
 def scoped_totals(
     user: User, *, account: Account | None = None, filters: CallFilters | None = None
 ) -> CallTotals:
@@ -678,6 +737,7 @@ class PageSeek:
     offset: int
 
 
+@consistent_read()
 def seek_page(
     user: User,
     *,
@@ -749,16 +809,18 @@ def _skip_periods(
     skipped, the boundary reached, and the start of the period holding the
     position (None if the span ran out first)."""
     period = level.PERIOD_FIELD
-    counts = _rollups(level, user, account, filters)
-    if span[0] is not None:
-        counts = counts.filter(**{f"{period}__gte": span[0]})
-    if span[1] is not None:
-        counts = counts.filter(**{f"{period}__lt": span[1]})
-    counts = (
-        counts.values_list(period)
-        .annotate(calls=Sum("calls"))
-        .order_by(f"-{period}" if newest_first else period)
+    folded = _rollups(level, user, account, filters).filter(_within(period, [span]))
+    pending = _rollups(PendingRollupDelta, user, account, filters).filter(
+        _within("quarter", [span])
     )
+    by_period: dict[datetime, int] = defaultdict(int)
+    for start, calls in folded.values_list(period).annotate(calls=Sum("calls")).order_by():
+        by_period[start] += calls
+    trunc = TruncDay if level.GRID is DAY else TruncHour
+    not_folded = pending.annotate(period=trunc("quarter", tzinfo=UTC)).values_list("period")
+    for start, calls in not_folded.annotate(calls=Sum("calls")).order_by():
+        by_period[start] += calls
+    counts = sorted(by_period.items(), reverse=newest_first)
     for start, calls in counts:
         if skipped + calls > offset:
             return skipped, boundary, start
@@ -775,6 +837,7 @@ ROLLUP_GROUP_BY = {
 }
 
 
+@consistent_read()
 def scoped_usage_stats(
     user: User,
     *,
@@ -823,17 +886,32 @@ def scoped_usage_stats(
     return _merge(rows)
 
 
+def _stored_extent(
+    hourly: QuerySet[CallRollup], pending: QuerySet[PendingRollupDelta]
+) -> tuple[datetime | None, datetime | None]:
+    """[first, after) of the hours and quarter hours holding calls, folded or not."""
+    folded = hourly.aggregate(first=Min("hour"), last=Max("hour"))
+    waiting = pending.aggregate(first=Min("quarter"), last=Max("quarter"))
+    firsts = [m for m in (folded["first"], waiting["first"]) if m is not None]
+    afters = [
+        m + step
+        for m, step in ((folded["last"], HOUR.step), (waiting["last"], QUARTER_HOUR.step))
+        if m is not None
+    ]
+    return (min(firsts), max(afters)) if firsts else (None, None)
+
+
 def _bounded_by_stored_calls(filters: CallFilters) -> CallFilters | None:
     """``filters`` with an open end of its time range closed at the first (or
     after the last) hour any call is stored in; None when nothing is stored there.
     Buckets can then be listed, and no rollup period can hold one's boundary."""
     if filters.start is not None and filters.end is not None:
         return filters
-    row = CallRollup.objects.aggregate(first=Min("hour"), last=Max("hour"))
-    if row["first"] is None:
+    first, after = _stored_extent(CallRollup.objects.all(), PendingRollupDelta.objects.all())
+    if first is None:
         return None
-    start = filters.start if filters.start is not None else row["first"]
-    end = filters.end if filters.end is not None else row["last"] + HOUR.step
+    start = filters.start if filters.start is not None else first
+    end = filters.end if filters.end is not None else after
     if start >= end:
         return None
     return replace(filters, start=start, end=end)
@@ -974,13 +1052,16 @@ def slow_call_thresholds(
     if cached is not None:
         return cached
     level = _answering_level(DAY, _dimensions_needed(user, account, CallFilters(), ("model",)))
-    rollups = _rollups(level, user, account, CallFilters()).filter(
-        day__gte=today - timedelta(days=SLOW_WINDOW_DAYS)
-    )
+    since = today - timedelta(days=SLOW_WINDOW_DAYS)
+    rollups = _rollups(level, user, account, CallFilters()).filter(day__gte=since)
+    pending = _rollups(PendingRollupDelta, user, account, CallFilters()).filter(quarter__gte=since)
     if wanted is not None:
         rollups = rollups.filter(model__in=wanted)
+        pending = pending.filter(model__in=wanted)
     thresholds = {}
-    for row in _rollup_stats(rollups, None, "model"):
+    with consistent_read():
+        rows = _rollup_stats(rollups, None, "model") + _rollup_stats(pending, None, "model")
+    for row in _merge(rows):
         p95 = row.duration_percentile(SLOW_QUANTILE)
         if row.key and row.calls >= SLOW_MIN_CALLS and p95 is not None:
             thresholds[row.key] = p95
@@ -1130,18 +1211,21 @@ class ScopedCallStats:
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
-        row = _rollups(CallRollup, self.user, self.account, self.filters).aggregate(
-            first=Min("hour"), last=Max("hour")
-        )
-        if row["first"] is None:
+        with consistent_read():
+            first, after = _stored_extent(
+                _rollups(CallRollup, self.user, self.account, self.filters),
+                _rollups(PendingRollupDelta, self.user, self.account, self.filters),
+            )
+        if first is None:
             return None, None
-        first, last = row["first"], row["last"] + timedelta(hours=1, microseconds=-1)
+        last = after - timedelta(microseconds=1)
         if self.filters.start is not None:
             first = max(first, self.filters.start)
         if self.filters.end is not None:
             last = min(last, self.filters.end - timedelta(microseconds=1))
         return first, last
 
+    @consistent_read()
     def _key_sums(self) -> dict[int, list]:
         """{key id: [account id, calls, errors, total tokens, usage, cost]} of every
         key with calls in the selection (names of keys seen in raw calls noted);
