@@ -37,7 +37,7 @@ from logs.admin_filters import (
     StatusFilter,
     TimeRangeFilter,
 )
-from logs.models import AccessRecord, CallPayload, CallRecord, PruneRun
+from logs.models import AccessRecord, CallPayload, CallRecord, FoldStatus, PruneRun
 from logs.resources import CallRecordResource, stream_csv
 from logs.selectors import (
     SLOW_WINDOW_DAYS,
@@ -53,7 +53,7 @@ from logs.selectors import (
     slow_call_thresholds,
     visible_calls,
 )
-from logs.services import finish_export_record, record_access
+from logs.services import finish_export_record, fold_lag, record_access
 from logs.stats import (
     EXPLANATION,
     INTERVAL_LABELS,
@@ -720,6 +720,48 @@ class PruneRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(FoldStatus)
+class FoldStatusAdmin(admin.ModelAdmin):
+    """How far behind folding pending rollup deltas is. Totals and stats are
+    exact either way; a long backlog only makes them slower."""
+
+    list_display = (
+        "waiting",
+        "last_fold_at",
+        "last_fold_deltas",
+        "last_fold_ms",
+        "folds",
+        "deltas_folded",
+    )
+    list_display_links = None
+    actions = None
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.has_perm("logs.view_callrecord")
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Waiting to be folded")
+    def waiting(self, status: FoldStatus) -> str:
+        lag = fold_lag()
+        if not lag["pending_deltas"]:
+            return "nothing"
+        return (
+            f"{lag['pending_deltas']:,} deltas, the oldest for "
+            f"{lag['oldest_pending_seconds']:,.1f} s"
+        )
 
 
 class PortalCallRecordAdmin(CallRecordAdmin):

@@ -7,7 +7,7 @@ PostgreSQL without foreign keys into it getting in the way.
 """
 
 import bisect
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django import forms
@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Account, ApiKey, Group
+from logs.periods import DAY, HOUR, MONTH, QUARTER_HOUR, Grid
 
 
 class CallType(models.TextChoices):
@@ -420,9 +421,10 @@ class RollupMeasures(models.Model):
         *HISTOGRAM_FIELDS,
     )
 
-    # The period column (first of DIMENSIONS) and how a moment maps to the
-    # start of its period (UTC). Set by each level.
+    # The period column (first of DIMENSIONS) and the UTC grid of its periods
+    # (``logs.periods``). Set by each level.
     PERIOD_FIELD: str
+    GRID: Grid
     DIMENSIONS: tuple[str, ...]
 
     class Meta:
@@ -430,11 +432,11 @@ class RollupMeasures(models.Model):
 
     @classmethod
     def period_start(cls, moment: datetime) -> datetime:
-        raise NotImplementedError
+        return cls.GRID.floor(moment)
 
     @classmethod
     def next_period(cls, start: datetime) -> datetime:
-        raise NotImplementedError
+        return cls.GRID.next(start)
 
     @classmethod
     def has_dimension(cls, name: str) -> bool:
@@ -456,10 +458,6 @@ class RollupRow(RollupMeasures):
         abstract = True
 
 
-def _utc_hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 class CallRollup(RollupRow):
     """Hourly totals per account x key x group x model x call type x status class.
 
@@ -471,6 +469,7 @@ class CallRollup(RollupRow):
     hour = models.DateTimeField(help_text="Start of the hour (UTC).")
 
     PERIOD_FIELD = "hour"
+    GRID = HOUR
     DIMENSIONS = ("hour", "account", "api_key", "group", "model", "call_type", "status_class")
 
     class Meta:
@@ -497,14 +496,6 @@ class CallRollup(RollupRow):
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.model} ({self.calls} calls)"
 
-    @classmethod
-    def period_start(cls, moment: datetime) -> datetime:
-        return _utc_hour(moment)
-
-    @classmethod
-    def next_period(cls, start: datetime) -> datetime:
-        return start + timedelta(hours=1)
-
 
 class DailyCallRollup(RollupRow):
     """The hourly rollups summed per UTC day.
@@ -518,6 +509,7 @@ class DailyCallRollup(RollupRow):
     day = models.DateTimeField(help_text="Start of the day (UTC).")
 
     PERIOD_FIELD = "day"
+    GRID = DAY
     DIMENSIONS = ("day", "account", "api_key", "group", "model", "call_type", "status_class")
 
     class Meta:
@@ -536,14 +528,6 @@ class DailyCallRollup(RollupRow):
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.model} ({self.calls} calls)"
 
-    @classmethod
-    def period_start(cls, moment: datetime) -> datetime:
-        return _utc_hour(moment).replace(hour=0)
-
-    @classmethod
-    def next_period(cls, start: datetime) -> datetime:
-        return start + timedelta(days=1)
-
 
 class MonthlyCallRollup(RollupRow):
     """The hourly rollups summed per UTC calendar month: totals over months of
@@ -552,6 +536,7 @@ class MonthlyCallRollup(RollupRow):
     month = models.DateTimeField(help_text="Start of the month (UTC).")
 
     PERIOD_FIELD = "month"
+    GRID = MONTH
     DIMENSIONS = ("month", "account", "api_key", "group", "model", "call_type", "status_class")
 
     class Meta:
@@ -578,17 +563,75 @@ class MonthlyCallRollup(RollupRow):
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.model} ({self.calls} calls)"
 
-    @classmethod
-    def period_start(cls, moment: datetime) -> datetime:
-        return _utc_hour(moment).replace(day=1, hour=0)
-
-    @classmethod
-    def next_period(cls, start: datetime) -> datetime:
-        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-
 
 # Coarsest first: how a time range is cut into whole periods (logs.selectors).
 ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup, CallRollup)
+
+
+# --- calls not folded into the rollups yet ---------------------------------------------
+
+
+class PendingRollupDelta(RollupMeasures):
+    """What a batch of ingested calls adds to the rollups, until it is folded in.
+
+    Ingest appends these rows in the transaction that stores the calls (no
+    conflicts: concurrent batches never wait on each other's rollup rows), one
+    row per UTC quarter hour and combination of every dimension in the batch.
+    Shortly after, ``logs.services.fold_pending_rollups`` moves them into every
+    rollup level in one transaction (a folder that dies midway leaves them
+    here, whole). Every read that uses rollups adds what is still here, so
+    totals and stats are exact at every moment, folded or not.
+    """
+
+    quarter = models.DateTimeField(help_text="Start of the quarter hour (UTC).")
+    # No foreign key constraints or indexes: ingest appends, the folder empties.
+    account = models.ForeignKey(
+        Account, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    group = models.ForeignKey(
+        Group, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+    status_class = models.CharField(max_length=16, choices=StatusClass.choices)
+    # The newest call's time: the folder moves its key's last_used_at forward.
+    latest_at = models.DateTimeField()
+    # When ingest wrote it: how far behind folding is (FoldStatus).
+    added_at = models.DateTimeField()
+
+    PERIOD_FIELD = "quarter"
+    GRID = QUARTER_HOUR
+    DIMENSIONS = ("quarter", "account", "api_key", "group", "model", "call_type", "status_class")
+
+    class Meta:
+        verbose_name = "pending rollup delta"
+
+    def __str__(self) -> str:
+        return f"{self.quarter:%Y-%m-%d %H:%M} {self.model} (+{self.calls} calls, not folded)"
+
+
+class FoldStatus(models.Model):
+    """The last fold of pending deltas into the rollups (one row).
+
+    With how many deltas wait (``PendingRollupDelta``), it tells support staff
+    how far behind folding is: reads stay exact either way, only slower.
+    """
+
+    last_fold_at = models.DateTimeField(null=True, blank=True)
+    last_fold_deltas = models.PositiveBigIntegerField(default=0)
+    last_fold_ms = models.PositiveIntegerField(default=0)
+    folds = models.PositiveBigIntegerField(default=0)
+    deltas_folded = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "rollup folding"
+        verbose_name_plural = "rollup folding"
+
+    def __str__(self) -> str:
+        return "rollup folding"
 
 
 # --- daily summaries ----------------------------------------------------------------
@@ -605,15 +648,14 @@ ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup
 
 
 class SummaryRollup(RollupMeasures):
-    """A full level summed over every dimension but the few a subclass keeps,
-    with the same periods (``SUMMARISES``)."""
+    """The calls of each period of its grid summed over every dimension but the
+    few a subclass keeps."""
 
     # Calls with an error status (4xx, 5xx): the summaries keep no status class.
     errors = models.PositiveBigIntegerField(default=0)
 
     MEASURES = (*RollupMeasures.MEASURES, "errors")
-    # The full level a summary is read instead of, and how its period is shown.
-    SUMMARISES: type[RollupRow]
+    # How its period is shown.
     PERIOD_FORMAT: str
 
     class Meta:
@@ -624,21 +666,13 @@ class SummaryRollup(RollupMeasures):
         period = getattr(self, self.PERIOD_FIELD)
         return f"{period:{self.PERIOD_FORMAT}} {kept} ({self.calls} calls)"
 
-    @classmethod
-    def period_start(cls, moment: datetime) -> datetime:
-        return cls.SUMMARISES.period_start(moment)
-
-    @classmethod
-    def next_period(cls, start: datetime) -> datetime:
-        return cls.SUMMARISES.next_period(start)
-
 
 class DailySummaryRollup(SummaryRollup):
     day = models.DateTimeField(help_text="Start of the day (UTC).")
 
     PERIOD_FIELD = "day"
     PERIOD_FORMAT = "%Y-%m-%d"
-    SUMMARISES = DailyCallRollup
+    GRID = DAY
 
     class Meta:
         abstract = True
@@ -726,7 +760,7 @@ class HourlySummaryRollup(SummaryRollup):
 
     PERIOD_FIELD = "hour"
     PERIOD_FORMAT = "%Y-%m-%d %H:00"
-    SUMMARISES = CallRollup
+    GRID = HOUR
 
     class Meta:
         abstract = True
@@ -771,19 +805,102 @@ class HourlyAccountModelRollup(HourlySummaryRollup):
         ]
 
 
+# --- quarter-hour summaries ---------------------------------------------------------
+#
+# Where a zone's clock is not a whole number of hours from UTC (India +05:30,
+# Nepal +05:45, South Australia, Newfoundland), its hours and days begin inside
+# a UTC hour, so an hourly row cannot say which of two local hours (or days)
+# its calls belong to. Quarter hours fit every zone in use. Only the two
+# summaries the stats pages need are kept at this grain (each is about four
+# times its hourly twin); questions they cannot answer read raw calls for the
+# hours that are cut in two (``logs.selectors``).
+
+
+class QuarterHourSummaryRollup(SummaryRollup):
+    quarter = models.DateTimeField(help_text="Start of the quarter hour (UTC).")
+
+    PERIOD_FIELD = "quarter"
+    PERIOD_FORMAT = "%Y-%m-%d %H:%M"
+    GRID = QUARTER_HOUR
+
+    class Meta:
+        abstract = True
+
+
+class QuarterHourModelRollup(QuarterHourSummaryRollup):
+    """Per UTC quarter hour and model, over every account."""
+
+    model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+
+    DIMENSIONS = ("quarter", "model", "call_type")
+
+    class Meta:
+        verbose_name = "quarter-hour per-model summary"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["quarter", "model", "call_type"], name="quarter_model_summary_uniq"
+            )
+        ]
+
+
+class QuarterHourAccountModelRollup(QuarterHourSummaryRollup):
+    """Per UTC quarter hour, account and model."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    model = models.CharField(max_length=128)
+    call_type = models.CharField(max_length=16, choices=CallType.choices)
+
+    DIMENSIONS = ("quarter", "account", "model", "call_type")
+
+    class Meta:
+        verbose_name = "quarter-hour per-account-and-model summary"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["quarter", "account", "model", "call_type"],
+                name="quarter_account_model_summary_uniq",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "quarter"], name="quarter_acct_model_idx"),
+        ]
+
+
 # Smallest first: the first whose dimensions cover a question answers it (among
-# the summaries of the level the question's periods come from).
+# the summaries on the grid the question's periods come from).
 SUMMARY_ROLLUP_LEVELS: tuple[type[SummaryRollup], ...] = (
     DailyModelRollup,
     DailyAccountModelRollup,
     DailyKeyRollup,
     HourlyModelRollup,
     HourlyAccountModelRollup,
+    QuarterHourModelRollup,
+    QuarterHourAccountModelRollup,
+)
+
+# The levels on each grid, smallest first (the full level, where a grid has
+# one, last): the first whose dimensions cover a question answers it.
+LEVELS_BY_GRID: dict[Grid, tuple[type[RollupMeasures], ...]] = {
+    MONTH: (MonthlyCallRollup,),
+    DAY: (DailyModelRollup, DailyAccountModelRollup, DailyKeyRollup, DailyCallRollup),
+    HOUR: (HourlyModelRollup, HourlyAccountModelRollup, CallRollup),
+    QUARTER_HOUR: (QuarterHourModelRollup, QuarterHourAccountModelRollup),
+}
+
+# Levels too fine to be summed from the hourly rows: kept from each call's
+# own time (by ingest, by rebuild_rollups).
+FINE_ROLLUP_LEVELS: tuple[type[SummaryRollup], ...] = (
+    QuarterHourModelRollup,
+    QuarterHourAccountModelRollup,
 )
 
 # Every level kept from the hourly rows (by ingest, by rebuild_rollups).
 COARSE_ROLLUP_LEVELS: tuple[type[RollupMeasures], ...] = (
     DailyCallRollup,
     MonthlyCallRollup,
-    *SUMMARY_ROLLUP_LEVELS,
+    DailyModelRollup,
+    DailyAccountModelRollup,
+    DailyKeyRollup,
+    HourlyModelRollup,
+    HourlyAccountModelRollup,
 )

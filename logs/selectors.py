@@ -9,7 +9,8 @@ that scoped queryset; none of them widens it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
@@ -18,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections, router, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -40,21 +41,28 @@ from logs.models import (
     COST_DECIMAL_PLACES,
     DURATION_BUCKET_EDGES_MS,
     HISTOGRAM_FIELDS,
-    ROLLUP_LEVELS,
-    SUMMARY_ROLLUP_LEVELS,
+    LEVELS_BY_GRID,
     USAGE_DECIMAL_PLACES,
     AccountGroup,
     AccountModel,
     CallRecord,
     CallRollup,
     CallType,
-    DailyCallRollup,
+    PendingRollupDelta,
     PruneRun,
     RollupMeasures,
-    RollupRow,
     StatusClass,
     from_units,
     to_units,
+)
+from logs.periods import (
+    DAY,
+    GRIDS,
+    HOUR,
+    QUARTER_HOUR,
+    Grid,
+    bucket_boundaries,
+    bucket_expression,
 )
 
 if TYPE_CHECKING:
@@ -183,6 +191,49 @@ def _scope(queryset: QuerySet, field: str, user: User, account: Account | None) 
     if ids is None:
         return queryset
     return queryset.filter(**{f"{field}__in": ids})
+
+
+# --- one moment -------------------------------------------------------------------
+
+# The database alias every read of call data goes to inside consistent_read
+# (the read-replica router asks pinned_read_alias()).
+_pinned_alias: ContextVar[str | None] = ContextVar("pinned_read_alias", default=None)
+
+
+def pinned_read_alias() -> str | None:
+    return _pinned_alias.get()
+
+
+@contextmanager
+def consistent_read() -> Iterator[None]:
+    """Within this block, every read of calls and rollups sees one moment.
+
+    Totals and stats add what ingest appended and the folder has not folded
+    (pending deltas) to the rollup levels; a fold in between two of those reads
+    would move calls from one to the other, counting them twice or not at all.
+    On PostgreSQL the block is one REPEATABLE READ transaction (one snapshot)
+    on one database (a replica, if there are any); on SQLite a transaction,
+    which readers see one state of the file in. Blocks nest; inside a
+    transaction that is already open (a test's, say) it changes nothing.
+    Only reads: a write here (the cache, say) could conflict with another's.
+    """
+    if _pinned_alias.get() is not None:
+        yield
+        return
+    alias = router.db_for_read(CallRecord) or DEFAULT_DB_ALIAS
+    token = _pinned_alias.set(alias)
+    try:
+        database = connections[alias]
+        if database.in_atomic_block:
+            yield
+            return
+        with transaction.atomic(using=alias):
+            if database.vendor == "postgresql":
+                with database.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+    finally:
+        _pinned_alias.reset(token)
 
 
 # --- filters ----------------------------------------------------------------------
@@ -396,8 +447,7 @@ def usage_stats(
 
     dimensions = {}
     if interval is not None:
-        trunc = TruncHour if interval == "hour" else TruncDay
-        dimensions["bucket"] = trunc("created_at", tzinfo=timezone.get_current_timezone())
+        dimensions["bucket"] = bucket_expression("created_at", interval)
     if group_by is not None:
         dimensions["key"] = F(STATS_GROUP_BY[group_by])
 
@@ -440,19 +490,20 @@ def usage_stats(
 
 # --- totals and stats from rollups -----------------------------------------------
 #
-# A time range is cut into whole periods of the coarsest rollup level that fits
-# (months, then days, then hours, all in UTC) and, at either end, the partial
-# hours left over, which are read from raw calls (an indexed range of at most an
-# hour each); anything filtered by request id is read from raw calls. The answer
-# is exact either way: every level is kept in the same transaction as the calls
-# it sums. An open end needs no cutting: the current month's row already holds
-# everything up to now.
+# A time range is cut into whole periods of the coarsest rollup grid that fits
+# (months, then days, hours and quarter hours, all in UTC) and, at either end,
+# the partial quarter hours left over, which are read from raw calls (an indexed
+# range of minutes each); anything filtered by request id is read from raw
+# calls. Each grid's periods are read from the smallest level on it that has
+# every dimension the question needs; where no level on a grid does, its
+# periods go to the next finer grid. When the answer is per hour or per day of
+# the current time zone, a grid period that a bucket boundary falls inside
+# (a UTC hour cut in two by India's half-hour offset, a UTC day by any zone's
+# midnight) is cut finer too. The answer is exact either way: every level is
+# kept in the same transaction as the calls it sums. An open end needs no
+# cutting: the current month's row already holds everything up to now.
 
-# Zones whose days are UTC days: only there can day buckets come from daily rollups.
-UTC_ZONE_NAMES = frozenset(
-    {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"}
-    | {"GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "Etc/Greenwich"}
-)
+Range = tuple[datetime | None, datetime | None]
 
 
 def _rollups(
@@ -501,12 +552,12 @@ def _dimensions_needed(
     return needed
 
 
-def _answering_level(level: type[RollupMeasures], needed: set[str]) -> type[RollupMeasures]:
-    """The smallest level with ``level``'s periods that has every dimension needed."""
-    for summary in SUMMARY_ROLLUP_LEVELS:
-        if summary.SUMMARISES is level and needed <= set(summary.DIMENSIONS[1:]):
-            return summary
-    return level
+def _answering_level(grid: Grid, needed: set[str]) -> type[RollupMeasures] | None:
+    """The smallest level on ``grid`` that has every dimension needed, if any."""
+    for level in LEVELS_BY_GRID[grid]:
+        if needed <= set(level.DIMENSIONS[1:]):
+            return level
+    return None
 
 
 def _errors(level: type[RollupMeasures]) -> Sum:
@@ -519,35 +570,60 @@ def _errors(level: type[RollupMeasures]) -> Sum:
 @dataclass(frozen=True)
 class _Plan:
     """Which parts of a time range are read from which rollup level, and which
-    from raw calls. Each range is [start, end); None is unbounded."""
+    from raw calls. Each range is [start, end); None is unbounded.
 
-    periods: tuple[tuple[type[RollupRow], datetime | None, datetime | None], ...]
-    raw: tuple[tuple[datetime | None, datetime | None], ...]
+    The last level in ``periods`` is the pending deltas (``PendingRollupDelta``,
+    quarter hours with every dimension) over every range read from rollups:
+    what ingest added and the folder has not moved into the levels yet."""
+
+    periods: tuple[tuple[type[RollupMeasures], tuple[Range, ...]], ...]
+    raw: tuple[Range, ...]
 
 
-def _ceil_period(level: type[RollupRow], moment: datetime) -> datetime:
-    start = level.period_start(moment)
-    return start if start == moment else level.next_period(start)
+def _plan(
+    filters: CallFilters, needed: set[str], boundaries: Sequence[datetime] | None = None
+) -> _Plan:
+    """Cut the filters' time range into whole periods, coarsest grid first.
 
-
-def _plan(filters: CallFilters, levels: tuple[type[RollupRow], ...] = ROLLUP_LEVELS) -> _Plan:
-    """Cut the filters' time range into whole periods, coarsest level first."""
+    ``boundaries`` (UTC, ascending) are where one bucket of the answer ends
+    and the next begins: no period read from rollups may contain one. With
+    boundaries, the range must be bounded at both ends.
+    """
     if filters.request_id:
         return _Plan(periods=(), raw=((filters.start, filters.end),))
-    periods: list[tuple[type[RollupRow], datetime | None, datetime | None]] = []
-    raw: list[tuple[datetime | None, datetime | None]] = []
+    pieces: dict[type[RollupMeasures], list[Range]] = {}
+    raw: list[Range] = []
 
     def cover(start: datetime | None, end: datetime | None, depth: int) -> None:
-        if depth == len(levels):
+        if start is not None and end is not None and start >= end:
+            return
+        if depth == len(GRIDS):
             raw.append((start, end))
             return
-        level = levels[depth]
-        first = _ceil_period(level, start) if start is not None else None
-        last = level.period_start(end) if end is not None else None
+        grid = GRIDS[depth]
+        level = _answering_level(grid, needed)
+        if level is None:
+            cover(start, end, depth + 1)
+            return
+        first = grid.ceil(start) if start is not None else None
+        last = grid.floor(end) if end is not None else None
         if first is not None and last is not None and first >= last:
             cover(start, end, depth + 1)
             return
-        periods.append((level, first, last))
+        if boundaries is None:
+            pieces.setdefault(level, []).append((first, last))
+        else:
+            run: datetime | None = None  # start of the current run of whole periods
+            for period in grid.periods(first, last):
+                if grid.straddles(period, boundaries):
+                    if run is not None:
+                        pieces.setdefault(level, []).append((run, period))
+                        run = None
+                    cover(period, grid.next(period), depth + 1)
+                elif run is None:
+                    run = period
+            if run is not None:
+                pieces.setdefault(level, []).append((run, last))
         if start is not None and first != start:
             cover(start, first, depth + 1)
         if end is not None and last != end:
@@ -558,35 +634,55 @@ def _plan(filters: CallFilters, levels: tuple[type[RollupRow], ...] = ROLLUP_LEV
         filters.end.astimezone(UTC) if filters.end else None,
         0,
     )
-    return _Plan(periods=tuple(periods), raw=tuple(raw))
+    periods = [(level, _joined(ranges)) for level, ranges in pieces.items()]
+    if periods:
+        everywhere = [r for _, ranges in periods for r in ranges]
+        periods.append((PendingRollupDelta, _joined(everywhere)))
+    return _Plan(periods=tuple(periods), raw=_joined(raw))
 
 
-def _stats_levels(interval: str | None) -> tuple[type[RollupRow], ...]:
-    """The rollup levels whose periods fit inside ``interval``'s buckets."""
-    if interval is None:
-        return ROLLUP_LEVELS
-    if interval == "day" and timezone.get_current_timezone_name() in UTC_ZONE_NAMES:
-        return (DailyCallRollup, CallRollup)
-    return (CallRollup,)
+def _joined(ranges: list[Range]) -> tuple[Range, ...]:
+    """Ranges in order, each run of adjacent ones as one."""
+    ordered = sorted(ranges, key=lambda r: r[0] or datetime.min.replace(tzinfo=UTC))
+    joined: list[Range] = []
+    for start, end in ordered:
+        if joined and joined[-1][1] == start:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return tuple(joined)
 
 
-def _raw_piece(user, account, filters: CallFilters, piece) -> QuerySet[CallRecord]:
-    return filter_calls(
-        visible_calls(user, account=account), replace(filters, start=piece[0], end=piece[1])
+def _within(field_name: str, ranges: Sequence[Range]) -> Q:
+    """``field_name`` in any of ``ranges``."""
+    condition = Q()
+    for start, end in ranges:
+        bounds = {}
+        if start is not None:
+            bounds[f"{field_name}__gte"] = start
+        if end is not None:
+            bounds[f"{field_name}__lt"] = end
+        condition |= Q(**bounds)
+    return condition
+
+
+def _raw_piece(
+    user: User, account: Account | None, filters: CallFilters, ranges: Sequence[Range]
+) -> QuerySet[CallRecord]:
+    calls = filter_calls(
+        visible_calls(user, account=account), replace(filters, start=None, end=None)
     )
+    return calls.filter(_within("created_at", ranges))
 
 
 def _period_piece(
-    user, account, filters: CallFilters, piece, grouped_by: Iterable[str] = ()
+    user: User,
+    account: Account | None,
+    filters: CallFilters,
+    piece: tuple[type[RollupMeasures], Sequence[Range]],
 ) -> QuerySet[RollupMeasures]:
-    level, first, last = piece
-    level = _answering_level(level, _dimensions_needed(user, account, filters, grouped_by))
-    rollups = _rollups(level, user, account, filters)
-    if first is not None:
-        rollups = rollups.filter(**{f"{level.PERIOD_FIELD}__gte": first})
-    if last is not None:
-        rollups = rollups.filter(**{f"{level.PERIOD_FIELD}__lt": last})
-    return rollups
+    level, ranges = piece
+    return _rollups(level, user, account, filters).filter(_within(level.PERIOD_FIELD, ranges))
 
 
 def _rollup_totals(rollups: QuerySet[RollupMeasures]) -> CallTotals:
@@ -614,13 +710,14 @@ def _rollup_totals(rollups: QuerySet[RollupMeasures]) -> CallTotals:
     )
 
 
+@consistent_read()
 def scoped_totals(
     user: User, *, account: Account | None = None, filters: CallFilters | None = None
 ) -> CallTotals:
     """Totals of the calls ``user`` may see that match ``filters``, from rollups."""
     filters = filters or CallFilters()
-    plan = _plan(filters)
-    parts = [call_totals(_raw_piece(user, account, filters, piece)) for piece in plan.raw]
+    plan = _plan(filters, _dimensions_needed(user, account, filters))
+    parts = [call_totals(_raw_piece(user, account, filters, plan.raw))] if plan.raw else []
     parts.extend(
         _rollup_totals(_period_piece(user, account, filters, piece)) for piece in plan.periods
     )
@@ -666,6 +763,7 @@ class PageSeek:
     offset: int
 
 
+@consistent_read()
 def seek_page(
     user: User,
     *,
@@ -687,11 +785,10 @@ def seek_page(
     """
     if offset < SEEK_MIN_OFFSET or filters.request_id:
         return PageSeek(boundary=None, offset=offset)
-    day = DailyCallRollup
     low = filters.start.astimezone(UTC) if filters.start else None
     high = filters.end.astimezone(UTC) if filters.end else None
-    first_day = _ceil_period(day, low) if low else None
-    last_day = day.period_start(high) if high else None  # exclusive
+    first_day = DAY.ceil(low) if low else None
+    last_day = DAY.floor(high) if high else None  # exclusive
     if first_day is not None and last_day is not None and first_day >= last_day:
         return PageSeek(boundary=None, offset=offset)
 
@@ -706,16 +803,16 @@ def seek_page(
 
     needed = _dimensions_needed(user, account, filters)
     skipped, boundary, position_day = _skip_periods(
-        _answering_level(day, needed), user, account, filters,
+        _answering_level(DAY, needed), user, account, filters,
         (first_day, last_day), offset, skipped, boundary, newest_first,
     )  # fmt: skip
     # Within the day that holds the page, whole hours too, when a small hourly
     # summary can count them (the full hourly level has thousands of rows a day:
     # reading them costs about what the walk it would save does).
-    hourly = _answering_level(CallRollup, needed)
+    hourly = _answering_level(HOUR, needed)
     still_deep = offset - skipped >= SEEK_MIN_OFFSET
     if position_day is not None and hourly is not CallRollup and still_deep:
-        hours = (position_day, day.next_period(position_day))
+        hours = (position_day, DAY.next(position_day))
         skipped, boundary, _ = _skip_periods(
             hourly, user, account, filters, hours, offset, skipped, boundary, newest_first
         )
@@ -738,16 +835,18 @@ def _skip_periods(
     skipped, the boundary reached, and the start of the period holding the
     position (None if the span ran out first)."""
     period = level.PERIOD_FIELD
-    counts = _rollups(level, user, account, filters)
-    if span[0] is not None:
-        counts = counts.filter(**{f"{period}__gte": span[0]})
-    if span[1] is not None:
-        counts = counts.filter(**{f"{period}__lt": span[1]})
-    counts = (
-        counts.values_list(period)
-        .annotate(calls=Sum("calls"))
-        .order_by(f"-{period}" if newest_first else period)
+    folded = _rollups(level, user, account, filters).filter(_within(period, [span]))
+    pending = _rollups(PendingRollupDelta, user, account, filters).filter(
+        _within("quarter", [span])
     )
+    by_period: dict[datetime, int] = defaultdict(int)
+    for start, calls in folded.values_list(period).annotate(calls=Sum("calls")).order_by():
+        by_period[start] += calls
+    trunc = TruncDay if level.GRID is DAY else TruncHour
+    not_folded = pending.annotate(period=trunc("quarter", tzinfo=UTC)).values_list("period")
+    for start, calls in not_folded.annotate(calls=Sum("calls")).order_by():
+        by_period[start] += calls
+    counts = sorted(by_period.items(), reverse=newest_first)
     for start, calls in counts:
         if skipped + calls > offset:
             return skipped, boundary, start
@@ -764,6 +863,7 @@ ROLLUP_GROUP_BY = {
 }
 
 
+@consistent_read()
 def scoped_usage_stats(
     user: User,
     *,
@@ -775,21 +875,29 @@ def scoped_usage_stats(
 ) -> list[StatsRow]:
     """``usage_stats`` for what ``user`` may see, read from rollups where it can be.
 
-    Day buckets are days in the current time zone; with a zone whose offset is
-    not a whole number of hours, an hour straddling midnight counts in the day
-    it starts in.
+    Hour and day buckets are those of the current time zone, exactly: rollup
+    periods that a bucket boundary falls inside are read from a finer grid, or
+    from raw calls (``_plan``).
     """
     if interval not in (*STATS_INTERVALS, None):
         raise ValueError(f"interval must be one of {STATS_INTERVALS}")
     if group_by is not None and group_by not in ROLLUP_GROUP_BY:
         raise ValueError(f"group_by must be one of {tuple(ROLLUP_GROUP_BY)}")
     filters = filters or CallFilters()
-    plan = _plan(filters, _stats_levels(interval))
+    needed = _dimensions_needed(user, account, filters, _grouped_dimensions(group_by))
+    boundaries = None
+    if interval is not None and not filters.request_id:
+        bounded = _bounded_by_stored_calls(filters)
+        if bounded is None:
+            return []
+        filters = bounded
+        boundaries = bucket_boundaries(filters.start, filters.end, interval)
+    plan = _plan(filters, needed, boundaries)
     rows = []
-    for piece in plan.raw:
+    if plan.raw:
         rows.extend(
             usage_stats(
-                _raw_piece(user, account, filters, piece),
+                _raw_piece(user, account, filters, plan.raw),
                 interval=interval,
                 group_by=group_by,
                 histogram=histogram,
@@ -798,13 +906,41 @@ def scoped_usage_stats(
     for piece in plan.periods:
         rows.extend(
             _rollup_stats(
-                _period_piece(user, account, filters, piece, _grouped_dimensions(group_by)),
-                interval,
-                group_by,
-                histogram,
+                _period_piece(user, account, filters, piece), interval, group_by, histogram
             )
         )
     return _merge(rows)
+
+
+def _stored_extent(
+    hourly: QuerySet[CallRollup], pending: QuerySet[PendingRollupDelta]
+) -> tuple[datetime | None, datetime | None]:
+    """[first, after) of the hours and quarter hours holding calls, folded or not."""
+    folded = hourly.aggregate(first=Min("hour"), last=Max("hour"))
+    waiting = pending.aggregate(first=Min("quarter"), last=Max("quarter"))
+    firsts = [m for m in (folded["first"], waiting["first"]) if m is not None]
+    afters = [
+        m + step
+        for m, step in ((folded["last"], HOUR.step), (waiting["last"], QUARTER_HOUR.step))
+        if m is not None
+    ]
+    return (min(firsts), max(afters)) if firsts else (None, None)
+
+
+def _bounded_by_stored_calls(filters: CallFilters) -> CallFilters | None:
+    """``filters`` with an open end of its time range closed at the first (or
+    after the last) hour any call is stored in; None when nothing is stored there.
+    Buckets can then be listed, and no rollup period can hold one's boundary."""
+    if filters.start is not None and filters.end is not None:
+        return filters
+    first, after = _stored_extent(CallRollup.objects.all(), PendingRollupDelta.objects.all())
+    if first is None:
+        return None
+    start = filters.start if filters.start is not None else first
+    end = filters.end if filters.end is not None else after
+    if start >= end:
+        return None
+    return replace(filters, start=start, end=end)
 
 
 def _grouped_dimensions(group_by: str | None) -> tuple[str, ...]:
@@ -817,12 +953,12 @@ def _rollup_stats(
     dimensions = {}
     if interval is not None:
         period = rollups.model.PERIOD_FIELD
-        if period == interval and timezone.get_current_timezone_name() in UTC_ZONE_NAMES:
-            # The level's periods are the buckets: group by the column itself.
+        if period == interval:
+            # Periods lie inside buckets (_plan) and are as long: they are the
+            # buckets, so group by the column itself.
             dimensions["bucket"] = F(period)
         else:
-            trunc = TruncHour if interval == "hour" else TruncDay
-            dimensions["bucket"] = trunc(period, tzinfo=timezone.get_current_timezone())
+            dimensions["bucket"] = bucket_expression(period, interval)
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
     measures = {
@@ -931,7 +1067,7 @@ def slow_call_thresholds(
     now: datetime | None = None,
 ) -> dict[str, float]:
     """{model: p95 duration in ms} for ``models`` (all if None) that have enough calls."""
-    today = DailyCallRollup.period_start(now or timezone.now())
+    today = DAY.floor(now or timezone.now())
     wanted = sorted(models) if models is not None else None
     scope = visible_account_ids(user, account=account)
     cache_key = (
@@ -941,16 +1077,17 @@ def slow_call_thresholds(
     cached = cache.get(cache_key)
     if cached is not None:
         return cached
-    level = _answering_level(
-        DailyCallRollup, _dimensions_needed(user, account, CallFilters(), ("model",))
-    )
-    rollups = _rollups(level, user, account, CallFilters()).filter(
-        day__gte=today - timedelta(days=SLOW_WINDOW_DAYS)
-    )
+    level = _answering_level(DAY, _dimensions_needed(user, account, CallFilters(), ("model",)))
+    since = today - timedelta(days=SLOW_WINDOW_DAYS)
+    rollups = _rollups(level, user, account, CallFilters()).filter(day__gte=since)
+    pending = _rollups(PendingRollupDelta, user, account, CallFilters()).filter(quarter__gte=since)
     if wanted is not None:
         rollups = rollups.filter(model__in=wanted)
+        pending = pending.filter(model__in=wanted)
     thresholds = {}
-    for row in _rollup_stats(rollups, None, "model"):
+    with consistent_read():
+        rows = _rollup_stats(rollups, None, "model") + _rollup_stats(pending, None, "model")
+    for row in _merge(rows):
         p95 = row.duration_percentile(SLOW_QUANTILE)
         if row.key and row.calls >= SLOW_MIN_CALLS and p95 is not None:
             thresholds[row.key] = p95
@@ -1100,23 +1237,27 @@ class ScopedCallStats:
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
-        row = _rollups(CallRollup, self.user, self.account, self.filters).aggregate(
-            first=Min("hour"), last=Max("hour")
-        )
-        if row["first"] is None:
+        with consistent_read():
+            first, after = _stored_extent(
+                _rollups(CallRollup, self.user, self.account, self.filters),
+                _rollups(PendingRollupDelta, self.user, self.account, self.filters),
+            )
+        if first is None:
             return None, None
-        first, last = row["first"], row["last"] + timedelta(hours=1, microseconds=-1)
+        last = after - timedelta(microseconds=1)
         if self.filters.start is not None:
             first = max(first, self.filters.start)
         if self.filters.end is not None:
             last = min(last, self.filters.end - timedelta(microseconds=1))
         return first, last
 
+    @consistent_read()
     def _key_sums(self) -> dict[int, list]:
         """{key id: [account id, calls, errors, total tokens, usage, cost]} of every
         key with calls in the selection (names of keys seen in raw calls noted);
         usage and cost in stored units (``FixedDecimalField``), which rank alike."""
-        plan = _plan(self.filters)
+        needed = _dimensions_needed(self.user, self.account, self.filters, ("api_key", "account"))
+        plan = _plan(self.filters, needed)
         sums: dict[int, list] = {}
 
         def add(key_id, account_id, calls, errors, total_tokens, usage, cost) -> None:
@@ -1130,17 +1271,15 @@ class ScopedCallStats:
             seen[4] += usage
             seen[5] += cost
 
-        for piece in plan.raw:
-            raw = _raw_piece(self.user, self.account, self.filters, piece)
+        if plan.raw:
+            raw = _raw_piece(self.user, self.account, self.filters, plan.raw)
             for key in top_keys(raw, limit=10**9):
                 self._names[key.key_id] = (key.key_name, key.account_name)
                 add(key.key_id, key.account_id, key.calls, key.errors, key.total_tokens,
                     to_units(key.usage, USAGE_DECIMAL_PLACES),
                     to_units(key.cost, COST_DECIMAL_PLACES))  # fmt: skip
         for period_piece in plan.periods:
-            rollups = _period_piece(
-                self.user, self.account, self.filters, period_piece, ("api_key", "account")
-            )
+            rollups = _period_piece(self.user, self.account, self.filters, period_piece)
             # Grouped by ids alone, names looked up afterwards for the few keys
             # ranked: grouping by the joined names makes PostgreSQL sort every row.
             rows = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, Group
@@ -32,6 +33,7 @@ from logs.models import (
     COARSE_ROLLUP_LEVELS,
     COST_DECIMAL_PLACES,
     DURATION_BUCKET_EDGES_MS,
+    FINE_ROLLUP_LEVELS,
     HISTOGRAM_FIELDS,
     USAGE_DECIMAL_PLACES,
     AccessRecord,
@@ -42,6 +44,8 @@ from logs.models import (
     CallRollup,
     CallType,
     FixedDecimalField,
+    FoldStatus,
+    PendingRollupDelta,
     PruneRun,
     RollupMeasures,
     StatusClass,
@@ -49,6 +53,7 @@ from logs.models import (
     to_units,
 )
 from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
+from logs.periods import HOUR, QUARTER_HOUR
 from logs.redaction import redact, redact_json, redact_text
 
 MAX_INT32 = 2**31 - 1
@@ -978,8 +983,13 @@ def _store(resolved: list[_Resolved], wait_for_disk: bool = True) -> IngestResul
         ids = _create_calls(fresh)
         calls = [call for call, *_ in fresh]
         _remember_models(calls)
-        _touch_keys(calls)
-        apply_rollup_deltas(rollup_deltas(calls))
+        PendingRollupDelta.objects.bulk_create(
+            PendingRollupDelta(**row) for row in pending_rows(calls, added_at=timezone.now())
+        )
+    if settings.USAGELOGS_FOLD_AFTER_INGEST:
+        # After the commit, outside the batch's transaction: a failed fold is
+        # logged and leaves the deltas pending (reads stay exact), never fails the batch.
+        transaction.on_commit(fold_if_free, robust=True)
     result.created = len(ids)
     result.created_ids = ids
     return result
@@ -1086,12 +1096,8 @@ def _write_on_postgresql(fresh: list[_Resolved]) -> list[int]:
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
-            rollup_rows = _rollup_rows(rollup_deltas(calls))
-            statements = [
-                *_registry_statements(calls),
-                _touch_keys_statement(calls),
-                *((sql, []) for sql in _staged_rollup_statements()),
-            ]
+            pending = pending_rows(calls, added_at=timezone.now())
+            statements = _registry_statements(calls)
         if payload_rows:
             payloads_sql = (
                 f"COPY {quote(CallPayload._meta.db_table)} "
@@ -1100,7 +1106,16 @@ def _write_on_postgresql(fresh: list[_Resolved]) -> list[int]:
             with cursor.copy(payloads_sql) as copy:
                 for row in payload_rows:
                     copy.write_row(row)
-        _stage_rollup_rows(cursor, rollup_rows)
+        columns = _pending_columns()
+        pending_sql = (
+            f"COPY {quote(PendingRollupDelta._meta.db_table)} "
+            f"({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        )
+        with cursor.copy(pending_sql) as copy:
+            for row in pending:
+                row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
+                row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
+                copy.write_row([row[name] for name in _PENDING_FIELDS])
         _execute_together(cursor, statements)
     return ids
 
@@ -1350,10 +1365,6 @@ def _dimension_columns(level: type[RollupMeasures]) -> list[str]:
     return [level._meta.get_field(name).column for name in level.DIMENSIONS]
 
 
-def _hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def generation_ms(duration_ms: int, ttft_ms: int | None, output_tokens: int) -> int:
     """Time spent producing output: what output tokens per second divides by."""
     if output_tokens <= 0:
@@ -1361,8 +1372,14 @@ def generation_ms(duration_ms: int, ttft_ms: int | None, output_tokens: int) -> 
     return max(duration_ms - (ttft_ms or 0), 0)
 
 
-def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
-    """What a set of new calls adds to each rollup row, keyed by its dimensions."""
+def rollup_deltas(
+    calls: Sequence[CallRecord], *, latest: dict[tuple, datetime] | None = None
+) -> dict[tuple, dict[str, Any]]:
+    """What a set of new calls adds to the rollups, at the finest grain any level
+    keeps: per UTC quarter hour and every dimension of the full levels (in
+    ``CallRollup.DIMENSIONS`` order, the quarter's start in the period's place).
+    ``coarsen_deltas`` regroups them into each level. ``latest``, if given,
+    receives each key's newest call time."""
     deltas: dict[tuple, dict[str, Any]] = {}
     success, client_error, server_error = (
         StatusClass.SUCCESS.value,
@@ -1372,7 +1389,7 @@ def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
     for call in calls:
         status_code = call.status_code
         key = (
-            _hour_of(call.created_at),
+            QUARTER_HOUR.floor(call.created_at),
             call.account_id,
             call.api_key_id,
             call.group_id,
@@ -1385,6 +1402,8 @@ def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
         if row is None:
             row = deltas[key] = dict.fromkeys(CallRollup.MEASURES, 0)
             row["usage"] = row["cost"] = Decimal(0)
+        if latest is not None and (key not in latest or call.created_at > latest[key]):
+            latest[key] = call.created_at
         row["calls"] += 1
         row["input_tokens"] += call.input_tokens
         row["output_tokens"] += call.output_tokens
@@ -1398,29 +1417,24 @@ def rollup_deltas(calls: Sequence[CallRecord]) -> dict[tuple, dict[str, Any]]:
 
 
 def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
-    """Add hourly deltas to the hourly rollups and, regrouped, to every coarser
-    level (days, months), so all levels stay equal to the calls they sum.
+    """Add quarter-hour deltas (``rollup_deltas``), regrouped, to every level,
+    so all levels stay equal to the calls they sum.
 
     Levels are written finest first and each level's rows in a fixed order, so
     concurrent ingests lock rows in the same order and cannot deadlock each other.
     """
     if not deltas:
         return
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            _stage_rollup_rows(cursor, _rollup_rows(deltas))
-            _execute_together(cursor, [(sql, []) for sql in _staged_rollup_statements()])
-        return
-    _upsert_rollups(CallRollup, deltas)
-    for level in COARSE_ROLLUP_LEVELS:
+    for level in (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
         _upsert_rollups(level, coarsen_deltas(deltas, level))
 
 
 def coarsen_deltas(
     deltas: Mapping[tuple, Mapping[str, Any]], level: type[RollupMeasures]
 ) -> dict[tuple, dict[str, Any]]:
-    """Hourly deltas regrouped into ``level``'s periods and dimensions (a
-    summary level sums the dimensions it does not keep, and counts errors)."""
+    """Deltas with every dimension (quarter-hour deltas, or hourly rows) regrouped
+    into ``level``'s periods and dimensions (a summary level sums the dimensions
+    it does not keep, and counts errors)."""
     positions = _hourly_positions(level)
     counts_errors = "errors" in level.MEASURES
     status_at = CallRollup.DIMENSIONS.index("status_class")
@@ -1439,7 +1453,8 @@ def coarsen_deltas(
 
 
 def _hourly_positions(level: type[RollupMeasures]) -> list[int]:
-    """Where each of ``level``'s dimensions but the period sits in an hourly key."""
+    """Where each of ``level``'s dimensions but the period sits in a key with
+    every dimension (an hourly row's, or a quarter-hour delta's)."""
     return [CallRollup.DIMENSIONS.index(name) for name in level.DIMENSIONS[1:]]
 
 
@@ -1535,62 +1550,48 @@ def _rollup_upsert_statement(
     return f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}", arrays
 
 
-# On PostgreSQL the hourly deltas are copied into a temporary table, from which
-# one statement per level adds them up: the hourly rows as they are, the daily
-# and monthly ones regrouped by date_trunc (as coarsen_deltas does in Python).
-# COPY reads the rows far faster than unnest() parses one array per column.
-_ROLLUP_STAGE = "ingest_rollup_deltas"
+# On PostgreSQL the quarter-hour deltas are copied into a temporary table, from
+# which one statement per level adds them up, regrouped by date_trunc (as
+# coarsen_deltas does in Python). COPY reads the rows far faster than unnest()
+# parses one array per column.
+_ROLLUP_STAGE = "ingest_rollup_quarter_deltas"
+_STAGE_PERIOD = "quarter"
 
 
 def _rollup_stage_columns() -> list[str]:
     return [
-        *_dimension_columns(CallRollup),
+        _STAGE_PERIOD,
+        *_dimension_columns(CallRollup)[1:],
         *(CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES),
     ]
 
 
-def _rollup_rows(deltas: Mapping[tuple, Mapping[str, Any]]) -> list[list[Any]]:
-    """The deltas as rows of the staging table (usage and cost as stored: scaled integers)."""
-    to_usage = CallRollup._meta.get_field("usage").get_prep_value
-    to_cost = CallRollup._meta.get_field("cost").get_prep_value
-    width = len(CallRollup.DIMENSIONS)
-    usage_at = width + CallRollup.MEASURES.index("usage")
-    cost_at = width + CallRollup.MEASURES.index("cost")
-    rows = []
-    for dimensions, measures in deltas.items():
-        row = [*dimensions, *map(measures.__getitem__, CallRollup.MEASURES)]
-        row[usage_at] = to_usage(row[usage_at])
-        row[cost_at] = to_cost(row[cost_at])
-        rows.append(row)
-    return rows
-
-
-def _stage_rollup_rows(cursor, rows: list[list[Any]]) -> None:
-    """Fill this session's staging table (created on first use; emptied at commit
-    and by _staged_rollup_statements, so batches in one transaction do not add up twice)."""
+def _create_rollup_stage(cursor) -> None:
+    """This session's staging table, shaped like the hourly rows with a quarter
+    hour in the period's place (created on first use)."""
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(c) for c in _rollup_stage_columns())
+    period, *rest = _rollup_stage_columns()
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(_ROLLUP_STAGE)} ON COMMIT DELETE ROWS "
-        f"AS SELECT {columns} FROM {quote(CallRollup._meta.db_table)} WITH NO DATA"
+        f"AS SELECT {quote(CallRollup._meta.get_field('hour').column)} AS {quote(period)}, "
+        f"{', '.join(quote(c) for c in rest)} "
+        f"FROM {quote(CallRollup._meta.db_table)} WITH NO DATA"
     )
-    with cursor.copy(f"COPY {quote(_ROLLUP_STAGE)} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
-def _staged_rollup_statements() -> list[str]:
-    """Add the staged hourly deltas to every level, then empty the staging table.
+def _staged_rollup_statements(
+    levels: Sequence[type[RollupMeasures]] = (), *, source: str = _ROLLUP_STAGE
+) -> list[str]:
+    """Add the quarter-hour deltas in ``source`` (a table shaped like the pending
+    deltas) to every level (or to ``levels``).
 
     Each level's rows are written in a fixed order (ORDER BY its dimensions),
-    finest level first, so concurrent batches lock rows in the same order and
-    cannot deadlock each other."""
+    finest level first, so writers lock rows in the same order and cannot
+    deadlock each other."""
     quote = connection.ops.quote_name
-    stage = quote(_ROLLUP_STAGE)
-    hourly = _dimension_columns(CallRollup)
-    positions = ", ".join(str(n) for n in range(1, len(hourly) + 1))
+    stage = quote(source)
     statements = []
-    for level in (CallRollup, *COARSE_ROLLUP_LEVELS):
+    for level in levels or (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
         table = quote(level._meta.db_table)
         dimensions = _dimension_columns(level)
         level_measures = [level._meta.get_field(name).column for name in level.MEASURES]
@@ -1599,30 +1600,28 @@ def _staged_rollup_statements() -> list[str]:
             f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in level_measures
         )
         conflict = ", ".join(quote(c) for c in dimensions)
-        if level is CallRollup:
-            select = f"SELECT {columns} FROM {stage} ORDER BY {positions}"
-        else:
-            select = _regroup_select(level, stage)
+        select = _regroup_select(level, stage, period_column=_STAGE_PERIOD)
         statements.append(
             f"INSERT INTO {table} ({columns}) {select} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
-    statements.append(f"DELETE FROM {stage}")
     return statements
 
 
-def _regroup_select(level: type[RollupMeasures], source: str, where: str = "") -> str:
-    """SELECT hourly rows of ``source`` (the hourly table or the staging table)
-    regrouped into ``level``'s periods and dimensions, ordered by them."""
+def _regroup_select(
+    level: type[RollupMeasures], source: str, where: str = "", *, period_column: str = "hour"
+) -> str:
+    """SELECT rows with every dimension from ``source`` (the hourly table, or
+    the staging table of quarter hours) regrouped into ``level``'s periods and
+    dimensions, ordered by them."""
     quote = connection.ops.quote_name
     hourly = _dimension_columns(CallRollup)
-    period = {"hour": "hour", "day": "day", "month": "month"}[level.PERIOD_FIELD]
     kept = [quote(hourly[i]) for i in _hourly_positions(level)]
-    expressions = [
-        f"date_trunc('{period}', {quote(hourly[0])}, 'UTC')",
-        *kept,
-        *_regrouped_measures(level),
-    ]
+    if level.GRID is QUARTER_HOUR:
+        period = quote(period_column)  # the finest grain: already the period
+    else:
+        period = f"date_trunc('{level.GRID.name}', {quote(period_column)}, 'UTC')"
+    expressions = [period, *kept, *_regrouped_measures(level)]
     positions = ", ".join(str(n) for n in range(1, len(kept) + 2))
     return (
         f"SELECT {', '.join(expressions)} FROM {source} "
@@ -1635,53 +1634,81 @@ def _sortable(dimensions: tuple) -> tuple:
     return tuple("" if value is None else value for value in dimensions)
 
 
-@transaction.atomic
 def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
     """Recompute rollups from raw calls for whole hours in [start, end) (all by default).
 
-    Returns the number of rollup rows written. Incremental upkeep by the ingest
-    service must give the same rows; the test suite checks that it does.
-    On PostgreSQL this is one set-based INSERT … SELECT … GROUP BY (minutes
-    for tens of millions of calls); elsewhere calls are summed in Python.
+    Returns the number of hourly rows written. Incremental upkeep (ingest and
+    folding) must give the same rows; the test suite checks that it does.
+    The levels kept from each call's own time (hourly, quarter-hourly) are summed
+    from the raw calls: on PostgreSQL in one set-based INSERT … SELECT … GROUP BY
+    (minutes for tens of millions of calls), elsewhere in Python. The coarser
+    levels are then regrouped from the hourly rows.
+
+    It holds the folders' lock, and on PostgreSQL reads one snapshot throughout:
+    the pending deltas of the range are dropped (the raw calls they stand for
+    are summed here), while a batch that commits meanwhile is neither read nor
+    dropped, so folding adds it later, once.
     """
-    rollups = CallRollup.objects.all()
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _rebuild_rollups(start, end)
+    with transaction.atomic():
+        return _rebuild_rollups(start, end)
+
+
+def _rebuild_rollups(start: datetime | None, end: datetime | None) -> int:
+    _take_fold_lock(wait=True)
     calls = CallRecord.objects.all()
     if start is not None:
-        start = _hour_of(start)
-        rollups = rollups.filter(hour__gte=start)
+        start = HOUR.floor(start)
         calls = calls.filter(created_at__gte=start)
     if end is not None:
-        end = _hour_of(end)
-        rollups = rollups.filter(hour__lt=end)
+        end = HOUR.floor(end)
         calls = calls.filter(created_at__lt=end)
-    rollups.delete()
+    fine_levels = (CallRollup, *FINE_ROLLUP_LEVELS)
+    for level in (PendingRollupDelta, *fine_levels):
+        rows = level.objects.all()
+        if start is not None:
+            rows = rows.filter(**{f"{level.PERIOD_FIELD}__gte": start})
+        if end is not None:
+            rows = rows.filter(**{f"{level.PERIOD_FIELD}__lt": end})
+        rows.delete()
     if connection.vendor == "postgresql":
-        written = _rebuild_rollups_sql(start, end)
+        _rebuild_rollups_sql(start, end, fine_levels)
     else:
-        written = _rebuild_rollups_python(calls)
+        _rebuild_rollups_python(calls, fine_levels)
     rebuild_coarse_rollups(start=start, end=end)
-    return written
+    hourly = CallRollup.objects.all()
+    if start is not None:
+        hourly = hourly.filter(hour__gte=start)
+    if end is not None:
+        hourly = hourly.filter(hour__lt=end)
+    return hourly.count()
 
 
-def _rebuild_rollups_python(calls: QuerySet[CallRecord]) -> int:
-    written = 0
+def _rebuild_rollups_python(
+    calls: QuerySet[CallRecord], levels: Sequence[type[RollupMeasures]]
+) -> None:
     batch: list[CallRecord] = []
     fields = ("created_at", "account_id", "api_key_id", "group_id", "model", "call_type")
     fields += ("status_code", "input_tokens", "output_tokens", "usage", "cost")
     fields += ("duration_ms", "ttft_ms")
-    # Chunks in time order: each hour's deltas are summed in Python, then upserted.
+
+    def add(batch: list[CallRecord]) -> None:
+        deltas = rollup_deltas(batch)
+        for level in levels:
+            _upsert_rollups(level, coarsen_deltas(deltas, level))
+
+    # Chunks in time order: each chunk's deltas are summed in Python, then upserted.
     for call in calls.order_by("created_at", "id").only(*fields).iterator(chunk_size=5000):
         batch.append(call)
         if len(batch) >= 20000:
-            deltas = rollup_deltas(batch)
-            _upsert_rollups(CallRollup, deltas)
-            written += len(deltas)
+            add(batch)
             batch = []
     if batch:
-        deltas = rollup_deltas(batch)
-        _upsert_rollups(CallRollup, deltas)
-        written += len(deltas)
-    return written
+        add(batch)
 
 
 @transaction.atomic
@@ -1744,17 +1771,19 @@ def _regroup_rollups_sql(
         cursor.execute(sql, params)
 
 
-def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
-    """The rollup rows of [start, end) from raw calls in one statement (PostgreSQL).
+def _rebuild_rollups_sql(
+    start: datetime | None, end: datetime | None, levels: Sequence[type[RollupMeasures]]
+) -> None:
+    """``levels``' rows of [start, end) from raw calls (PostgreSQL): the calls'
+    quarter-hour deltas summed into the staging table in one statement, then
+    regrouped into each level as ingest does.
 
-    Mirrors ``rollup_deltas``: the UTC hour, the status class of the status
-    code, generation time only for calls with output (floored at zero), and one
-    histogram count per bucket, a duration falling in the bucket whose upper
-    edge is the first edge above it (``bisect_right``).
+    Mirrors ``rollup_deltas``: the UTC quarter hour, the status class of the
+    status code, generation time only for calls with output (floored at zero),
+    and one histogram count per bucket, a duration falling in the bucket whose
+    upper edge is the first edge above it (``bisect_right``).
     """
-    table = connection.ops.quote_name(CallRollup._meta.db_table)
     calls_table = connection.ops.quote_name(CallRecord._meta.db_table)
-    measure_columns = [CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES]
     quote = connection.ops.quote_name
     status_class = (
         f"CASE WHEN status_code >= 500 THEN '{StatusClass.SERVER_ERROR.value}' "
@@ -1784,7 +1813,7 @@ def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
         *histogram,
     ]
     dimensions = [
-        "date_trunc('hour', created_at, 'UTC')",
+        "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
         "account_id",
         "api_key_id",
         "group_id",
@@ -1799,16 +1828,190 @@ def _rebuild_rollups_sql(start: datetime | None, end: datetime | None) -> int:
     if end is not None:
         where.append("created_at < %s")
         params.append(end)
-    columns = [*_dimension_columns(CallRollup), *measure_columns]
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        f"INSERT INTO {quote(_ROLLUP_STAGE)} "
+        f"({', '.join(quote(c) for c in _rollup_stage_columns())}) "
         f"SELECT {', '.join([*dimensions, *measures])} FROM {calls_table} "
         + (f"WHERE {' AND '.join(where)} " if where else "")
         + f"GROUP BY {', '.join(str(i) for i in range(1, len(dimensions) + 1))}"
     )
     with connection.cursor() as cursor:
+        _create_rollup_stage(cursor)
         cursor.execute(sql, params)
-        return cursor.rowcount
+        for statement in _staged_rollup_statements(levels):
+            cursor.execute(statement)
+        cursor.execute(f"DELETE FROM {quote(_ROLLUP_STAGE)}")
+
+
+# --- pending deltas and folding ---------------------------------------------------
+#
+# Ingest appends what its calls add to the rollups (PendingRollupDelta) in the
+# transaction that stores them, and nothing else: concurrent batches never
+# wait on each other's rollup rows. The folder moves pending deltas into every
+# level, one transaction per fold, one folder at a time (an advisory lock on
+# PostgreSQL). By default each ingest request folds right after its commit when
+# no other folder is at work; ``fold_rollups --loop`` does it in a process of
+# its own (USAGELOGS_FOLD_AFTER_INGEST=0 then keeps ingest requests short).
+
+# The fields of a pending row, in the order ingest writes them.
+_DELTA_KEY_FIELDS = ("quarter", "account_id", "api_key_id", "group_id", "model", "call_type",
+                     "status_class")  # fmt: skip
+_PENDING_FIELDS = (*_DELTA_KEY_FIELDS, *PendingRollupDelta.MEASURES, "latest_at", "added_at")
+# Serialises folders, and rebuilds with them (an arbitrary, fixed key).
+_FOLD_LOCK = 7_205_118_002
+# Deltas moved per fold: a backlog is worked off in transactions of bounded size.
+FOLD_BATCH = 50_000
+
+
+def _pending_columns() -> list[str]:
+    return [PendingRollupDelta._meta.get_field(name).column for name in _PENDING_FIELDS]
+
+
+def pending_rows(calls: Sequence[_ValidCall], *, added_at: datetime) -> list[dict[str, Any]]:
+    """The pending deltas of new calls (``rollup_deltas``), each with its newest call's time."""
+    latest: dict[tuple, datetime] = {}
+    deltas = rollup_deltas(calls, latest=latest)
+    rows = []
+    for key, measures in deltas.items():
+        row = dict(zip(_DELTA_KEY_FIELDS, key, strict=True))
+        row.update(measures)
+        row["latest_at"] = latest[key]
+        row["added_at"] = added_at
+        rows.append(row)
+    return rows
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    deltas: int
+    milliseconds: int
+
+
+def fold_if_free() -> FoldResult | None:
+    """Fold one batch of pending deltas unless another folder is at work."""
+    return fold_pending_rollups(wait=False)
+
+
+def fold_pending_rollups(*, wait: bool = True, batch: int = FOLD_BATCH) -> FoldResult | None:
+    """Move up to ``batch`` pending deltas, oldest first, into every rollup level.
+
+    One transaction: the deltas leave the pending table and reach every level
+    together, or not at all (a folder killed midway loses and doubles nothing).
+    Keys' ``last_used_at`` moves forward to their newest folded call. Returns
+    None when ``wait`` is false and another folder holds the lock.
+    """
+    started = time.monotonic()
+    with transaction.atomic():
+        if not _take_fold_lock(wait=wait):
+            return None
+        if connection.vendor == "postgresql":
+            folded = _fold_on_postgresql(batch)
+        else:
+            folded = _fold_elsewhere(batch)
+        elapsed = int((time.monotonic() - started) * 1000)
+        if folded:
+            status, _ = FoldStatus.objects.get_or_create(pk=1)
+            status.last_fold_at = timezone.now()
+            status.last_fold_deltas = folded
+            status.last_fold_ms = elapsed
+            status.folds += 1
+            status.deltas_folded += folded
+            status.save()
+    return FoldResult(deltas=folded, milliseconds=elapsed)
+
+
+def _take_fold_lock(*, wait: bool) -> bool:
+    """The folders' lock for this transaction (PostgreSQL; SQLite has one writer anyway)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_FOLD_LOCK])
+        return cursor.fetchone()[0]
+
+
+_FOLD_STAGE = "fold_moved_deltas"
+
+
+def _fold_on_postgresql(batch: int) -> int:
+    quote = connection.ops.quote_name
+    pending = quote(PendingRollupDelta._meta.db_table)
+    stage = quote(_FOLD_STAGE)
+    keys = quote(ApiKey._meta.db_table)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {pending}) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {pending} WHERE id IN "
+            f"(SELECT id FROM {pending} ORDER BY id LIMIT %s) RETURNING *) "
+            f"INSERT INTO {stage} SELECT * FROM moved",
+            [batch],
+        )
+        folded = cursor.rowcount
+        if not folded:
+            return 0
+        for statement in _staged_rollup_statements(source=_FOLD_STAGE):
+            cursor.execute(statement)
+        # Keys in id order, each moved only forward (batches arrive out of order).
+        cursor.execute(
+            f"WITH newest AS (SELECT api_key_id AS id, max(latest_at) AS moment FROM {stage} "
+            f"GROUP BY 1), moved AS (SELECT k.id, newest.moment FROM {keys} k "
+            "JOIN newest ON k.id = newest.id "
+            "WHERE k.last_used_at IS NULL OR k.last_used_at < newest.moment "
+            "ORDER BY k.id FOR NO KEY UPDATE OF k) "
+            f"UPDATE {keys} SET last_used_at = moved.moment FROM moved WHERE {keys}.id = moved.id"
+        )
+        cursor.execute(f"DELETE FROM {stage}")
+    return folded
+
+
+def _fold_elsewhere(batch: int) -> int:
+    rows = list(
+        PendingRollupDelta.objects.order_by("id").values_list(
+            "id", *(f"{name}_id" if name in ("account", "api_key", "group") else name
+                    for name in PendingRollupDelta.DIMENSIONS),
+            *PendingRollupDelta.MEASURES, "latest_at",
+        )[:batch]
+    )  # fmt: skip
+    if not rows:
+        return 0
+    width = len(PendingRollupDelta.DIMENSIONS)
+    deltas: dict[tuple, dict[str, Any]] = {}
+    newest: dict[int, datetime] = {}
+    for _, *values in rows:
+        key, measures, latest_at = values[:width], values[width:-1], values[-1]
+        row = deltas.setdefault(tuple(key), dict.fromkeys(PendingRollupDelta.MEASURES, 0))
+        for name, value in zip(PendingRollupDelta.MEASURES, measures, strict=True):
+            row[name] += value
+        key_id = key[2]
+        if key_id not in newest or latest_at > newest[key_id]:
+            newest[key_id] = latest_at
+    apply_rollup_deltas(deltas)
+    for key_id, moment in sorted(newest.items()):
+        ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=moment).update(
+            last_used_at=moment
+        )
+    PendingRollupDelta.objects.filter(pk__in=[row[0] for row in rows]).delete()
+    return len(rows)
+
+
+def fold_lag() -> dict[str, Any]:
+    """How far behind folding is: the deltas waiting, the oldest one's age, the last fold."""
+    waiting = PendingRollupDelta.objects.aggregate(count=Count("pk"), oldest=Min("added_at"))
+    status = FoldStatus.objects.filter(pk=1).first()
+    now = timezone.now()
+    return {
+        "pending_deltas": waiting["count"],
+        "oldest_pending_seconds": (
+            (now - waiting["oldest"]).total_seconds() if waiting["oldest"] else 0.0
+        ),
+        "last_fold_at": status.last_fold_at if status else None,
+        "last_fold_deltas": status.last_fold_deltas if status else 0,
+        "last_fold_ms": status.last_fold_ms if status else 0,
+    }
 
 
 # --- retention ------------------------------------------------------------------

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from logs import charts
+from logs.periods import bucket_count, bucket_starts
 from logs.selectors import (
     STATS_INTERVALS,
     KeyUsage,
@@ -56,49 +57,6 @@ def default_interval(first: datetime, last: datetime) -> str:
     return "hour" if last - first <= HOURLY_UP_TO else "day"
 
 
-def bucket_start(moment: datetime, interval: str) -> datetime:
-    """The hour or day (in the current time zone) that ``moment`` falls in."""
-    local = timezone.localtime(moment)
-    if interval == "hour":
-        return local.replace(minute=0, second=0, microsecond=0)
-    return timezone.make_aware(datetime.combine(local.date(), time.min))
-
-
-def bucket_starts(first: datetime, last: datetime, interval: str) -> list[datetime]:
-    """Every bucket from the one holding ``first`` to the one holding ``last``.
-
-    Hours step in UTC, so a daylight-saving change gives 23 or 25 hours in a
-    day, not a missing or doubled one; days step by date.
-    """
-    if interval not in STATS_INTERVALS:
-        raise ValueError(f"interval must be one of {STATS_INTERVALS}")
-    if last < first:
-        return []
-    starts = []
-    if interval == "hour":
-        cursor = bucket_start(first, "hour").astimezone(UTC)
-        end = bucket_start(last, "hour").astimezone(UTC)
-        while cursor <= end:
-            starts.append(timezone.localtime(cursor))
-            cursor += timedelta(hours=1)
-    else:
-        day = timezone.localtime(first).date()
-        end_day = timezone.localtime(last).date()
-        while day <= end_day:
-            starts.append(timezone.make_aware(datetime.combine(day, time.min)))
-            day += timedelta(days=1)
-    return starts
-
-
-def bucket_count(first: datetime, last: datetime, interval: str) -> int:
-    if last < first:
-        return 0
-    if interval == "hour":
-        span = bucket_start(last, "hour") - bucket_start(first, "hour")
-        return int(span.total_seconds() // 3600) + 1
-    return (timezone.localtime(last).date() - timezone.localtime(first).date()).days + 1
-
-
 def fill_buckets(
     rows: Sequence[StatsRow], first: datetime, last: datetime, interval: str
 ) -> list[tuple[datetime, StatsRow | None]]:
@@ -116,7 +74,13 @@ def fill_buckets(
 
 def full_label(moment: datetime, interval: str) -> str:
     local = timezone.localtime(moment)
-    return local.strftime("%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d")
+    if interval != "hour":
+        return local.strftime("%Y-%m-%d")
+    label = local.strftime("%Y-%m-%d %H:%M")
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        # The hour a daylight-saving change repeats: say which of the two it is.
+        label += f" {local.tzname()}"
+    return label
 
 
 def tick_label(moment: datetime, interval: str, *, several_days: bool) -> str:

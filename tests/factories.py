@@ -13,6 +13,9 @@ things are not, on purpose, because the app has one way to make them:
   batch. ``CallRecordFactory`` wraps the same two for factory-boy style:
   ``CallRecordFactory(api_key=key, model="x")`` stores a call,
   ``CallRecordFactory.build(api_key=key)`` gives the record dict.
+* Rollups: ingest leaves what calls add to them pending until a fold (reads
+  are exact either way); ``fold_rollups()`` folds everything pending, for
+  tests that look at the rollup levels themselves.
 
 Overrides in ``record_dict``: any ingest field by name; ``OMIT`` removes a
 field; a ``datetime`` for ``created_at`` is written as ISO 8601 (a naive one
@@ -38,7 +41,7 @@ from factory.django import DjangoModelFactory
 from accounts.models import Account, ApiKey, Group, Membership
 from accounts.services import create_api_key, revoke_api_key
 from logs.models import CallRecord
-from logs.services import IngestResult, ingest_calls
+from logs.services import IngestResult, fold_pending_rollups, ingest_calls
 
 User = get_user_model()
 
@@ -262,6 +265,16 @@ def make_calls(api_key: ApiKey, count: int, **overrides: Any) -> list[CallRecord
     records = [record_dict(api_key, **overrides) for _ in range(count)]
     result = ingest_calls(records)
     return list(CallRecord.objects.filter(pk__in=result.created_ids).order_by("pk"))
+
+
+def fold_rollups() -> int:
+    """Fold every pending rollup delta into the rollup levels, as the folder does
+    shortly after each ingest (after its commit: never inside a test's
+    transaction). Returns how many deltas were folded."""
+    folded = 0
+    while (result := fold_pending_rollups()) is not None and result.deltas:
+        folded += result.deltas
+    return folded
 
 
 class CallRecordFactory(factory.Factory):

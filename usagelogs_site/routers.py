@@ -13,6 +13,8 @@ import random
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from logs.selectors import pinned_read_alias
+
 REPLICATED_APPS = frozenset({"logs"})
 
 
@@ -21,6 +23,10 @@ class ReadReplicaRouter:
         replicas = getattr(settings, "DATABASE_REPLICAS", [])
         if not replicas or model._meta.app_label not in REPLICATED_APPS:
             return None
+        pinned = pinned_read_alias()
+        if pinned is not None:
+            # Inside consistent_read: every read of one block on one database.
+            return pinned
         if connections[DEFAULT_DB_ALIAS].in_atomic_block:
             return DEFAULT_DB_ALIAS
         return random.choice(replicas)

@@ -225,6 +225,12 @@ USAGELOGS_PAYLOAD_MAX_BYTES = env_int("USAGELOGS_PAYLOAD_MAX_BYTES", 64 * 1024)
 USAGELOGS_INGEST_MAX_BATCH = env_int("USAGELOGS_INGEST_MAX_BATCH", 1000)
 # Largest body POST /api/v1/calls/ingest/ reads; a larger one is answered 413.
 USAGELOGS_INGEST_MAX_BODY_BYTES = env_int("USAGELOGS_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Each ingest request folds pending rollup deltas after its commit, unless another
+# folder is at work. Off when `manage.py fold_rollups --loop` runs as a process of
+# its own: ingest requests then only append.
+USAGELOGS_FOLD_AFTER_INGEST = env_bool("USAGELOGS_FOLD_AFTER_INGEST", True)
+# /api/v1/health/ says "behind" once the oldest pending delta has waited this long.
+USAGELOGS_FOLD_BEHIND_SECONDS = env_int("USAGELOGS_FOLD_BEHIND_SECONDS", 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

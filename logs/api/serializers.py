@@ -251,3 +251,14 @@ class IngestRecordSerializer(serializers.Serializer):
     request = serializers.JSONField(required=False)
     response = serializers.JSONField(required=False)
     error = serializers.JSONField(required=False)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "behind"])
+    pending_deltas = serializers.IntegerField(help_text="Rollup deltas waiting to be folded.")
+    oldest_pending_seconds = serializers.FloatField(
+        help_text="How long the oldest of them has waited (0 when none wait)."
+    )
+    last_fold_at = serializers.DateTimeField(allow_null=True)
+    last_fold_deltas = serializers.IntegerField()
+    last_fold_ms = serializers.IntegerField()

@@ -1,12 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from logs.api.views import CallViewSet, StatsView
+from logs.api.views import CallViewSet, HealthView, StatsView
 
 router = DefaultRouter()
 router.register("calls", CallViewSet, basename="call")
 
 urlpatterns = [
     path("stats/", StatsView.as_view(), name="stats"),
+    path("health/", HealthView.as_view(), name="health"),
     path("", include(router.urls)),
 ]

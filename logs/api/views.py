@@ -23,6 +23,7 @@ from logs.api.permissions import CanIngest
 from logs.api.serializers import (
     CallDetailSerializer,
     CallSerializer,
+    HealthSerializer,
     IngestFailureSerializer,
     IngestRecordSerializer,
     IngestResultSerializer,
@@ -45,6 +46,7 @@ from logs.services import (
     IngestError,
     RecordError,
     finish_export_record,
+    fold_lag,
     ingest_calls,
     record_access,
 )
@@ -185,6 +187,27 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
                 "results": StatsRowSerializer(rows, many=True).data,
             }
         )
+
+
+class HealthView(generics.GenericAPIView):
+    """Whether folding keeps up: how many rollup deltas wait, and for how long.
+
+    Totals and stats are exact either way (they add what is pending); a long
+    backlog only makes them slower. ``status`` is ``behind`` when the oldest
+    delta has waited longer than ``USAGELOGS_FOLD_BEHIND_SECONDS``, for a
+    monitor to alert on. Any authenticated caller may ask: the answer holds
+    counts and times only, no account's data.
+    """
+
+    pagination_class = None
+    filter_backends: list = []
+    throttle_classes = [TokenRateThrottle]
+
+    @extend_schema(responses=HealthSerializer)
+    def get(self, request):
+        lag = fold_lag()
+        behind = lag["oldest_pending_seconds"] > settings.USAGELOGS_FOLD_BEHIND_SECONDS
+        return Response(HealthSerializer({"status": "behind" if behind else "ok", **lag}).data)
 
 
 class BodyTooLarge(Exception):

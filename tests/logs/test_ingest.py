@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from accounts.services import revoke_api_key
 from logs import services
-from logs.models import AccountModel, CallPayload, CallRecord, CallRollup
+from logs.models import AccountModel, CallPayload, CallRecord, CallRollup, PendingRollupDelta
 from logs.partitions import ensure_partitions, month_of, partition_name, partitions
 from logs.selectors import call_totals
 from logs.services import IngestError, RecordError, ingest_calls
@@ -34,6 +34,7 @@ from tests.factories import (
     ApiKeyFactory,
     CallRecordFactory,
     GroupFactory,
+    fold_rollups,
     make_call,
     make_calls,
     record_dict,
@@ -68,6 +69,7 @@ class Snapshot:
 
     counts: dict[str, int]
     rollups: list[dict]
+    pending: list[dict]
     last_used: dict[int, datetime | None]
 
     @classmethod
@@ -78,6 +80,7 @@ class Snapshot:
                 for model in apps.get_app_config("logs").get_models()
             },
             rollups=list(CallRollup.objects.order_by("pk").values()),
+            pending=list(PendingRollupDelta.objects.order_by("pk").values()),
             last_used=dict(ApiKey.objects.values_list("pk", "last_used_at")),
         )
 
@@ -94,10 +97,15 @@ def test_the_snapshot_sees_everything_an_ingest_writes(api_key):
         "logs.CallRecord",
         "logs.CallPayload",
         "logs.AccountModel",
-        "logs.CallRollup",
+        "logs.PendingRollupDelta",
     } <= changed
-    assert after.rollups != before.rollups
-    assert after.last_used[api_key.pk] != before.last_used[api_key.pk]
+    assert after.pending != before.pending
+
+    fold_rollups()  # what a refused batch must not have left to fold either
+
+    folded = Snapshot.take()
+    assert folded.rollups != before.rollups
+    assert folded.last_used[api_key.pk] != before.last_used[api_key.pk]
 
 
 def refused(records) -> list[RecordError]:
@@ -278,6 +286,7 @@ def test_the_call_factories_go_through_the_ingest_service(api_key):
     assert made.usage == Decimal("0.25") and made.payload.request_body
     assert [call.call_type for call in several] == ["embedding"] * 3
     assert AccountModel.objects.filter(model="factory-model").count() == 1
+    fold_rollups()
     assert ApiKey.objects.get(pk=api_key.pk).last_used_at is not None
 
 
@@ -977,6 +986,7 @@ def test_last_used_at_only_moves_forward(api_key):
     t0 = timezone.now() - timedelta(hours=2)
 
     def last_used():
+        fold_rollups()  # the folder moves it, from the calls it folds
         return ApiKey.objects.get(pk=api_key.pk).last_used_at
 
     assert last_used() is None
@@ -1000,6 +1010,7 @@ def test_last_used_at_is_the_latest_call_of_a_batch_per_key():
             record_dict(key, created_at=t0),
         ]
     )
+    fold_rollups()
 
     assert ApiKey.objects.get(pk=key.pk).last_used_at == t0 + timedelta(minutes=9)
     assert ApiKey.objects.get(pk=other.pk).last_used_at == t0
@@ -1172,6 +1183,7 @@ def test_a_call_stored_between_the_check_and_the_insert_is_judged_again(
     assert CallRecord.objects.filter(request_id=stored["request_id"]).count() == 1
     assert CallRecord.objects.filter(request_id=new["request_id"]).count() == 1
     assert CallPayload.objects.count() == 2
+    fold_rollups()
     assert sum(CallRollup.objects.values_list("calls", flat=True)) == 2
 
 
@@ -1179,6 +1191,7 @@ def test_batches_in_one_transaction_add_to_the_rollups_once_each(api_key):
     with transaction.atomic():
         ingest_calls([record_dict(api_key) for _ in range(3)])
         ingest_calls([record_dict(api_key) for _ in range(2)])
+    fold_rollups()
 
     assert sum(CallRollup.objects.values_list("calls", flat=True)) == 5
     for level in apps.get_app_config("logs").get_models():
@@ -1202,6 +1215,7 @@ def test_a_batch_not_waiting_for_the_disk_is_stored_and_judged_the_same(api_key)
         "req-nowait-1",
         "req-nowait-2",
     ]
+    fold_rollups()
     assert sum(CallRollup.objects.values_list("calls", flat=True)) == 2
     with pytest.raises(IngestError) as refused:
         ingest_calls([dict(first, duration_ms=first["duration_ms"] + 1)], wait_for_disk=False)

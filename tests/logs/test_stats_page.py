@@ -24,11 +24,11 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from logs.models import CallRecord
+from logs.periods import bucket_starts
 from logs.selectors import usage_stats
 from logs.stats import (
     EXPLANATION,
     MAX_HOURLY_BUCKETS,
-    bucket_starts,
     default_interval,
     fill_buckets,
 )
