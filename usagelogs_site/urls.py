@@ -19,3 +19,4 @@ urlpatterns = [
 ]
 
 handler404 = "usagelogs_site.api.not_found"
+handler500 = "usagelogs_site.api.server_error"
