@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib import admin
+from django.db import connection
 from django.http import QueryDict
 from django.test import Client
 from django.utils import timezone
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 from logs.models import AccessRecord, CallRecord
 from logs.resources import CSV_HEADERS
+from logs.services import record_access
 from tests.conftest import logged_in
 from tests.factories import SuperuserFactory
 from tests.logs.pages import csv_rows, messages_on_page, result_rows, totals_on_page
@@ -209,6 +211,20 @@ def test_a_nul_anywhere_in_an_export_is_refused_before_anything_is_written(world
     assert any("contains a NUL character" in text for text in texts(response))
     assert not AccessRecord.objects.exists()
     assert_refused(client.get(f"{site}?{query}"), naming="contains a NUL character")
+
+
+@pytest.mark.postgres
+def test_an_access_record_keeps_a_nul_as_a_visible_stand_in(world):
+    """PostgreSQL's jsonb cannot hold U+0000; the record of a read must not fail on it."""
+    record = record_access(
+        user=world.staff.user,
+        action=AccessRecord.Action.EXPORT,
+        surface=AccessRecord.Surface.API,
+        filters={"model": "a\x00b", "k\x00": "v"},
+    )
+    record.refresh_from_db()
+    assert record.filters == {"model": "a\ufffdb", "k\ufffd": "v"}
+    assert connection.vendor == "postgresql"
 
 
 def test_an_export_records_only_the_filters_it_applied(world, staff_client):
