@@ -549,7 +549,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             stream_csv(cl.queryset, on_done=lambda rows: finish_export_record(access, rows)),
             content_type="text/csv; charset=utf-8",
         )
-        filename = self.get_export_filename(request, cl.queryset, "csv")
+        filename = f"calls-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
@@ -570,9 +570,6 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.export_refused_template, context, status=400)
-
-    def get_export_filename(self, request, queryset, extension: str) -> str:
-        return f"calls-{timezone.localtime():%Y%m%d-%H%M%S}.{extension}"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """A read-only page with everything about one call.
