@@ -39,7 +39,7 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
     browser's datetime-local), ``2026-11-28 09:30:15`` or full ISO 8601 with a
     zone. Times without a zone are in the user's current time zone."""
     text = raw.strip()
-    not_a_date = f"“{raw}” is not a date and time (use YYYY-MM-DD HH:MM)"
+    not_a_date = f"{quoted(raw)} is not a date and time (use YYYY-MM-DD HH:MM)"
     try:
         moment = parse_datetime(text.replace(" ", "T", 1)) if text else None
         day = parse_date(text) if text and moment is None else None
@@ -56,12 +56,12 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
             moment = timezone.make_aware(moment)
         except (OverflowError, ValueError):  # at the very ends of the calendar
             raise ValueError(
-                f"“{raw}” is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}"
+                f"{quoted(raw)} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}"
             ) from None
     try:
         return filter_moment(moment)
     except ValueError as exc:
-        raise ValueError(f"“{raw}” {exc}") from None
+        raise ValueError(f"{quoted(raw)} {exc}") from None
 
 
 class TimeRangeFilter(admin.ListFilter):
