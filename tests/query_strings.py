@@ -235,6 +235,17 @@ def query_strings(names: tuple[str, ...], world: QueryWorld) -> st.SearchStrateg
                 "created_at__gte",
                 "p\x00",
                 "",
+                # Names another page reads (the admin's on the API, the API's on the admin).
+                "p",
+                "o",
+                "q",
+                "request_id",
+                "page_size",
+                "cursor",
+                "interval",
+                "group_by",
+                "format",
+                *DRILL_DOWN,
             ]
         ),
         st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
