@@ -2,6 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group as UserGroup
+from django.contrib.auth.models import User
 
 from accounts.models import AccessToken, Account, ApiKey, Group, Membership
 from accounts.services import (
@@ -12,6 +15,7 @@ from accounts.services import (
     revoke_api_key,
 )
 from logs.selectors import visible_keys
+from usagelogs_site.admin_lists import CheckedListMixin
 
 
 class MembershipInline(admin.TabularInline):
@@ -21,7 +25,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(CheckedListMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "is_active", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -29,7 +33,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(CheckedListMixin, admin.ModelAdmin):
     list_display = ("user", "account", "role", "created_at")
     list_filter = ("role", "account")
     search_fields = ("user__username", "account__name")
@@ -37,13 +41,13 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(CheckedListMixin, admin.ModelAdmin):
     list_display = ("name", "price_ratio", "description")
     search_fields = ("name",)
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(CheckedListMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "prefix",
@@ -102,7 +106,7 @@ class AccessTokenAddForm(forms.ModelForm):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin):
+class AccessTokenAdmin(CheckedListMixin, admin.ModelAdmin):
     """Staff create tokens for anyone, including ingest tokens for service users."""
 
     list_display = (
@@ -163,10 +167,26 @@ def show_secret_once(request, obj, saved, secret: str, noun: str) -> None:
     )
 
 
+# Django's own lists of users and permission groups answer bad query strings
+# like every other list here.
+admin.site.unregister(User)
+admin.site.unregister(UserGroup)
+
+
+@admin.register(User)
+class UserAdmin(CheckedListMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(UserGroup)
+class UserGroupAdmin(CheckedListMixin, auth_admin.GroupAdmin):
+    pass
+
+
 # --- the account owners' portal (registered in usagelogs_site/portal.py) ------------
 
 
-class PortalApiKeyAdmin(admin.ModelAdmin):
+class PortalApiKeyAdmin(CheckedListMixin, admin.ModelAdmin):
     """An owner's own keys, read-only: names, prefixes, group, use and revocation."""
 
     list_display = ("name", "prefix", "group", "created_at", "last_used_at", "revoked_at")
@@ -196,7 +216,7 @@ class PortalApiKeyAdmin(admin.ModelAdmin):
         return False
 
 
-class PortalAccessTokenAdmin(admin.ModelAdmin):
+class PortalAccessTokenAdmin(CheckedListMixin, admin.ModelAdmin):
     """An owner's personal access tokens for reading the API (never ingest)."""
 
     list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV
 
 from accounts.models import Account
 from logs.admin_filters import (
@@ -46,6 +44,7 @@ from logs.selectors import (
     RawCallStats,
     ScopedCallStats,
     call_totals,
+    filter_calls,
     kept_calls_filters,
     reads_every_account,
     scoped_totals,
@@ -61,6 +60,7 @@ from logs.stats import (
     build_usage_stats,
     selected_time_range,
 )
+from usagelogs_site.admin_lists import CheckedChangeList, CheckedListMixin, quoted
 
 LONG_DURATION_MS = 10_000
 REASON_CHARS = 40  # of the error reason in the list (all of it on hover)
@@ -116,21 +116,25 @@ LIST_ROW_FIELDS = (
 )
 
 
-class CallChangeList(ChangeList):
+class CallChangeList(CheckedChangeList):
     """Django's ChangeList without the queries that scan the calls table.
 
     The stock admin counts every matching row on every page (0.5 s and more
     at ten million calls). Here the count is the exact number of calls from
-    the hourly rollups whenever the filters are ones rollups know (all but a
-    date drill-down mixed with raw-only lookups), and otherwise a count capped
-    at ``COUNT_CAP`` rows, shown as "more than …".
+    the hourly rollups, which know every filter the list accepts: a
+    parameter that is not one of them is refused (``CheckedChangeList``), so
+    the totals, the page count and the deep-page seek always describe the
+    rows shown. Every parameter takes one value: several of one filter would
+    each need their own totals and seek.
     """
 
-    COUNT_CAP = 10_000
+    list_parameters = frozenset({SEARCH_VAR, ORDER_VAR})
+    one_value_each = True
 
     def get_results(self, request):
         self.call_filters = changelist_call_filters(self)
         self.totals = None
+        count = 0  # refused input: nothing is shown
         if self.call_filters is not None:
             # Rollups keep the usage of pruned calls; a list counts what it can show.
             self.call_filters = kept_calls_filters(self.call_filters)
@@ -140,10 +144,6 @@ class CallChangeList(ChangeList):
                 filters=self.call_filters,
             )
             count = self.totals.calls
-            self.count_is_capped = False
-        else:
-            count = self.queryset.order_by()[: self.COUNT_CAP + 1].count()
-            self.count_is_capped = count > self.COUNT_CAP
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
         paginator.count = count  # a cached_property: setting it skips COUNT(*)
         self.result_count = count
@@ -151,11 +151,16 @@ class CallChangeList(ChangeList):
         self.full_result_count = None
         self.can_show_all = False
         self.multi_page = count > self.list_per_page
-        page = paginator.get_page(self.page_num)  # bad numbers: first or last page
-        self.result_list = self.page_of_calls(
-            self.seek((page.number - 1) * self.list_per_page, request)
-        )
         self.paginator = paginator
+        # Past either end: the nearest page, and a message (check_page_number).
+        page = paginator.get_page(max(self.page_num, 1))
+        self.page_num = page.number
+        self.check_page_number(request)
+        self.result_list = (
+            self.page_of_calls(self.seek((page.number - 1) * self.list_per_page, request))
+            if count
+            else []
+        )
 
     def seek(self, offset: int, request) -> PageSeek:
         """A deep page's start as a time boundary, when rollups count the filters."""
@@ -209,20 +214,16 @@ class CallChangeList(ChangeList):
         return [by_pk[pk] for pk, _ in keys if pk in by_pk]
 
 
-def changelist_call_filters(cl: ChangeList) -> CallFilters | None:
+def changelist_call_filters(cl: CallChangeList) -> CallFilters | None:
     """The sidebar filters, date drill-down and search of a call list as one
-    CallFilters, or None when some input is bad (the list then shows nothing)."""
+    CallFilters, or None when some input is refused (the list then shows nothing)."""
+    if cl.refused():
+        return None
     merged: dict = {}
     for spec in cl.filter_specs:
-        part = spec.call_filters() if hasattr(spec, "call_filters") else None
-        if part is None:
-            return None
-        merged.update({k: v for k, v in part.items() if v is not None})
-    drill = date_drill_down_range(cl)
-    if drill is False:
-        return None
-    if drill is not None:
-        start, end = drill
+        merged.update({k: v for k, v in spec.call_filters().items() if v is not None})
+    if cl.date_range is not None:
+        start, end = cl.date_range
         merged["start"] = max(filter(None, (merged.get("start"), start)))
         merged["end"] = min(filter(None, (merged.get("end"), end)))
     if cl.query.strip():
@@ -230,30 +231,10 @@ def changelist_call_filters(cl: ChangeList) -> CallFilters | None:
     return CallFilters(**merged)
 
 
-def date_drill_down_range(cl: ChangeList):
-    """[start, end) of the date drill-down (created_at__year/month/day) in the
-    current time zone; None without one, False when it is not a real date."""
-    field = cl.date_hierarchy
-    parts = [cl.params.get(f"{field}__{unit}") for unit in ("year", "month", "day")]
-    if not any(parts):
-        return None
-    try:
-        year, month, day = (int(p[-1] if isinstance(p, list) else p) if p else None for p in parts)
-        start = datetime(year, month or 1, day or 1)
-    except (TypeError, ValueError):
-        return False
-    if day:
-        end = start + timedelta(days=1)
-    elif month:
-        end = start.replace(year=year + (month == 12), month=month % 12 + 1)
-    else:
-        end = start.replace(year=year + 1)
-    return timezone.make_aware(start), timezone.make_aware(end)
-
-
-class StatsChangeList(ChangeList):
-    """The call list's filters, scope and validation, without its page of rows:
-    the stats page reads ``queryset`` and never needs the count or the rows."""
+class CallFiltersChangeList(CallChangeList):
+    """The call list's filters, scope and checks, without its page of rows:
+    the stats page and the export read ``queryset`` and never need the count
+    or the rows."""
 
     def get_results(self, request):
         self.result_count = None
@@ -267,7 +248,7 @@ class StatsChangeList(ChangeList):
 
 
 @admin.register(CallRecord)
-class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
+class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     list_display = (
         "time",
         "account",
@@ -310,12 +291,11 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     import_export_change_list_template = None
     detail_template = "admin/logs/callrecord/detail.html"
     stats_template = "admin/logs/callrecord/stats.html"
+    export_refused_template = "admin/logs/callrecord/export_refused.html"
 
     access_surface = AccessRecord.Surface.ADMIN
 
     resource_classes = [CallRecordResource]
-    formats = [CSV]
-    skip_export_form = True
 
     # --- scope ---------------------------------------------------------------
 
@@ -326,6 +306,15 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         calls = visible_calls(request.user, account=self.scope_account(request))
         return calls.select_related(*self.list_select_related)
+
+    def get_search_results(self, request, queryset, search_term):
+        """The call whose request id is exactly the search term (trimmed).
+        Django's search would split the term into words and unquote them,
+        finding rows the totals (from rollups, for the whole term) do not count."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return filter_calls(queryset, CallFilters(request_id=term)), False
 
     # --- read only -------------------------------------------------------------
 
@@ -349,13 +338,6 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
     def has_export_permission(self, request) -> bool:
         # Exporting is reading: whoever may see the list may download it, nobody else.
         return self.has_view_permission(request)
-
-    def get_export_queryset(self, request):
-        try:
-            return super().get_export_queryset(request)
-        except IncorrectLookupParameters:
-            messages.error(request, "Some filters were not valid; nothing was exported.")
-            return self.get_queryset(request).none()
 
     # --- list columns ----------------------------------------------------------
 
@@ -430,35 +412,45 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         return [stats, *super().get_urls()]
 
     def get_changelist(self, request, **kwargs):
-        if getattr(request, "usage_stats_page", False):
-            return StatsChangeList
+        if getattr(request, "call_rows_not_needed", False):
+            return CallFiltersChangeList
         return CallChangeList
+
+    def filters_changelist(self, request, *, without: tuple[str, ...] = ()):
+        """The call list's filters, scope and checks for ``request``, without
+        its rows; ``without``: parameters the page reads itself (the list
+        would refuse them)."""
+        list_request = copy.copy(request)
+        list_request.GET = request.GET.copy()
+        for name in without:
+            list_request.GET.pop(name, None)
+        list_request.call_rows_not_needed = True
+        return self.get_changelist_instance(list_request)
 
     def stats_view(self, request):
         """Usage stats for exactly the calls the list shows with the same filters.
 
-        The ChangeList is built from a copy of the request without ``interval``
-        (the list would reject it as an unknown lookup), so the sidebar filters,
-        the date drill-down and their messages behave as on the list.
+        The sidebar filters, the date drill-down and their messages behave as
+        on the list (``filters_changelist``); bad input shows its messages
+        and no numbers.
         """
         if not self.has_view_permission(request):
             raise PermissionDenied
-        requested_interval = request.GET.get(INTERVAL_VAR, "")
-        list_request = copy.copy(request)
-        list_request.GET = request.GET.copy()
-        list_request.GET.pop(INTERVAL_VAR, None)
-        list_request.usage_stats_page = True
-        try:
-            cl = self.get_changelist_instance(list_request)
-        except IncorrectLookupParameters:
-            messages.error(
-                request, "Some filters in that address were not valid, so they were cleared."
+        intervals = request.GET.getlist(INTERVAL_VAR)
+        requested_interval = intervals[-1] if len(intervals) == 1 else ""
+        cl = self.filters_changelist(request, without=(INTERVAL_VAR,))
+        for problem in cl.problems:
+            messages.add_message(request, problem.level, problem.text)
+        if len(intervals) > 1:
+            messages.warning(
+                request,
+                f"{quoted(INTERVAL_VAR)} takes one value, and the address gives "
+                f"{len(intervals)}, so the interval is the default one.",
             )
-            return HttpResponseRedirect(request.path)
 
         start, end = selected_time_range(cl)
         call_filters = changelist_call_filters(cl)
-        if call_filters is None:  # bad input: the list shows nothing, and so do the stats
+        if call_filters is None:  # refused input: the list shows nothing, and so do the stats
             source = RawCallStats(cl.queryset)
         else:
             source = ScopedCallStats(
@@ -514,6 +506,7 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         return TemplateResponse(request, self.stats_template, context)
 
     def changelist_view(self, request, extra_context=None):
+        # CheckedListMixin shows the messages about the query string.
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
@@ -535,27 +528,54 @@ class CallRecordAdmin(ExportMixin, admin.ModelAdmin):
         for call in calls:
             call.slow_threshold_ms = request.slow_thresholds_ms.get(call.model)
 
-    def _do_file_export(self, file_format, request, queryset, export_form=None):
-        """django-import-export's export view, URL, button and permission, with
-        the file streamed: its default builds the whole file in memory first,
-        which a million-row export cannot afford. The cells are the resource's
-        (``logs.resources``), the same as the API's export."""
+    def export_action(self, request):
+        """The Export CSV button's view (django-import-export's URL, button and
+        permission), streamed: import-export builds the whole file in memory
+        first, which a million-row export cannot afford. The cells are the
+        resource's (``logs.resources``), the same as the API's export.
+
+        Filters are checked before anything is sent: once a CSV's headers are
+        out, no error can reach the person. Refused input is answered with a
+        page of its own (400) showing the list's messages, and nothing else:
+        no file, no access record, and no message left for the next page.
+        """
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        cl = self.filters_changelist(request)
+        if cl.refused():
+            return self.export_refused(request, cl)
         access = record_access(
             user=request.user,
             action=AccessRecord.Action.EXPORT,
             surface=self.access_surface,
-            filters=request.GET.dict(),
+            # Only what the list accepted: known parameters, checked values.
+            filters=dict(cl.params),
         )
         response = StreamingHttpResponse(
-            stream_csv(queryset, on_done=lambda rows: finish_export_record(access, rows)),
+            stream_csv(cl.queryset, on_done=lambda rows: finish_export_record(access, rows)),
             content_type="text/csv; charset=utf-8",
         )
-        filename = self.get_export_filename(request, queryset, file_format)
+        filename = f"calls-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
-    def get_export_filename(self, request, queryset, file_format) -> str:
-        return f"calls-{timezone.localtime():%Y%m%d-%H%M%S}.{file_format.get_extension()}"
+    def export_refused(self, request, cl: CallFiltersChangeList) -> TemplateResponse:
+        for problem in cl.problems:
+            messages.add_message(request, problem.level, problem.text)
+        changelist_url = reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Nothing was exported",
+            "subtitle": None,
+            "index_url": reverse(f"{self.admin_site.name}:index"),
+            "changelist_url": changelist_url,
+            "changelist_filtered_url": changelist_url + cl.get_query_string(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.export_refused_template, context, status=400)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """A read-only page with everything about one call.
@@ -670,7 +690,7 @@ def payload_parts(payload: CallPayload | None) -> list[dict]:
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(admin.ModelAdmin):
+class AccessRecordAdmin(CheckedListMixin, admin.ModelAdmin):
     """Who read customers' calls. Superusers only; nobody can change it."""
 
     list_display = ("at", "username", "action", "surface", "request_id", "row_count")
@@ -697,7 +717,7 @@ class AccessRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(PruneRun)
-class PruneRunAdmin(admin.ModelAdmin):
+class PruneRunAdmin(CheckedListMixin, admin.ModelAdmin):
     """When calls were pruned and up to when: why a call list starts where it
     does while usage stats go further back. Written only by ``prune_calls``."""
 

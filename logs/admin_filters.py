@@ -5,14 +5,15 @@ filter must not run SELECT DISTINCT over millions of rows, and an account owner
 must not see another account's key or group names among the choices.
 
 Bad input (a malformed date, an end before the start, an unknown model) is
-answered with a message on the page and an empty list, never a server error
-and never a silently unfiltered list.
+answered with a message on the page (each filter's ``problem``, which the list
+shows) and an empty list, never a server error and never a silently
+unfiltered list.
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 
 from django.contrib import admin, messages
 from django.utils import timezone
@@ -20,13 +21,17 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from logs.models import CallType, StatusClass
 from logs.selectors import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
     CallFilters,
     filter_calls,
+    filter_moment,
     key_names,
     model_names,
     visible_accounts,
     visible_groups,
 )
+from usagelogs_site.admin_lists import Problem, quoted
 
 
 def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
@@ -34,7 +39,7 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
     browser's datetime-local), ``2026-11-28 09:30:15`` or full ISO 8601 with a
     zone. Times without a zone are in the user's current time zone."""
     text = raw.strip()
-    not_a_date = f"“{raw}” is not a date and time (use YYYY-MM-DD HH:MM)"
+    not_a_date = f"{quoted(raw)} is not a date and time (use YYYY-MM-DD HH:MM)"
     try:
         moment = parse_datetime(text.replace(" ", "T", 1)) if text else None
         day = parse_date(text) if text and moment is None else None
@@ -46,15 +51,17 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
         if day is None:
             raise ValueError(not_a_date)
         moment = datetime.combine(day, time.max if end_of_day else time.min)
-    try:
-        if timezone.is_naive(moment):
+    if timezone.is_naive(moment):
+        try:
             moment = timezone.make_aware(moment)
-        year = moment.astimezone(UTC).year
-    except (OverflowError, ValueError):
-        year = 0
-    if not 1900 <= year <= 9998:
-        raise ValueError(f"“{raw}” is outside the years 1900 to 9998")
-    return moment
+        except (OverflowError, ValueError):  # at the very ends of the calendar
+            raise ValueError(
+                f"{quoted(raw)} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}"
+            ) from None
+    try:
+        return filter_moment(moment)
+    except ValueError as exc:
+        raise ValueError(f"{quoted(raw)} {exc}") from None
 
 
 class TimeRangeFilter(admin.ListFilter):
@@ -93,9 +100,15 @@ class TimeRangeFilter(admin.ListFilter):
     def expected_parameters(self) -> list[str]:
         return list(self.parameter_names)
 
+    @property
+    def problem(self) -> Problem | None:
+        """What the page says about this filter's input (the list shows it)."""
+        if not self.error:
+            return None
+        return Problem(messages.ERROR, self.error + " No calls are shown until it is fixed.")
+
     def queryset(self, request, queryset):
         if self.error:
-            messages.error(request, self.error + " No calls are shown until it is fixed.")
             return queryset.none()
         return filter_calls(queryset, CallFilters(start=self.start, end=self.end))
 
@@ -142,16 +155,26 @@ class ScopedChoiceFilter(admin.SimpleListFilter):
         # says so and shows nothing, rather than be skipped (an unfiltered list).
         return super().has_output() or self.value() not in (None, "")
 
+    def is_offered(self, value: str) -> bool:
+        return value in {str(choice) for choice, _ in self.lookup_choices}
+
+    @property
+    def problem(self) -> Problem | None:
+        """What the page says about this filter's value (the list shows it)."""
+        value = self.value()
+        if value in (None, "") or self.is_offered(value):
+            return None
+        return Problem(
+            messages.WARNING,
+            f"{self.title.capitalize()} {quoted(value)} is not one you can filter on here, "
+            "so no calls match.",
+        )
+
     def queryset(self, request, queryset):
         value = self.value()
         if value in (None, ""):
             return queryset
-        if value not in {str(choice) for choice, _ in self.lookup_choices}:
-            messages.warning(
-                request,
-                f"{self.title.capitalize()} “{value}” is not one you can filter on here, "
-                "so no calls match.",
-            )
+        if not self.is_offered(value):
             return queryset.none()
         return filter_calls(queryset, self.filters_for(value))
 
@@ -162,7 +185,7 @@ class ScopedChoiceFilter(admin.SimpleListFilter):
         value = self.value()
         if value in (None, ""):
             return {}
-        if value not in {str(choice) for choice, _ in self.lookup_choices}:
+        if not self.is_offered(value):
             return None
         chosen = self.filters_for(value)
         return {f.name: getattr(chosen, f.name) for f in fields(chosen) if getattr(chosen, f.name)}

@@ -239,6 +239,28 @@ def consistent_read() -> Iterator[None]:
 # --- filters ----------------------------------------------------------------------
 
 
+# The instants a time filter can hold. Outside these years converting to UTC,
+# or to the database's range, can overflow; PostgreSQL takes zone offsets up
+# to ±15:59 and no further (Python's own limit is a day).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9998
+LARGEST_UTC_OFFSET = timedelta(hours=15, minutes=59)
+
+
+def filter_moment(moment: datetime) -> datetime:
+    """An aware ``moment`` as a filter holds it, in UTC; ValueError saying
+    why it cannot be one."""
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > LARGEST_UTC_OFFSET:
+        raise ValueError("has a time zone offset beyond ±15:59")
+    try:
+        year = moment.astimezone(UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValueError(f"is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return moment.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class CallFilters:
     """The filters every surface offers. ``start`` is inclusive, ``end`` exclusive."""

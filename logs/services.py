@@ -1348,9 +1348,19 @@ def record_access(
         surface=surface,
         call_id=call.pk if call is not None else None,
         request_id=call.request_id if call is not None else "",
-        filters={key: value for key, value in (filters or {}).items() if value not in ("", None)},
+        filters={
+            _jsonb_text(key): _jsonb_text(value) if isinstance(value, str) else value
+            for key, value in (filters or {}).items()
+            if value not in ("", None)
+        },
         row_count=row_count,
     )
+
+
+def _jsonb_text(text: str) -> str:
+    """PostgreSQL's jsonb cannot hold a NUL character (``\\u0000``): keep a
+    visible stand-in instead of failing the read the record is about."""
+    return text.replace("\x00", "\ufffd")
 
 
 def finish_export_record(record: AccessRecord, row_count: int) -> None:

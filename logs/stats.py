@@ -31,6 +31,7 @@ from logs.selectors import (
     StatsRow,
     sum_stats_rows,
 )
+from usagelogs_site.admin_lists import quoted
 
 INTERVAL_VAR = "interval"
 INTERVAL_LABELS = {"hour": "Per hour", "day": "Per day"}
@@ -100,21 +101,9 @@ def selected_time_range(changelist) -> tuple[datetime | None, datetime | None]:
         if isinstance(spec, TimeRangeFilter) and not spec.error:
             starts.append(spec.start)
             ends.append(spec.end)
-    field_name = changelist.date_hierarchy
-    year = changelist.params.get(f"{field_name}__year") if field_name else None
-    if year:
-        # Already validated by the ChangeList (it raises on a bad date).
-        month = changelist.params.get(f"{field_name}__month")
-        day = changelist.params.get(f"{field_name}__day")
-        first = datetime(int(year), int(month or 1), int(day or 1))
-        if day:
-            after = first + timedelta(days=1)
-        elif month:
-            after = (first + timedelta(days=32)).replace(day=1)
-        else:
-            after = first.replace(year=first.year + 1)
-        starts.append(timezone.make_aware(first))
-        ends.append(timezone.make_aware(after))
+    if changelist.date_range is not None:  # the drill-down, checked by the list
+        starts.append(changelist.date_range[0])
+        ends.append(changelist.date_range[1])
     start = max((s for s in starts if s is not None), default=None)
     end = min((e for e in ends if e is not None), default=None)
     return start, end
@@ -232,7 +221,7 @@ def build_usage_stats(
     requested = (requested_interval or "").strip()
     if requested and requested not in STATS_INTERVALS:
         messages.append(
-            f"Interval “{requested[:40]}” is not one of: {', '.join(STATS_INTERVALS)}. "
+            f"Interval {quoted(requested)} is not one of: {', '.join(STATS_INTERVALS)}. "
             "Showing the default for the selected range instead."
         )
         requested = ""

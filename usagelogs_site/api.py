@@ -23,3 +23,16 @@ def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """500 for an unexpected exception (Django has already logged it): JSON
+    under /api/, like every other answer of the API, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Server error: the request could not be answered. It has been logged."},
+            status=500,
+        )
+    from django.views.defaults import server_error as django_server_error
+
+    return django_server_error(request)

@@ -21,3 +21,4 @@ urlpatterns = [
 ]
 
 handler404 = "usagelogs_site.api.not_found"
+handler500 = "usagelogs_site.api.server_error"

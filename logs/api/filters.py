@@ -5,17 +5,14 @@ parameter); the filtering itself is ``logs.selectors.filter_calls``, the same
 code the admin uses.
 """
 
-from datetime import UTC
+from collections.abc import Collection
 
 from django import forms
 from django_filters import rest_framework as filters
+from rest_framework.exceptions import ValidationError
 
 from logs.models import CallType, StatusClass
-from logs.selectors import CallFilters, filter_calls
-
-# Times outside these years are typos; beyond them, converting to UTC or to the
-# database's range can overflow.
-EARLIEST_YEAR, LATEST_YEAR = 1900, 9998
+from logs.selectors import CallFilters, filter_calls, filter_moment
 
 
 class CallFilterForm(forms.Form):
@@ -26,15 +23,27 @@ class CallFilterForm(forms.Form):
             if moment is None:
                 continue
             try:
-                year = moment.astimezone(UTC).year
-            except OverflowError:
-                year = 0
-            if not EARLIEST_YEAR <= year <= LATEST_YEAR:
-                self.add_error(name, f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+                cleaned[name] = filter_moment(moment)
+            except ValueError as exc:
+                self.add_error(name, str(exc))
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and end <= start:
             self.add_error("end", "must be after start")
         return cleaned
+
+
+def check_query_parameters(query_params, known: Collection[str]) -> None:
+    """A 400 naming every parameter the endpoint does not read, and every one
+    given more than once: either would otherwise be dropped without a word
+    (an unfiltered answer), or one value used and the others not."""
+    errors = {}
+    for name, values in query_params.lists():
+        if name not in known:
+            errors[name] = ["is not a parameter of this endpoint"]
+        elif len(values) > 1:
+            errors[name] = [f"takes one value, and the request gives {len(values)}"]
+    if errors:
+        raise ValidationError(errors)
 
 
 class IdFilter(filters.Filter):

@@ -12,13 +12,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from logs.selectors import filter_moment
 
 
 class KeysetPagination(BasePagination):
@@ -141,8 +143,11 @@ class KeysetPagination(BasePagination):
             moment = datetime.fromisoformat(created_at)
             if direction not in ("next", "prev") or not isinstance(pk, int):
                 raise ValueError
-            if moment.tzinfo is None or not 1900 <= moment.astimezone(UTC).year <= 9998:
+            if moment.tzinfo is None:
                 raise ValueError
+            # Our links carry UTC; an edited cursor must still be a time the
+            # database can compare (years, zone offset).
+            moment = filter_moment(moment)
         except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
             raise serializers.ValidationError(
                 {self.cursor_query_param: ["is not a valid cursor; use the next or previous link"]}

@@ -14,10 +14,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from accounts.api.throttling import IngestRateThrottle, TokenRateThrottle
 from logs import fastjson
-from logs.api.filters import CallFilterSet
+from logs.api.filters import CallFilterSet, check_query_parameters
 from logs.api.pagination import KeysetPagination
 from logs.api.permissions import CanIngest
 from logs.api.serializers import (
@@ -51,6 +52,8 @@ from logs.services import (
     record_access,
 )
 
+FILTER_PARAMETERS = tuple(CallFilterSet.base_filters)
+
 
 class ScopedCallsMixin:
     """Every view here reads calls through ``visible_calls`` and the shared filters."""
@@ -58,6 +61,17 @@ class ScopedCallsMixin:
     filter_backends = [DjangoFilterBackend]
     filterset_class = CallFilterSet
     throttle_classes = [TokenRateThrottle]
+
+    def known_query_parameters(self) -> tuple[str, ...] | None:
+        """The query parameters this request's endpoint reads (None: not checked)."""
+        return FILTER_PARAMETERS
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        known = self.known_query_parameters()
+        if known is not None:
+            # DRF's own: ?format=json picks the renderer.
+            check_query_parameters(request.query_params, (*known, api_settings.URL_FORMAT_OVERRIDE))
 
     def call_filters(self) -> CallFilters:
         """The validated filters of this request (400 naming the parameter if bad)."""
@@ -78,6 +92,15 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
 
     pagination_class = KeysetPagination
     lookup_value_regex = r"\d+"
+
+    def known_query_parameters(self) -> tuple[str, ...] | None:
+        paging = (KeysetPagination.cursor_query_param, KeysetPagination.page_size_query_param)
+        return {
+            "list": (*FILTER_PARAMETERS, *paging),
+            # get_object applies the filters too: a call they exclude is a 404.
+            "retrieve": FILTER_PARAMETERS,
+            "export": FILTER_PARAMETERS,
+        }.get(self.action)
 
     def get_serializer_class(self):
         # Internal fields (the upstream) for support staff only, by the same rule
@@ -109,7 +132,12 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
             user=request.user,
             action=AccessRecord.Action.EXPORT,
             surface=AccessRecord.Surface.API,
-            filters=request.query_params.dict(),
+            # Only the filters, checked by filter_queryset above.
+            filters={
+                name: request.query_params[name]
+                for name in FILTER_PARAMETERS
+                if name in request.query_params
+            },
         )
         response = StreamingHttpResponse(
             stream_csv(calls, on_done=lambda n: finish_export_record(access, n)),
@@ -165,6 +193,9 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
 
     serializer_class = StatsResponseSerializer
     pagination_class = None
+
+    def known_query_parameters(self) -> tuple[str, ...] | None:
+        return (*FILTER_PARAMETERS, *StatsQuerySerializer().fields)
 
     @extend_schema(
         filters=True, parameters=[StatsQuerySerializer], responses=StatsResponseSerializer

@@ -383,22 +383,36 @@ def test_the_export_holds_only_the_accounts_calls(owner_a, world):
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "refused"),
     [
-        pytest.param({"model": "bravo-only-model"}, id="b-model"),
-        pytest.param({"key_name": "bravo-secret-key"}, id="b-key"),
-        pytest.param({"group": "bravo-group"}, id="b-group"),
-        pytest.param({"account": "B"}, id="b-account"),
-        pytest.param({"q": "req-bravo-3"}, id="b-request-id"),
-        pytest.param({"model": "gpt-4o-mini", "key_name": "bravo-prod"}, id="b-key-shared-model"),
+        pytest.param({"model": "bravo-only-model"}, True, id="b-model"),
+        pytest.param({"key_name": "bravo-secret-key"}, True, id="b-key"),
+        pytest.param({"group": "bravo-group"}, True, id="b-group"),
+        pytest.param({"account": "B"}, True, id="b-account"),
+        pytest.param({"q": "req-bravo-3"}, False, id="b-request-id"),
+        pytest.param(
+            {"model": "gpt-4o-mini", "key_name": "bravo-prod"}, True, id="b-key-shared-model"
+        ),
     ],
 )
-def test_an_export_filtered_on_the_other_accounts_values_is_empty(owner_a, world, params):
+def test_an_export_filtered_on_the_other_accounts_values_holds_nothing(
+    owner_a, world, params, refused
+):
+    """A value that is not among the owner's choices is refused like on the
+    list (the same message for any unknown value); a request id is simply not
+    found."""
     params = {k: world.b.account.pk if v == "B" else v for k, v in params.items()}
 
-    response = export(owner_a, params)
-
-    assert csv_rows(response) == [CSV_HEADERS]
+    if not refused:
+        assert csv_rows(export(owner_a, params)) == [CSV_HEADERS]
+        return
+    response = owner_a.get(EXPORT, params)
+    assert response.status_code == 400
+    assert "Nothing was exported" in page(response)
+    assert [text for _, text in messages_on_page(response)] == [
+        text for _, text in messages_on_page(owner_a.get(CALLS, params))
+    ]
+    assert not AccessRecord.objects.exists()
 
 
 def test_an_export_of_a_shared_model_holds_only_the_accounts_calls(owner_a, world):
