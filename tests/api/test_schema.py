@@ -32,6 +32,7 @@ OPERATIONS = {
     ("get", "/api/v1/calls/export/"),
     ("post", "/api/v1/calls/ingest/"),
     ("get", "/api/v1/stats/"),
+    ("get", "/api/v1/health/"),
 }
 
 

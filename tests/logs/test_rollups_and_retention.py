@@ -304,6 +304,8 @@ def test_prune_drops_whole_month_partitions(db):
         ]
     )
 
+    fold_rollups()
+
     result = prune_calls(older_than=timedelta(days=90))
 
     assert "logs_callrecord_p2024_02" in result.partitions_dropped
