@@ -8,12 +8,13 @@ that scoped queryset; none of them widens it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -536,12 +537,41 @@ def _plan(filters: CallFilters, levels: tuple[type[RollupRow], ...] = ROLLUP_LEV
 
 
 def _stats_levels(interval: str | None) -> tuple[type[RollupRow], ...]:
-    """The rollup levels whose periods fit inside ``interval``'s buckets."""
+    """The rollup levels whose periods fit inside ``interval``'s buckets
+    (none: every bucket is summed from the calls themselves)."""
     if interval is None:
         return ROLLUP_LEVELS
+    if not keeps_whole_hours_off_utc(timezone.get_current_timezone()):
+        # Each UTC hour holds the end of one of the zone's hours and the start
+        # of the next (and, once a day, of the next day): only the calls' own
+        # times say which bucket they are in.
+        return ()
     if interval == "day" and timezone.get_current_timezone_name() in UTC_ZONE_NAMES:
         return (DailyCallRollup, CallRollup)
     return (CallRollup,)
+
+
+# Calls are never older than 2000 (ingest refuses them); 2100 is well beyond the newest.
+_ZONE_CHECK_SPAN = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+@functools.lru_cache(maxsize=64)
+def keeps_whole_hours_off_utc(zone: tzinfo) -> bool:
+    """Whether ``zone`` was a whole number of hours off UTC on every day calls
+    can have: only then is each hourly rollup inside one of its hours and days.
+
+    Not so for Newfoundland (-03:30), India (+05:30), Nepal (+05:45), central
+    Australia (+09:30/+10:30) or Lord Howe Island (+10:30 in winter). Offsets
+    change at most a few times a year, so one look a day finds every one.
+    """
+    if zone is UTC or getattr(zone, "key", None) in UTC_ZONE_NAMES:
+        return True
+    moment, end = _ZONE_CHECK_SPAN
+    while moment < end:
+        if moment.astimezone(zone).utcoffset() % timedelta(hours=1):
+            return False
+        moment += timedelta(days=1)
+    return True
 
 
 def _raw_piece(user, account, filters: CallFilters, piece) -> QuerySet[CallRecord]:
@@ -749,9 +779,9 @@ def scoped_usage_stats(
 ) -> list[StatsRow]:
     """``usage_stats`` for what ``user`` may see, read from rollups where it can be.
 
-    Day buckets are days in the current time zone; with a zone whose offset is
-    not a whole number of hours, an hour straddling midnight counts in the day
-    it starts in.
+    Buckets are hours or days in the current time zone. The rollups' hours are
+    UTC hours: in a zone that is not a whole number of hours off UTC they do
+    not fit its hours and days, so buckets there are summed from raw calls.
     """
     if interval not in (*STATS_INTERVALS, None):
         raise ValueError(f"interval must be one of {STATS_INTERVALS}")

@@ -1002,6 +1002,41 @@ def test_stats_day_buckets_follow_the_configured_time_zone(catalog, staff_api, s
     assert [d.astimezone(zone).date().isoformat() for d in days] == ["2024-03-09", "2024-03-10"]
 
 
+@pytest.mark.parametrize(
+    "zone, bucket_minute",
+    [("America/St_Johns", 30), ("Asia/Kolkata", 30), ("Asia/Kathmandu", 15)],
+)
+def test_stats_buckets_in_a_zone_off_whole_hours_hold_each_calls_own_hour_and_day(
+    support_api, settings, zone, bucket_minute
+):
+    """Newfoundland (-03:30), India (+05:30), Nepal (+05:45): the stored hourly
+    rollups are UTC hours, each holding parts of two of the zone's hours, so
+    every call must land in its own local hour and day."""
+    settings.TIME_ZONE = zone
+    local = ZoneInfo(zone)
+    key = ApiKeyFactory()
+    # Minutes 10 and 50 of every UTC hour over two days: each UTC hour's two
+    # calls are in two different local hours, and one of each day's is across
+    # local midnight from the other.
+    start = datetime(2026, 11, 9, 0, 0, tzinfo=UTC)
+    moments = [start + timedelta(hours=h, minutes=m) for h in range(48) for m in (10, 50)]
+    ingest_calls([record_dict(key, created_at=moment) for moment in moments])
+
+    for interval in ("hour", "day"):
+        body = support_api.get(STATS_URL, {"interval": interval}).json()
+        got = {parse_time(row["bucket"]): row["calls"] for row in body["results"]}
+        expected: dict[datetime, int] = defaultdict(int)
+        for moment in moments:
+            there = moment.astimezone(local)
+            if interval == "hour":
+                expected[there.replace(minute=0, second=0)] += 1
+            else:
+                expected[there.replace(hour=0, minute=0, second=0)] += 1
+        assert got == expected, interval
+        assert {b.astimezone(UTC).minute for b in got} == {bucket_minute}
+        assert body["totals"]["calls"] == len(moments)
+
+
 def test_stats_percentiles_fall_in_the_calls_duration_bucket(catalog, staff_api):
     for request_id, low, high in [
         ("cat-04", 3000, 5000),
