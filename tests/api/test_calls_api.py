@@ -47,6 +47,7 @@ from tests.api.helpers import (
 from tests.api.helpers import (
     token_for as new_token,
 )
+from tests.clock import at_instants
 from tests.factories import (
     OMIT,
     AccountFactory,
@@ -951,7 +952,11 @@ STATS_SHAPES = [
 ]
 
 
+@at_instants("pinned", "Berlin, 1 min after spring forward", "St. John's, 1 min before fall back")
 def test_stats_buckets_and_groups_equal_sums_of_the_list(catalog, staff_api):
+    """In the site's zone: UTC, Berlin (whole hours off UTC) and St. John's
+    (half an hour off), where these instants put it."""
+    zone = timezone.get_current_timezone()
     for (interval, group_by), params in itertools.product(
         STATS_SHAPES,
         (
@@ -973,7 +978,7 @@ def test_stats_buckets_and_groups_equal_sums_of_the_list(catalog, staff_api):
         expected: dict[tuple, list[dict]] = defaultdict(list)
         for row in listed:
             key = row[GROUP_FIELD[group_by]] if group_by else None
-            expected[(bucket_of(row, interval, UTC), key)].append(row)
+            expected[(bucket_of(row, interval, zone), key)].append(row)
         got = {(parse_time(r["bucket"]), r["key"]): r for r in body["results"]}
         assert set(got) == set(expected), query
         for slot, rows in expected.items():
