@@ -21,8 +21,13 @@ instead, through the autouse ``clock`` fixture::
     def test_something(clock, ...):
         ... clock.now ...                               # the instant the test runs at
 
-An instant with a ``zone`` also runs the test with that ``TIME_ZONE`` (the
-site's zone: times shown, typed and bucketed by day there).
+or, to give each case of a parametrized test an instant of its own,
+``pytest.mark.parametrize("case, clock", [...], indirect=["clock"])`` with
+``instants(...)``. Each such test says (in its docstring or a comment above
+it) which instants it runs at and why those. An instant with a ``zone`` also
+runs the test with that ``TIME_ZONE`` (the site's zone: times shown, typed
+and bucketed there).
+``clock.traveller.shift(timedelta(...))`` moves a test's clock on.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from time_machine import Traveller
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class Clock:
     """What the ``clock`` fixture gives a test: the instant it started at."""
 
     instant: Instant
-    traveller: object  # time_machine.Traveller: shift() or move_to() to move on
+    traveller: Traveller  # shift() or move_to() to move on
 
     @property
     def now(self) -> datetime:
