@@ -13,7 +13,7 @@ unfiltered list.
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from django.contrib import admin, messages
 from django.utils import timezone
@@ -52,6 +52,7 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
             raise ValueError(not_a_date)
         moment = datetime.combine(day, time.max if end_of_day else time.min)
     if timezone.is_naive(moment):
+        _refuse_an_ambiguous_or_missing_time(raw, moment)
         try:
             moment = timezone.make_aware(moment)
         except (OverflowError, ValueError):  # at the very ends of the calendar
@@ -62,6 +63,29 @@ def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
         return filter_moment(moment)
     except ValueError as exc:
         raise ValueError(f"{quoted(raw)} {exc}") from None
+
+
+def _refuse_an_ambiguous_or_missing_time(raw: str, moment: datetime) -> None:
+    """A local time that a daylight saving change repeats is two instants an
+    hour apart, one it skips is none: reading it as either would add or drop
+    up to an hour of calls unseen, so the person is asked for the offset (as
+    the API's Django form fields refuse such a time too)."""
+    zone = timezone.get_current_timezone()
+    try:
+        first, second = (moment.replace(tzinfo=zone, fold=fold) for fold in (0, 1))
+        offsets = first.utcoffset(), second.utcoffset()
+    except (OverflowError, ValueError):
+        return  # out of the calendar's range: the year check says so
+    if offsets[0] == offsets[1]:
+        return
+    what = "is ambiguous" if first.astimezone(UTC) < second.astimezone(UTC) else "does not exist"
+    offset_names = " or ".join(
+        sorted({f"{aware:%z}"[:3] + ":" + f"{aware:%z}"[3:] for aware in (first, second)})
+    )
+    raise ValueError(
+        f"“{raw}” {what} in {zone} (the clocks change then): add the offset you mean, "
+        f"{offset_names}"
+    )
 
 
 class TimeRangeFilter(admin.ListFilter):

@@ -6,6 +6,10 @@ settings read it through dj-database-url). Tests marked
 end of the run says so in a banner, so a green SQLite run never passes for a
 PostgreSQL one.
 
+No test reads the wall clock: the run, and each test, start at a fixed
+instant (``tests/clock.py``); ``clock`` is the fixture that pins it, and
+``@at_instants(...)`` runs a test at several instants.
+
 The world most tests need, ``two_accounts``: accounts A and B, each with an
 owner, keys in the shared pricing groups ``default`` and ``vip``, and a few
 calls ingested through the ingest service; plus an outsider (a login in no
@@ -15,19 +19,22 @@ account). Staff see both accounts; each owner sees only their own.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.db import connections
-from django.test import Client
-from django.utils import timezone
+from django.test import Client, override_settings
 
 from accounts.models import Account, ApiKey, Group
 from logs.models import CallRecord
 from logs.services import ingest_calls
+from tests.clock import PINNED, Clock, Instant
 from tests.factories import (
     AccountFactory,
     ApiKeyFactory,
@@ -49,9 +56,19 @@ def on_postgresql() -> bool:
     return connections["default"].vendor == "postgresql"
 
 
+# The whole run starts at the pinned instant too, so what runs outside a test
+# (the migrations creating this month's partitions) never reads the wall clock.
+_run_clock = time_machine.travel(PINNED.at.timestamp(), tick=True)
+
+
 def pytest_configure(config):
     # Hashing with the production hasher costs ~0.3 s per user; tests need none of it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    _run_clock.start()
+
+
+def pytest_unconfigure(config):
+    _run_clock.stop()
 
 
 REPLICA_SKIP_REASON = "needs a read replica: set DATABASE_REPLICA_URLS (CI sets it on PostgreSQL)"
@@ -93,6 +110,26 @@ def _close_connections_before_dropping_test_databases(django_db_setup, django_db
     yield
     with django_db_blocker.unblock():
         connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def clock(request) -> Iterator[Clock]:
+    """Every test starts at a fixed instant: ``PINNED``, or each instant that
+    ``@at_instants(...)`` parametrizes it with (see tests/clock.py).
+
+    time-machine moves the process's clock, every thread's: ``timezone.now()``,
+    ``datetime.now()``, ``time.time()``. It ticks on from the instant, so
+    durations still pass. An instant with a zone sets ``TIME_ZONE`` for the
+    test (``override_settings``: the live server's threads see it too).
+    """
+    instant: Instant = getattr(request, "param", PINNED)
+    with ExitStack() as stack:
+        # A timestamp, not the aware datetime: time-machine would also set the
+        # process's TZ to the datetime's zone, which Django's TIME_ZONE owns.
+        traveller = stack.enter_context(time_machine.travel(instant.at.timestamp(), tick=True))
+        if instant.zone is not None:
+            stack.enter_context(override_settings(TIME_ZONE=instant.zone))
+        yield Clock(instant=instant, traveller=traveller)
 
 
 # Fixtures through which a test reaches the database (the django_db mark aside).
@@ -281,10 +318,11 @@ def _account_world(
 
 
 @pytest.fixture
-def two_accounts(db, default_group, vip_group) -> TwoAccounts:
+def two_accounts(db, clock, default_group, vip_group) -> TwoAccounts:
     """Accounts A ("Acme Robotics") and B ("Globex"), four calls each, no shared
-    model or key names. A's calls start at ``start``; B's an hour later."""
-    start = (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
+    model or key names. A's calls start at ``start``, a day before the test's
+    instant; B's an hour later."""
+    start = (clock.now - timedelta(days=1)).replace(second=0, microsecond=0)
     groups = (default_group, vip_group)
     a = _account_world("acme", "Acme Robotics", groups, ("gpt-4o-mini", "gpt-4o"), start)
     b_models = ("gemini-1.5-flash", "claude-3-5-sonnet")

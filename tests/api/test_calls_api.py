@@ -47,6 +47,7 @@ from tests.api.helpers import (
 from tests.api.helpers import (
     token_for as new_token,
 )
+from tests.clock import at_instants
 from tests.factories import (
     OMIT,
     AccountFactory,
@@ -960,7 +961,11 @@ STATS_SHAPES = [
 ]
 
 
+@at_instants("pinned", "Berlin, 1 min after spring forward", "St. John's, 1 min before fall back")
 def test_stats_buckets_and_groups_equal_sums_of_the_list(catalog, staff_api):
+    """In the site's zone: UTC, Berlin (whole hours off UTC) and St. John's
+    (half an hour off), where these instants put it."""
+    zone = timezone.get_current_timezone()
     for (interval, group_by), params in itertools.product(
         STATS_SHAPES,
         (
@@ -982,7 +987,7 @@ def test_stats_buckets_and_groups_equal_sums_of_the_list(catalog, staff_api):
         expected: dict[tuple, list[dict]] = defaultdict(list)
         for row in listed:
             key = row[GROUP_FIELD[group_by]] if group_by else None
-            expected[(bucket_of(row, interval, UTC), key)].append(row)
+            expected[(bucket_of(row, interval, zone), key)].append(row)
         got = {(parse_time(r["bucket"]), r["key"]): r for r in body["results"]}
         assert set(got) == set(expected), query
         for slot, rows in expected.items():
@@ -1009,6 +1014,41 @@ def test_stats_day_buckets_follow_the_configured_time_zone(catalog, staff_api, s
     days = [parse_time(r["bucket"]) for r in staff_api.get(STATS_URL).json()["results"]]
     # 23:55 UTC on the 9th is still the 9th in New York; 00:05 UTC on the 11th is the 10th.
     assert [d.astimezone(zone).date().isoformat() for d in days] == ["2024-03-09", "2024-03-10"]
+
+
+@pytest.mark.parametrize(
+    "zone, bucket_minute",
+    [("America/St_Johns", 30), ("Asia/Kolkata", 30), ("Asia/Kathmandu", 15)],
+)
+def test_stats_buckets_in_a_zone_off_whole_hours_hold_each_calls_own_hour_and_day(
+    support_api, settings, zone, bucket_minute
+):
+    """Newfoundland (-03:30), India (+05:30), Nepal (+05:45): the stored hourly
+    rollups are UTC hours, each holding parts of two of the zone's hours, so
+    every call must land in its own local hour and day."""
+    settings.TIME_ZONE = zone
+    local = ZoneInfo(zone)
+    key = ApiKeyFactory()
+    # Minutes 10 and 50 of every UTC hour over two days: each UTC hour's two
+    # calls are in two different local hours, and one of each day's is across
+    # local midnight from the other.
+    start = datetime(2026, 11, 9, 0, 0, tzinfo=UTC)
+    moments = [start + timedelta(hours=h, minutes=m) for h in range(48) for m in (10, 50)]
+    ingest_calls([record_dict(key, created_at=moment) for moment in moments])
+
+    for interval in ("hour", "day"):
+        body = support_api.get(STATS_URL, {"interval": interval}).json()
+        got = {parse_time(row["bucket"]): row["calls"] for row in body["results"]}
+        expected: dict[datetime, int] = defaultdict(int)
+        for moment in moments:
+            there = moment.astimezone(local)
+            if interval == "hour":
+                expected[there.replace(minute=0, second=0)] += 1
+            else:
+                expected[there.replace(hour=0, minute=0, second=0)] += 1
+        assert got == expected, interval
+        assert {b.astimezone(UTC).minute for b in got} == {bucket_minute}
+        assert body["totals"]["calls"] == len(moments)
 
 
 def test_stats_percentiles_fall_in_the_calls_duration_bucket(catalog, staff_api):

@@ -156,7 +156,7 @@ def page(browser, live_server) -> Iterator:
 
 
 @pytest.fixture
-def world(transactional_db):
+def world(transactional_db, clock):
     from tests.e2e.world import build_world
 
-    return build_world()
+    return build_world(clock.now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clock import at_instants
 from tests.e2e.helpers import (
     PORTAL_CALLS,
     log_in,
@@ -18,6 +19,10 @@ from tests.e2e.helpers import (
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases="__all__")]
 
 
+# Every chart per hour over the world's last day: in St. John's (half an hour
+# off UTC) just after its clocks went forward, too. (The pinned instant last:
+# its screenshots are the ones kept.)
+@at_instants("St. John's, 1 min after spring forward", "pinned")
 def test_an_owner_sees_only_their_account_exports_it_and_reads_every_chart(page, world):
     acme_calls = world.calls(account=world.acme)
     acme_keys = {"acme-prod", "acme-batch", "acme-research"}

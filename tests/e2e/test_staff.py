@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from tests.clock import at_instants
 from tests.e2e.helpers import CALLS, log_in, read_csv, result_rows, screenshot, totals
 from tests.e2e.world import ERROR_REQUEST_ID
 
@@ -21,6 +22,10 @@ def local_input(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
+# The world is placed relative to the test's instant and the range is typed in
+# the site's zone: across midnight UTC, and in Berlin just after its clocks went
+# forward. (The pinned instant last: its screenshots are the ones kept.)
+@at_instants("midnight UTC", "Berlin, 1 min after spring forward", "pinned")
 def test_staff_combine_filters_read_totals_open_a_call_and_export_it(page, world):
     expected = world.filtered_calls()
     assert len(expected) == 8  # the world's shape, checked once here

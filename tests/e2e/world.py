@@ -12,7 +12,8 @@ the factories and the ingest service like any other calls.
   ``globex-batch``, chat on ``gemini-1.5-flash`` and ``gpt-4o``; its key
   names must appear nowhere in Acme's portal.
 
-Times are relative to now (the slow-call threshold reads the last 7 days).
+Times are relative to ``now``, the test's instant (the slow-call threshold
+reads the last 7 days).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from logs.models import CallRecord
@@ -112,8 +111,8 @@ def _chat_response(text: str, input_tokens: int, output_tokens: int) -> dict:
     }
 
 
-def build_world() -> World:
-    now = timezone.now().replace(microsecond=0)
+def build_world(now: datetime) -> World:
+    now = now.replace(microsecond=0)
     default = GroupFactory(name="default")
     vip = GroupFactory(name="vip", description="Committed monthly spend: 20% off list price.")
     enterprise = GroupFactory(name="enterprise", description="Annual contract.")

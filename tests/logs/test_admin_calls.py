@@ -385,6 +385,47 @@ def test_a_time_range_without_a_zone_is_read_in_the_configured_zone(staff_client
     assert listed(response) == ids(world.where(lambda call: t(10) <= call.created_at < t(11)))
 
 
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        # 25 October 2026: Berlin's clocks go from 03:00 CEST back to 02:00 CET.
+        ("2026-10-25T02:30", "is ambiguous in Europe/Berlin"),
+        # 29 March 2026: they go from 02:00 CET on to 03:00 CEST.
+        ("2026-03-29T02:30", "does not exist in Europe/Berlin"),
+    ],
+    ids=["repeated hour", "skipped hour"],
+)
+def test_a_time_a_dst_change_repeats_or_skips_asks_for_its_offset(
+    staff_client, settings, typed, problem
+):
+    """Without an offset such a time is two instants an hour apart, or none:
+    reading it as either would drop or add up to an hour of calls unseen."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    key = ApiKeyFactory(name="dst-key")
+    day = datetime.fromisoformat(typed).replace(tzinfo=UTC).replace(hour=0, minute=0)
+    made = [
+        make_call(key, request_id=f"req-dst-{minute}", created_at=day + timedelta(minutes=minute))
+        for minute in (15, 45, 75, 105)  # 00:15, 00:45, 01:15, 01:45 UTC
+    ]
+
+    for params in ({"end": typed}, {"start": typed}, {"start": "2026-01-01", "end": typed}):
+        response = get_list(staff_client, params)
+        name = "end" if "end" in params else "start"
+        (message,) = messages_on_page(response)
+        assert message[0] == "error"
+        assert message[1].startswith(f"Time range {name}: “{typed}” {problem}")
+        assert "+01:00" in message[1] and "+02:00" in message[1]
+        assert listed(response) == []
+
+    # With the offset it names one instant, and the list ends there.
+    for offset, utc_end in (("+02:00", timedelta(minutes=30)), ("+01:00", timedelta(minutes=90))):
+        response = get_list(staff_client, {"end": typed + offset})
+        assert messages_on_page(response) == []
+        assert listed(response) == ids(
+            newest_first(c for c in made if c.created_at < day + utc_end)
+        )
+
+
 BAD_INPUT = [
     ("malformed-start", {"start": "yesterday"}, "error", "Time range start"),
     ("malformed-end", {"end": "2026-13-45T99:00"}, "error", "Time range end"),

@@ -29,6 +29,7 @@ from logs.models import AccountModel, CallPayload, CallRecord, CallRollup, Pendi
 from logs.partitions import ensure_partitions, month_of, partition_name, partitions
 from logs.selectors import call_totals
 from logs.services import IngestError, RecordError, ingest_calls
+from tests.clock import at_instants
 from tests.factories import (
     OMIT,
     ApiKeyFactory,
@@ -139,8 +140,10 @@ def stored(record: dict) -> CallRecord:
 # --- what an accepted record becomes ----------------------------------------------------
 
 
-def test_a_valid_record_is_stored_as_sent(api_key):
-    created_at = (timezone.now() - timedelta(hours=1)).replace(microsecond=123000)
+@at_instants("midnight UTC", "Berlin, 1 min after spring forward")
+def test_a_valid_record_is_stored_as_sent(api_key, clock):
+    """An hour before midnight (the day before) and before a DST change."""
+    created_at = (clock.now - timedelta(hours=1)).replace(microsecond=123000)
     record = record_dict(
         api_key,
         created_at=created_at,
@@ -260,11 +263,16 @@ def test_a_revoked_key_still_takes_calls_made_before_its_revocation(api_key):
     assert stored(record).api_key_id == api_key.pk
 
 
-def test_a_time_a_little_ahead_of_the_clock_is_accepted(api_key):
+@at_instants()
+def test_a_time_a_little_ahead_of_the_clock_is_accepted(api_key, clock):
+    """At every time-sensitive instant: two minutes ahead may be the next hour,
+    day, month (a partition not made yet on PostgreSQL) or the other side of a
+    DST change."""
     # Gateways' clocks drift: a few minutes ahead is not "the future".
-    record = record_dict(api_key, created_at=timezone.now() + timedelta(minutes=2))
+    record = record_dict(api_key, created_at=clock.now + timedelta(minutes=2))
 
     assert ingest_calls([record]).created == 1
+    assert stored(record).created_at == clock.now + timedelta(minutes=2)
 
 
 def test_a_batch_at_the_limit_is_accepted(api_key, settings):
@@ -482,8 +490,16 @@ def test_a_malformed_time_is_refused(api_key, value):
 
 
 @pytest.mark.parametrize("offset", [timedelta(minutes=11), timedelta(hours=1), timedelta(days=365)])
-def test_a_time_in_the_future_is_refused(api_key, offset):
-    errors = assert_refused_field(api_key, "created_at", created_at=timezone.now() + offset)
+@at_instants(
+    "3 s before midnight UTC",
+    "last minute of November",
+    "last minute of Feb 29",
+    "Berlin, 1 min before fall back",
+)
+def test_a_time_in_the_future_is_refused(api_key, clock, offset):
+    """Just before midnight, a month's end, the end of Feb 29 (a year on is
+    Feb 28 or Mar 1) and a DST change: the future is counted from the instant."""
+    errors = assert_refused_field(api_key, "created_at", created_at=clock.now + offset)
     assert "future" in errors[0].message
 
 
@@ -982,8 +998,9 @@ def test_a_model_seen_again_adds_no_row(api_key):
     assert AccountModel.objects.filter(account_id=api_key.account_id).count() == 1
 
 
-def test_last_used_at_only_moves_forward(api_key):
-    t0 = timezone.now() - timedelta(hours=2)
+@at_instants("1 min after an hour", "midnight UTC")
+def test_last_used_at_only_moves_forward(api_key, clock):
+    t0 = clock.now - timedelta(hours=2)
 
     def last_used():
         fold_rollups()  # the folder moves it, from the calls it folds
@@ -1054,12 +1071,13 @@ def test_json_numbers_sum_exactly_too(api_key):
     assert totals.cost == Decimal("6")
 
 
-def test_many_calls_at_the_largest_accepted_values_can_be_ingested_and_summed(api_key):
+@at_instants("midnight UTC", "last minute of November")
+def test_many_calls_at_the_largest_accepted_values_can_be_ingested_and_summed(api_key, clock):
     # docs/ingest-format.md accepts usage below 10**9 and cost below 10**6 per
     # call; many such calls in one hour must not break ingest (hourly rollups)
     # or the totals (SUM of scaled 64-bit integers).
     usage, cost = "999999999.999999", "999999.99999999"
-    moment = timezone.now().replace(minute=30) - timedelta(hours=1)
+    moment = clock.now.replace(minute=30) - timedelta(hours=1)
 
     ingest_calls(
         [record_dict(api_key, usage=usage, cost=cost, created_at=moment) for _ in range(100)]

@@ -15,6 +15,7 @@ from logs import selectors
 from logs.models import CallRecord, PruneRun
 from logs.selectors import CallFilters, filter_calls, seek_page
 from logs.services import ingest_calls, prune_calls
+from tests.clock import Instant, at_instants, instants
 from tests.conftest import logged_in
 from tests.factories import ApiKeyFactory, GroupFactory, owner_of, record_dict
 
@@ -26,13 +27,14 @@ PER_PAGE = 100
 
 
 @pytest.fixture
-def spread(monkeypatch):
-    """~650 calls of two accounts over six days, at random times (several per
-    second at times, so ties in created_at happen), of three models and two
-    call types. Seeking is switched on from the second page."""
+def spread(monkeypatch, clock):
+    """~650 calls of two accounts over the six days before the test's instant,
+    at random times (several per second at times, so ties in created_at
+    happen), of three models and two call types. Seeking is switched on from
+    the second page."""
     monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
     rng = random.Random(7)
-    now = timezone.now()
+    now = clock.now
     key_a = ApiKeyFactory(name="prod")
     key_b = ApiKeyFactory(name="prod")
     records = []
@@ -67,11 +69,39 @@ def iso_minute(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
-@pytest.mark.parametrize("newest_first", [True, False], ids=["newest first", "oldest first"])
-@pytest.mark.parametrize("filtered", ["none", "model", "call type", "time range"])
+# Each case at an instant of its own: where the hours and days the seek
+# skips begin and end, relative to the calls, is what moves with the clock.
+PAGINATION_CASES = [
+    ("none", True, "pinned"),
+    ("none", False, "midnight UTC"),
+    ("model", True, "1 min after an hour"),
+    ("model", False, "last minute of November"),
+    ("call type", True, "3 s before midnight UTC"),
+    ("call type", False, "last minute of Feb 29"),
+    ("time range", True, "Berlin, 1 min after fall back"),
+    ("time range", False, "St. John's, 1 min before spring forward"),
+]
+
+
+@pytest.mark.parametrize(
+    "filtered, newest_first, clock",
+    [
+        pytest.param(
+            filtered,
+            newest_first,
+            *instants(instant),
+            id=f"{filtered}-{'newest' if newest_first else 'oldest'} first-{instant}",
+        )
+        for filtered, newest_first, instant in PAGINATION_CASES
+    ],
+    indirect=["clock"],
+)
 def test_every_admin_page_shows_what_offset_pagination_shows(
     staff_client, spread, filtered, newest_first
 ):
+    """Every filter in both orders, each case at another instant: on the hour
+    and day edges of UTC, and (the time range, typed in the site's zone)
+    across daylight saving changes in Berlin and St. John's."""
     _, _, now = spread
     calls = CallRecord.objects.all()
     query = {}
@@ -100,6 +130,7 @@ def test_every_admin_page_shows_what_offset_pagination_shows(
         assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
 
 
+@at_instants("midnight UTC", "Berlin, 1 min after spring forward")
 def test_every_portal_page_shows_what_offset_pagination_shows(spread):
     key_a, _, _ = spread
     client = logged_in(owner_of(key_a.account))
@@ -109,33 +140,66 @@ def test_every_portal_page_shows_what_offset_pagination_shows(spread):
         assert shown == expected[(page - 1) * PER_PAGE : page * PER_PAGE], f"page {page}"
 
 
+# With "now" from 16:09 to 16:15 (any day), the hour just before the boundary
+# the hourly walk stops at holds none of the spread's gpt-4o calls: a check
+# that looked only at that hour failed then (CI runs did, at 16:12 UTC).
+TWELVE_PAST = Instant("12 min past an hour", datetime(2026, 12, 16, 16, 12, tzinfo=UTC))
+
+
+def period_start(moment: datetime, unit: timedelta) -> datetime:
+    """The UTC hour or day ``moment`` falls in: the rollups' periods."""
+    start = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return start.replace(hour=0) if unit == timedelta(days=1) else start
+
+
+# A model filter over every account: the hourly per-model summary counts hours.
+TO_THE_HOUR = (CallFilters(model="gpt-4o"), timedelta(hours=1))
+# A key name: only the full hourly level could count hours, so days only.
+TO_THE_DAY = (CallFilters(key_name="prod", call_type="chat"), timedelta(days=1))
+
+
 @pytest.mark.parametrize(
-    "filters, unit",
+    "filters, unit, clock",
     [
-        # A model filter over every account: the hourly per-model summary counts hours.
-        (CallFilters(model="gpt-4o"), timedelta(hours=1)),
-        # A key name: only the full hourly level could count hours, so days only.
-        (CallFilters(key_name="prod", call_type="chat"), timedelta(days=1)),
+        *(
+            pytest.param(*TO_THE_HOUR, instant, id=f"to the hour-{instant}")
+            for instant in instants(
+                TWELVE_PAST, "1 min before an hour", "midnight UTC", "last minute of November"
+            )
+        ),
+        *(
+            pytest.param(*TO_THE_DAY, instant, id=f"to the day-{instant}")
+            for instant in instants(
+                "midnight UTC", "3 s before midnight UTC", "last minute of Feb 29"
+            )
+        ),
     ],
-    ids=["to the hour", "to the day"],
+    indirect=["clock"],
 )
 def test_the_seek_skips_whole_periods_counted_exactly(staff_user, spread, filters, unit):
+    """Hours at 12 minutes past an hour (an hour before the boundary is empty
+    then), a minute before an hour, at midnight and at a month's end; days at
+    and just before midnight and at the end of Feb 29: the seek's periods are
+    UTC hours and days, so these are its edges."""
     matching = filter_calls(CallRecord.objects.all(), filters)
     offset = matching.count() // 2
     seek = seek_page(staff_user, filters=filters, offset=offset)
 
     assert seek.boundary is not None
     boundary = seek.boundary.astimezone(UTC)
-    assert boundary.minute == boundary.second == boundary.microsecond == 0
-    if unit == timedelta(days=1):
-        assert boundary.hour == 0
+    assert boundary == period_start(boundary, unit)
     skipped = matching.filter(created_at__gte=seek.boundary).count()
     assert skipped == offset - seek.offset
     assert 0 <= seek.offset < offset  # the walk got shorter
-    # The boundary is the newest whole period whose calls reach the offset.
+    # The boundary is the newest whole period whose calls reach the offset:
+    # the next period beyond it that holds matching calls (an hour, or even a
+    # day, may hold none) would take the walk past the offset.
+    newest_beyond = matching.filter(created_at__lt=seek.boundary).latest("created_at").created_at
+    next_period = period_start(newest_beyond, unit)
     in_next_period = matching.filter(
-        created_at__lt=seek.boundary, created_at__gte=seek.boundary - unit
+        created_at__gte=next_period, created_at__lt=next_period + unit
     ).count()
+    assert in_next_period > 0
     assert skipped + in_next_period > offset
 
 
@@ -146,9 +210,20 @@ def test_a_shallow_page_or_a_request_id_search_does_not_seek(staff_user, db):
     )
 
 
-def test_the_list_counts_only_calls_kept_after_a_prune(staff_client):
+@at_instants(
+    "midnight UTC",
+    "last minute of November",
+    "last minute of Feb 29",
+    "Berlin, 1 min before spring forward",
+    "Berlin, 1 min after fall back",
+    "St. John's, 1 min after fall back",
+)
+def test_the_list_counts_only_calls_kept_after_a_prune(staff_client, clock):
+    """At a day's and a month's edges, on Feb 29 (the cutoff 90 days back is
+    in November) and at daylight saving changes (the stats page's start is
+    typed in the site's zone)."""
     key = ApiKeyFactory(group=GroupFactory(name="default"))
-    now = timezone.now()
+    now = clock.now
     old = [record_dict(key, created_at=now - timedelta(days=100, minutes=i)) for i in range(5)]
     recent = [record_dict(key, created_at=now - timedelta(hours=2, minutes=i)) for i in range(3)]
     ingest_calls(old + recent)
@@ -174,10 +249,13 @@ def test_the_list_counts_only_calls_kept_after_a_prune(staff_client):
     assert timezone.localtime(run.cutoff).strftime("%Y").encode() in listing.content
 
 
-def test_pages_from_the_oldest_start_at_the_oldest_kept_call(staff_client, monkeypatch):
+@at_instants("midnight UTC", "1 min after an hour", "last minute of Feb 29")
+def test_pages_from_the_oldest_start_at_the_oldest_kept_call(staff_client, monkeypatch, clock):
+    """The first kept call's day and hour move with the clock: at midnight, a
+    minute after an hour and at the end of Feb 29."""
     monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
     key = ApiKeyFactory()
-    now = timezone.now()
+    now = clock.now
     records = [record_dict(key, created_at=now - timedelta(days=100, minutes=i)) for i in range(40)]
     records += [record_dict(key, created_at=now - timedelta(minutes=13 * i)) for i in range(250)]
     ingest_calls(records)

@@ -40,6 +40,7 @@ from logs.selectors import (
     visible_calls,
 )
 from logs.services import ingest_calls, prune_calls, rebuild_rollups
+from tests.clock import PINNED, TIME_SENSITIVE_INSTANTS, at_instants, instants
 from tests.factories import (
     ApiKeyFactory,
     GroupFactory,
@@ -67,18 +68,19 @@ def all_levels() -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def random_calls():
-    """~600 calls, two keys, mixed models, types, statuses: half over the last
-    30 hours, half over the last 75 days (so ranges cross days and months).
-    The first half is folded into the rollup levels, the rest left pending, as
-    between two folds: reads must be exact in that state too."""
+def random_calls(db, clock):
+    """~600 calls, two keys, mixed models, types, statuses: half over the 30
+    hours before the test's instant, half over the 75 days before it (so
+    ranges cross days and months). The first half is folded into the rollup
+    levels, the rest left pending, as between two folds: reads must be exact
+    in that state too."""
     rnd = random.Random(42)
     keys = [
         ApiKeyFactory(name="prod"),
         ApiKeyFactory(group=GroupFactory(name="vip"), name="staging"),
         ApiKeyFactory(name="prod"),
     ]
-    now = timezone.now()
+    now = clock.now
     records = [
         record_dict(
             rnd.choice(keys),
@@ -103,6 +105,7 @@ def random_calls():
     return records
 
 
+@at_instants("last minute of November")
 def test_incremental_rollups_equal_a_rebuild_from_raw_calls(random_calls):
     fold_rollups()
     incremental = all_levels()
@@ -116,6 +119,7 @@ def test_incremental_rollups_equal_a_rebuild_from_raw_calls(random_calls):
     assert all_levels() == incremental
 
 
+@at_instants("last minute of Feb 29")
 def test_each_day_and_month_row_sums_the_raw_calls_of_its_period(random_calls):
     fold_rollups()
     for level, unit in ((DailyCallRollup, "day"), (MonthlyCallRollup, "month")):
@@ -163,20 +167,23 @@ def test_each_summary_row_sums_the_raw_calls_of_its_period_and_dimensions(random
             ), (level.__name__, start, kept)
 
 
-def test_a_partial_rebuild_recomputes_the_days_and_months_it_touches(random_calls):
+@at_instants("midnight UTC", "last minute of November")
+def test_a_partial_rebuild_recomputes_the_days_and_months_it_touches(random_calls, clock):
+    """At midnight and at a month's end: the days and months a range touches."""
     fold_rollups()
     expected = all_levels()
     DailyCallRollup.objects.all().delete()
     DailyKeyRollup.objects.all().delete()
     MonthlyCallRollup.objects.update(calls=0)
     DailyModelRollup.objects.update(errors=0)
-    now = timezone.now()
+    now = clock.now
 
     rebuild_rollups(start=now - timedelta(days=80), end=now + timedelta(hours=2))
 
     assert all_levels() == expected
 
 
+@at_instants("Berlin, 1 min after fall back")
 def test_rebuild_command_restores_deleted_rollups(random_calls):
     fold_rollups()
     expected = all_levels()
@@ -195,15 +202,36 @@ def test_rebuild_command_rejects_bad_bounds(db):
         call_command("rebuild_rollups", since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z")
 
 
-@pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("who", ["staff", "owner"])
-def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, seed, who):
+# 24 random questions, each at another instant: every instant of
+# TIME_SENSITIVE_INSTANTS and PINNED is where one to two of them are asked.
+TOTALS_CASES = [
+    (who, seed, instant)
+    for (who, seed), instant in zip(
+        ((who, seed) for seed in range(12) for who in ("staff", "owner")),
+        [PINNED, *TIME_SENSITIVE_INSTANTS] * 2,
+        strict=False,
+    )
+]
+
+
+@pytest.mark.parametrize(
+    "who, seed, clock",
+    [
+        pytest.param(who, seed, instant, id=f"{who}-{seed}-{instant}")
+        for who, seed, instant in TOTALS_CASES
+    ],
+    indirect=["clock"],
+)
+def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, clock, seed, who):
     """Whichever level answers (full, or a daily summary when the question
-    needs few dimensions), for support staff and for one account's owner."""
+    needs few dimensions), for support staff and for one account's owner;
+    the ranges ask for hours, days and months cut at every time-sensitive
+    instant (hour, day, month and Feb 29 edges, daylight saving changes in
+    Berlin and St. John's, where the site's zone is that city's)."""
     rnd = random.Random(seed)
     key = CallRecord.objects.order_by("id").first().api_key
     staff = StaffUserFactory() if who == "staff" else owner_of(key.account)
-    now = timezone.now()
+    now = clock.now
     scale = rnd.choice([31, 80 * 24])  # hours back: within a day or two, or months
     start = now - timedelta(minutes=rnd.randint(0, scale * 60), seconds=rnd.randint(0, 59))
     filters = CallFilters(
@@ -235,9 +263,18 @@ def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, s
                 ), (folded, interval, group_by)
 
 
-def test_prune_removes_old_calls_and_payloads_and_keeps_rollups(db):
+@at_instants(
+    "midnight UTC",
+    "last minute of November",
+    "Feb 29 noon",
+    "Berlin, 1 min before spring forward",
+    "St. John's, 1 min after fall back",
+)
+def test_prune_removes_old_calls_and_payloads_and_keeps_rollups(db, clock):
+    """At a day's and a month's edge, on Feb 29 and at DST changes: the
+    cutoff is exactly 90 days before the instant, wherever that falls."""
     key = ApiKeyFactory()
-    now = timezone.now()
+    now = clock.now
     old = [record_dict(key, created_at=now - timedelta(days=100 + i)) for i in range(3)]
     recent = [record_dict(key, created_at=now - timedelta(days=i)) for i in range(3)]
     ingest_calls(old + recent)
@@ -314,13 +351,35 @@ def test_prune_drops_whole_month_partitions(db):
     assert CallRollup.objects.filter(hour__year=2024).count() == 2
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Tokyo"])
+# (the site's zone, or None for the instant's own; the instant)
+DAY_BUCKET_CASES = [
+    ("UTC", "last minute of November"),
+    ("America/New_York", "pinned"),
+    ("Asia/Tokyo", "midnight UTC"),
+    (None, "Berlin, 1 min after spring forward"),
+    (None, "Berlin, 1 min before fall back"),
+    (None, "St. John's, 1 min after fall back"),
+]
+
+
+@pytest.mark.parametrize(
+    "zone, clock",
+    [
+        pytest.param(zone, *instants(instant), id=f"{zone or 'its zone'}-{instant}")
+        for zone, instant in DAY_BUCKET_CASES
+    ],
+    indirect=["clock"],
+)
 def test_day_buckets_follow_the_time_zone_whatever_level_they_come_from(
-    random_calls, zone, settings
+    random_calls, clock, zone, settings
 ):
-    settings.TIME_ZONE = zone
+    """50 days back from the instant, in zones east and west of UTC, and in
+    Berlin and St. John's (half an hour off whole-hour zones) over their
+    daylight saving changes."""
+    if zone is not None:
+        settings.TIME_ZONE = zone
     staff = StaffUserFactory()
-    now = timezone.now()
+    now = clock.now
     filters = CallFilters(start=now - timedelta(days=50, minutes=7), end=now)
 
     raw = filter_calls(visible_calls(staff), filters)
@@ -336,7 +395,10 @@ def test_day_buckets_follow_the_time_zone_whatever_level_they_come_from(
     assert all(r.duration_percentile(0.5) is None for r in lean)
 
 
-def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
+@at_instants("1 min before an hour", "midnight UTC", "last minute of November")
+def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls, clock):
+    """Just before an hour, at midnight and at a month's end: the week is cut
+    into days and hours from the instant's hour."""
     from django.db import connection as conn
     from django.test.utils import CaptureQueriesContext
 
@@ -351,7 +413,7 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
 
     # Seven days from a whole hour to an open end: days, plus the hours before
     # the first midnight; no raw calls at all.
-    start = timezone.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    start = clock.now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start -= timedelta(days=7) if start.hour else timedelta(days=7, hours=1)
     filters = CallFilters(start=start)
     expected = call_totals(filter_calls(visible_calls(staff), filters))
@@ -365,11 +427,14 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls):
 
 
 @pytest.mark.parametrize("order_by", ["calls", "cost"])
-def test_busiest_keys_from_rollups_rank_like_raw_calls_ties_included(db, order_by):
+@at_instants("1 min after an hour", "3 s before midnight UTC", "last minute of Feb 29")
+def test_busiest_keys_from_rollups_rank_like_raw_calls_ties_included(db, clock, order_by):
     """Thirteen keys, most of them tied: the rollups' top ten (names looked up
-    only for the keys that can rank) are the raw calls' top ten, in order."""
+    only for the keys that can rank) are the raw calls' top ten, in order.
+    Five days back from a minute after an hour, just before midnight and the
+    end of Feb 29: partial hours at the start."""
     staff = StaffUserFactory()
-    now = timezone.now()
+    now = clock.now
     keys = [ApiKeyFactory(name=name) for name in "mlkjihgfedcba"]
     records = []
     for index, key in enumerate(keys):

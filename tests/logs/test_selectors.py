@@ -31,6 +31,7 @@ from logs.selectors import (
     visible_keys,
 )
 from logs.services import ingest_calls
+from tests.clock import at_instants
 from tests.factories import (
     AccountFactory,
     ApiKeyFactory,
@@ -571,13 +572,23 @@ def test_a_replayed_call_is_not_counted_twice(catalog):
     assert CallRecord.objects.filter(request_id=record["request_id"]).count() == 1
 
 
-def test_slow_thresholds_are_each_models_p95_over_the_last_week_of_what_the_user_sees(db):
+@at_instants(
+    "pinned",
+    "midnight UTC",
+    "3 s before midnight UTC",
+    "last minute of November",
+    "Feb 29 noon",
+    "Berlin, 1 min after fall back",
+)
+def test_slow_thresholds_are_each_models_p95_over_the_last_week_of_what_the_user_sees(db, clock):
+    """The window is whole UTC days back from today: at and just before
+    midnight, at a month's end, on Feb 29 and in Berlin after a DST change."""
     from django.core.cache import cache
 
     from logs.models import HISTOGRAM_FIELDS, duration_bucket
     from logs.selectors import SLOW_MIN_CALLS, histogram_percentile, slow_call_thresholds
 
-    now = datetime.now(UTC)
+    now = clock.now
     mine, theirs = ApiKeyFactory(), ApiKeyFactory()
     owner = UserFactory()
     MembershipFactory(user=owner, account=mine.account)
