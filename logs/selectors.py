@@ -931,7 +931,12 @@ def scoped_usage_stats(
                 _period_piece(user, account, filters, piece), interval, group_by, histogram
             )
         )
-    return _merge(rows)
+    merged = _merge(rows)
+    if not merged and interval is None and group_by is None:
+        # A range nothing can fall in (a start after the drill-down's year, say)
+        # still answers its one all-zero row, as a sum over no calls does.
+        return usage_stats(CallRecord.objects.none(), interval=None, histogram=histogram)
+    return merged
 
 
 def _stored_extent(

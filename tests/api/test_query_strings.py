@@ -199,8 +199,9 @@ def judge(query: str, endpoint: str, viewer: Viewer, world: QueryWorld):
     for name, value in params.items():
         stripped = value.strip()
         if name in ("start", "end"):
+            # Empty is no filter; only spaces is not a time (Django's form field says so).
             moment = parsed_time(stripped) if stripped else None
-            if stripped and moment is None:
+            if value and moment is None:
                 bad.add(name)
             elif moment is not None:
                 moments[name] = moment

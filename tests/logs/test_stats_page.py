@@ -12,7 +12,7 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 from html.parser import HTMLParser
@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import Account, ApiKey
 from logs.models import CallRecord
 from logs.periods import bucket_starts
-from logs.selectors import usage_stats
+from logs.selectors import CallFilters, scoped_usage_stats, usage_stats
 from logs.stats import (
     EXPLANATION,
     MAX_HOURLY_BUCKETS,
@@ -705,3 +705,19 @@ def test_fill_buckets_with_one_bucket_and_with_none(world):
 def test_index_pages_link_to_the_stats(staff, owner_a, world):
     assert f'href="{ADMIN_STATS}" data-link="stats"' in get(staff, "/admin/")
     assert f'href="{PORTAL_STATS}" data-link="stats"' in get(owner_a, "/portal/")
+
+
+def test_a_time_range_that_no_call_can_fall_in_shows_no_calls_not_an_error(staff_client, db):
+    """A start after the drill-down's whole year: the two select nothing together."""
+    response = staff_client.get(
+        "/admin/logs/callrecord/stats/?start=2026-11-19T21:30:00%2B00:00&created_at__year=2025"
+    )
+    assert response.status_code == 200
+    assert response.context["stats"].totals.calls == 0
+    assert scoped_usage_stats(
+        StaffUserFactory(),
+        filters=CallFilters(
+            start=datetime(2026, 1, 2, tzinfo=UTC), end=datetime(2026, 1, 1, tzinfo=UTC)
+        ),
+        interval=None,
+    ) == usage_stats(CallRecord.objects.none(), interval=None)
