@@ -218,7 +218,7 @@ def judge(query: str, endpoint: str, viewer: Viewer, world: QueryWorld):
                 predicates.append(choice_match(name, value))
         elif name == "account":
             number = whole_number(re.sub(r"\.0*\s*$", "", stripped)) if stripped else None
-            if stripped and (number is None or not 1 <= number < 2**63):
+            if value and (number is None or not 1 <= number < 2**63):
                 bad.add(name)
             elif number is not None:
                 predicates.append(lambda c, n=number: c.account_id == n)
