@@ -1011,6 +1011,10 @@ class RawCallStats:
         row = self.calls.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
         return row["first"], row["last"]
 
+    def since(self, moment: datetime) -> RawCallStats:
+        """The same calls from ``moment`` on (a time axis shortened to fit a chart)."""
+        return RawCallStats(self.calls.filter(created_at__gte=moment))
+
 
 class ScopedCallStats:
     """The same answers from the hourly rollups (raw calls only for the partial
@@ -1020,6 +1024,13 @@ class ScopedCallStats:
         self.user, self.account, self.filters = user, account, filters
         self._sums: dict[int, list] | None = None
         self._names: dict[int, tuple[str, str]] = {}
+
+    def since(self, moment: datetime) -> ScopedCallStats:
+        """The same calls from ``moment`` on (a time axis shortened to fit a chart)."""
+        start = moment if self.filters.start is None else max(self.filters.start, moment)
+        return ScopedCallStats(
+            self.user, account=self.account, filters=replace(self.filters, start=start)
+        )
 
     def usage_stats(
         self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
@@ -1074,9 +1085,17 @@ class ScopedCallStats:
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
-        row = _rollups(CallRollup, self.user, self.account, self.filters).aggregate(
-            first=Min("hour"), last=Max("hour")
-        )
+        rollups = _rollups(CallRollup, self.user, self.account, self.filters)
+        # The hours the time range touches: the calls' extent within it, not the
+        # range itself (a wide range's chart covers its calls only).
+        if self.filters.start is not None:
+            first_hour = self.filters.start.astimezone(UTC).replace(
+                minute=0, second=0, microsecond=0
+            )
+            rollups = rollups.filter(hour__gte=first_hour)
+        if self.filters.end is not None:
+            rollups = rollups.filter(hour__lt=self.filters.end)
+        row = rollups.aggregate(first=Min("hour"), last=Max("hour"))
         if row["first"] is None:
             return None, None
         first, last = row["first"], row["last"] + timedelta(hours=1, microseconds=-1)
