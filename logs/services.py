@@ -49,7 +49,13 @@ from logs.models import (
     to_units,
 )
 from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
-from logs.redaction import redact, redact_json, redact_text
+from logs.redaction import (
+    looks_like_credential,
+    redact,
+    redact_field,
+    redact_json,
+    redact_upstream,
+)
 
 MAX_INT32 = 2**31 - 1
 MAX_DURATION_MS = 24 * 3600 * 1000
@@ -477,6 +483,7 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
         or not _storable(request_id)
         or not _storable(key_prefix)
         or not _storable(model)
+        or looks_like_credential(request_id)
     ):
         return None
     try:
@@ -504,7 +511,7 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
     if type(call_type) is not str or call_type not in _CALL_TYPES:
         return None
     model = model.strip()
-    if not 0 < len(model) <= 128:
+    if not 0 < len(model) <= 128 or looks_like_credential(model):
         return None
     endpoint = get("endpoint")
     if endpoint is None:
@@ -597,10 +604,10 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
         call_type=call_type,
         model=model,
         # Free text a gateway copies from upstream errors can carry a key too.
-        endpoint=redact_text(endpoint),
+        endpoint=redact_field(endpoint),
         is_stream=stream,
         status_code=status_code,
-        error_reason=redact_text(error_reason),
+        error_reason=redact_field(error_reason),
         duration_ms=duration_ms,
         ttft_ms=ttft_ms,
         input_tokens=input_tokens,
@@ -608,10 +615,21 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
         usage=usage,
         cost=cost,
         client_ip=client_ip,
-        upstream=redact_text(upstream),
+        upstream=redact_upstream(upstream),
         parts=prepared[0],
         texts=prepared[1],
     )
+
+
+# request_id and model are identities: the idempotency key, and what calls are grouped,
+# filtered and priced by. Redacting a credential out of one would leave a value that
+# no longer identifies anything (two calls whose ids held keys would both become
+# "[REDACTED]": a replay, or a conflict); a credential there means the gateway sends
+# the wrong field, which it should hear about.
+_CREDENTIAL_PROBLEM = (
+    "looks like a credential (an API key or token), which is never stored: send the "
+    "gateway's own value for this field"
+)
 
 
 def _validate_record_fully(
@@ -633,6 +651,8 @@ def _validate_record_fully(
     request_id = _text(record, "request_id", problems, max_length=128, required=True)
     if request_id and any(ch.isspace() for ch in request_id):
         problems.add("request_id", "must not contain white space")
+    elif request_id and looks_like_credential(request_id):
+        problems.add("request_id", _CREDENTIAL_PROBLEM)
 
     created_at = None
     try:
@@ -659,6 +679,8 @@ def _validate_record_fully(
         problems.add("call_type", f"must be one of {', '.join(CallType.values)}, got {call_type!r}")
 
     model = _text(record, "model", problems, max_length=128, required=True)
+    if model and looks_like_credential(model):
+        problems.add("model", _CREDENTIAL_PROBLEM)
     endpoint = _text(record, "endpoint", problems, max_length=255, required=False)
     stream = record.get("stream", False)
     if not isinstance(stream, bool):
@@ -733,9 +755,9 @@ def _validate_record_fully(
         return None, problems.errors
 
     # Free text a gateway copies from upstream errors can carry a key too.
-    endpoint = redact(endpoint)
-    error_reason = redact(error_reason)
-    upstream = redact(upstream)
+    endpoint = redact_field(endpoint)
+    error_reason = redact_field(error_reason)
+    upstream = redact_upstream(upstream)
 
     parts = {
         "request_params": request.get("params"),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logs.redaction import looks_like_credential, redact_text, redact_upstream
 from logs.services import TOP_LEVEL_FIELDS, _validate_record_fully, _validate_usual
 from tests.factories import record_dict
 
@@ -75,6 +76,12 @@ interesting = st.sampled_from(
         "2000-01-01T00:30:00+01:00",
         "1999-12-31T23:30:00-01:00",
         "2000-01-01T00:00:00Z",
+        # Credentials: refused as request_id or model, redacted elsewhere.
+        "sk-proj-A1b2C3d4E5f6G7h8I9j0",
+        "BEARER abcdefghijklmnopqrstu",
+        "svc:Opaque-Passw0rd@relay.internal",
+        "https://svc:Opaque-Passw0rd@relay.internal/v1",
+        "/v1/chat/completions?api_key=Opaque-Passw0rd",
     ]
 )
 values = st.one_of(
@@ -131,6 +138,12 @@ def assert_storable(call) -> None:
             assert "\x00" not in text  # JSON text writes it as \u0000
             text.encode("utf-8")
     assert call.created_at >= datetime(2000, 1, 1, tzinfo=UTC)
+    # ...and no credential is left in the call's own text columns.
+    assert not looks_like_credential(call.request_id)
+    assert not looks_like_credential(call.model)
+    for text in (call.endpoint, call.error_reason, call.upstream):
+        assert redact_text(text) == text
+    assert redact_upstream(call.upstream) == call.upstream
 
 
 def test_the_usual_record_takes_the_shortcut():
