@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import AccessToken
@@ -417,6 +419,50 @@ def test_every_value_postgresql_cannot_store_is_refused_before_it_gets_there(gat
         (5, "response"),
         (6, "created_at"),
     ]
+
+
+# Any string: NUL, lone surrogates and surrogate pairs included (which text() leaves out).
+any_text = st.lists(
+    st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff", "\U0001f642", "%"])),
+    max_size=16,
+).map("".join)
+PLACES = {
+    "request_id": lambda r, t: r.update(request_id="req-" + t),
+    "model": lambda r, t: r.update(model=t),
+    "endpoint": lambda r, t: r.update(endpoint=t),
+    "upstream": lambda r, t: r.update(upstream=t),
+    "error_reason": lambda r, t: r.update(error_reason=t),
+    "group": lambda r, t: r.update(group=t),
+    "client_ip": lambda r, t: r.update(client_ip=t),
+    "error.message": lambda r, t: r.update(status_code=500, error={"message": t}),
+    "request.body": lambda r, t: r["request"].update(body={"messages": [{"content": t}]}),
+    "request.headers": lambda r, t: r["request"].update(headers={t: "v"}),
+    "response": lambda r, t: r.update(response={t: [t]}),
+}
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(place=st.sampled_from(sorted(PLACES)), text=any_text)
+def test_any_string_anywhere_is_stored_or_refused_never_a_server_error(
+    gateway, api_key, default_group, place, text
+):
+    """On PostgreSQL too, whatever the string: a 201 with the call stored, or a 400
+    naming record 0 with nothing written."""
+    record = record_dict(api_key, created_at=FIXED_TIME)
+    PLACES[place](record, text)
+    before = stored()
+
+    response = post(gateway, [record])
+
+    assert response.status_code in (201, 400), response.content[:300]
+    response.content.decode("utf-8")
+    if response.status_code == 201:
+        assert stored()["calls"] == before["calls"] + 1
+    else:
+        assert stored() == before
+        assert {e["index"] for e in response.json()["errors"]} == {0}
 
 
 @pytest.mark.parametrize("address", ["fe80::1%eth0", "fe80::1%1", "::ffff:192.0.2.1%2"])
