@@ -1,22 +1,33 @@
 """Credential redaction for everything a call stores.
 
 Runs in the ingest service before anything reaches the database, so no
-credential is ever written, whatever surface later reads the call. Three rules:
+credential is ever written, whatever surface later reads the call. The rules:
 
-1. Header-style names (Authorization, X-Api-Key, Cookie, …) are always redacted.
+1. Header-style names (Authorization — also spelt Authorisation —, X-Api-Key,
+   Cookie, …) are always redacted.
 2. A value is redacted when its key's name, split into segments
    (``apiKey`` → api, key; ``client-secret`` → client, secret), contains a
-   sensitive word: key, token, secret, password, auth, credential and a few
-   spellings of them. Counters survive: ``max_tokens`` has the segment
-   ``tokens`` (plural, not ``token``), and ``token_count: 12`` is a number
-   under a counting word.
-3. Strings that look like API keys or bearer tokens are replaced wherever they
-   appear, even inside free text such as a prompt.
+   sensitive word: key, token, secret, password, pass, passcode, auth,
+   credential, session id and a few spellings of them. Counters survive:
+   ``max_tokens`` has the segment ``tokens`` (plural, not ``token``), and
+   ``token_count: 12`` is a number under a counting word.
+3. Strings that look like credentials are replaced wherever they appear, even
+   inside free text such as a prompt: API keys and tokens in the formats of the
+   services that issue them (OpenAI, Anthropic, AWS, Google, GitHub, GitLab,
+   Slack, Stripe, Hugging Face, Perplexity; after gitleaks' rule set), JWTs,
+   ``Bearer`` credentials with the scheme in any letter case (also URL- or
+   form-encoded: ``Bearer%20…``, ``Bearer+…``), ``Basic`` credentials, PEM
+   private-key blocks, and the user and password of a URL
+   (``https://user:password@host``).
+4. In a URL's query string, the value of a parameter with a sensitive name
+   (``?api_key=…``, ``&access_token=…``, ``&sig=…``) is replaced.
 """
 
 import functools
+import itertools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -24,7 +35,9 @@ REDACTED = "[REDACTED]"
 SENSITIVE_HEADERS = frozenset(
     {
         "authorization",
+        "authorisation",
         "proxy-authorization",
+        "proxy-authorisation",
         "x-api-key",
         "api-key",
         "x-goog-api-key",
@@ -43,18 +56,28 @@ SENSITIVE_SEGMENTS = frozenset(
         "secret",
         "secrets",
         "password",
+        "passwords",
         "passwd",
         "pwd",
+        "pass",
+        "passcode",
         "passphrase",
         "auth",
         "oauth",
         "authorization",
+        "authorisation",
         "credential",
         "credentials",
+        "creds",
         "cookie",
         "cookies",
         "signature",
+        "sig",
         "bearer",
+        "sessionid",
+        "sessid",
+        "phpsessid",
+        "jsessionid",
     }
 )
 
@@ -63,45 +86,137 @@ COUNTER_SEGMENTS = frozenset(
     {"count", "counts", "max", "min", "num", "number", "limit", "limits", "total", "length", "len"}
 )
 
-_API_KEY_PATTERNS = [
-    r"\bgithub_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained token
-    # HTTP Basic credentials; base64 of user:password always has a digit, + / or =
-    # somewhere, which keeps "a Basic understanding" out.
-    r"\bBasic\s+(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{12,}={0,2}",
-    r"\bsk-[A-Za-z0-9][A-Za-z0-9_\-]{15,}",  # OpenAI-style, sk-proj-…, sk-ant-…, gateway keys
-    r"\b[Bb]earer\s+[A-Za-z0-9\-._~+/]{12,}=*",
-    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
-    r"\bAIza[0-9A-Za-z\-_]{35}",  # Google API key
-    r"\bgh[pousr]_[A-Za-z0-9]{36,}",  # GitHub token
-    r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack token
-    r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face token
-    r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
-]
-# A key right after a percent-escape (…%3Dsk-…, %22sk-…) has no word boundary
-# before it, so each leading \b also accepts "just after %XX".
-_START = r"(?:\b|(?<=%[0-9A-Fa-f]{2}))"
-API_KEY_RE = re.compile(
-    "|".join(f"(?:{_START}{p.removeprefix(chr(92) + 'b')})" for p in _API_KEY_PATTERNS)
-)
 
-# Every pattern above contains one of these literally; a string with none of
-# them cannot match (redact_text's fast path relies on it).
-_TRIGGERS = (
-    "github_pat_",
-    "Basic",
-    "sk-",
-    "earer",
-    "AKIA",
-    "AIza",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "xox",
-    "hf_",
-    "eyJ",
+@dataclass(frozen=True)
+class _Rule:
+    """One kind of credential in free text (rule 3).
+
+    Every match of ``pattern`` contains one of ``triggers`` — substrings, or
+    patterns that start with a literal —, looked for in the lower-cased text
+    when ``folded``. A text holding none cannot match: most texts are ruled out
+    by a few scans at C speed, and only the rules a text triggers run their
+    pattern. No trigger holds a character that JSON escapes, so they rule out a
+    part's JSON text as surely as each of its strings (``redact_json``). Each
+    pattern, too, starts with a literal, which the regular expression engine
+    finds as fast as a substring; a pattern starting with an assertion or a
+    class is tried at every position, tens of times slower.
+    """
+
+    pattern: re.Pattern[str]
+    triggers: tuple[str | re.Pattern[str], ...]
+    folded: bool = False
+    replacement: str = REDACTED
+
+    def triggered_by(self, text: str) -> bool:
+        for trigger in self.triggers:
+            if trigger in text if isinstance(trigger, str) else trigger.search(text):
+                return True
+        return False
+
+
+def _word(prefix: str, rest: str) -> str:
+    r"""``prefix`` + ``rest`` where ``prefix`` starts a word (as ``\b`` would say), or
+    follows a percent-escape (…%3Dsk-…, %22sk-…, in a URL); checked after the
+    literal prefix, so the pattern still starts with it."""
+    literal = re.escape(prefix)
+    return rf"{literal}(?:(?<!\w{literal})|(?<=%[0-9A-Fa-f]{{2}}{literal})){rest}"
+
+
+# After gitleaks' rules where it has one (private-key, github-*, gitlab-pat,
+# aws-access-token, gcp-api-key, slack-*, huggingface-*, jwt, perplexity-api-key).
+_RULES = (
+    # PEM private key blocks, to their END line or, cut short, over their base64 lines.
+    _Rule(
+        re.compile(
+            r"-----(?i:BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)"
+            r"(?:[\s\S]*?-----(?i:END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)"
+            r"|(?:(?:\s|\\[rn])+[A-Za-z0-9+/=]{16,})*)"
+        ),
+        ("-----",),
+    ),
+    _Rule(  # GitHub tokens
+        re.compile(_word("g", r"(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_\w{22,})")),
+        (re.compile(r"gh[pousr]_"), "github_pat_"),
+    ),
+    _Rule(  # GitLab tokens
+        re.compile(_word("gl", r"(?:pat|dt|ft|rt|soat|cbt|ptt|agent)-[\w-]{20,}")),
+        (re.compile(r"gl(?:pat|dt|ft|rt|soat|cbt|ptt|agent)-"),),
+    ),
+    # HTTP Basic credentials; base64 of user:password always has a digit, + / or =
+    # somewhere, which keeps "a Basic understanding" out. (Not "basic": a word of prose.)
+    _Rule(
+        re.compile(_word("B", r"(?:asic|ASIC)\s+(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{12,}={0,2}")),
+        (re.compile(r"B(?:asic|ASIC)"),),
+    ),
+    # A bearer token, the scheme in any letter case (RFC 9110), also URL- or
+    # form-encoded (Bearer%20…, Bearer+…).
+    _Rule(
+        re.compile(
+            r"(?i:b)(?:(?<!\w[Bb])|(?<=%[0-9A-Fa-f]{2}[Bb]))(?i:earer)(?:\s|%20|\+)+"
+            r"[A-Za-z0-9\-._~+/]{12,}=*"
+        ),
+        ("bearer",),
+        folded=True,
+    ),
+    # OpenAI-style (sk-proj-…), Anthropic (sk-ant-…), gateway keys
+    _Rule(re.compile(_word("sk-", r"[A-Za-z0-9][A-Za-z0-9_\-]{15,}")), ("sk-",)),
+    _Rule(  # Stripe secret and restricted keys
+        re.compile(_word("sk_", r"(?:test|live|prod)_[A-Za-z0-9]{10,99}")), ("sk_",)
+    ),
+    _Rule(re.compile(_word("rk_", r"(?:test|live|prod)_[A-Za-z0-9]{10,99}")), ("rk_",)),
+    _Rule(  # AWS access key ids; Google API keys
+        re.compile(
+            _word("A", r"(?:(?:3T[A-Z0-9]|KIA|SIA|BIA|CCA)[0-9A-Z]{16}\b|Iza[0-9A-Za-z\-_]{35})")
+        ),
+        (re.compile(r"A(?:KIA|SIA|3T|BIA|CCA|Iza)"),),
+    ),
+    _Rule(  # Slack tokens
+        re.compile(_word("x", r"(?:ox[abeoprs]-[A-Za-z0-9\-]{10,}|app-\d-[A-Za-z0-9\-]{10,})")),
+        (re.compile(r"x(?:ox|app-)"),),
+    ),
+    _Rule(  # Slack webhooks
+        re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}"),
+        ("hooks.slack.com",),
+    ),
+    _Rule(re.compile(_word("hf_", r"[A-Za-z0-9]{30,}")), ("hf_",)),  # Hugging Face
+    _Rule(re.compile(_word("pplx-", r"[A-Za-z0-9]{48}")), ("pplx-",)),  # Perplexity
+    _Rule(  # JWT
+        re.compile(_word("eyJ", r"[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")),
+        ("eyJ",),
+    ),
+    # The user:password of a URL (https://user:password@host): all of it, the host kept.
+    _Rule(
+        re.compile(r"://[^\s/?#@:\"'<>]{1,256}:[^\s/?#@\"'<>]{1,256}(?=@)"),
+        ("://",),
+        replacement=f"://{REDACTED}",
+    ),
 )
+# The triggers of all rules, for the common verdict "no rule is triggered" in one
+# tight loop (a method call per rule costs more than the scans on short strings).
+_PLAIN_TRIGGERS = tuple(
+    dict.fromkeys(
+        t for rule in _RULES if not rule.folded for t in rule.triggers if isinstance(t, str)
+    )
+)
+# Each pattern trigger with its literal prefix, a substring test that costs far
+# less than the pattern's search on the many short strings of a payload.
+_PATTERN_TRIGGERS = tuple(
+    (re.match(r"\w+", t.pattern).group(), t)
+    for rule in _RULES
+    if not rule.folded
+    for t in rule.triggers
+    if not isinstance(t, str)
+)
+_FOLDED_TRIGGERS = tuple(t for rule in _RULES if rule.folded for t in rule.triggers)
+# Every pattern of rule 3 in one expression: to check that a text holds none
+# (far slower than the rules one by one).
+API_KEY_RE = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in _RULES))
+
+# A query parameter (after ? & or ;) and its value, up to the next separator.
+_QUERY_PARAM_RE = re.compile(r"(?<=[?&;])([A-Za-z][\w.\-\[\]]{0,63})=([^&;#\s\"'<>\\]+)")
+# A parameter name that rule 2 finds sensitive contains one of these (lower case).
+_QUERY_TRIGGERS = ("key", "token", "secret", "pass", "pwd", "auth", "cred", "sig", "session")
+_QUERY_TRIGGERS += ("cookie", "bearer")
 
 # Names written as one word, which segmenting cannot split.
 COMPOUND_SENSITIVE_NAMES = frozenset(
@@ -119,6 +234,9 @@ COMPOUND_SENSITIVE_NAMES = frozenset(
         "clientsecret",
         "apisecret",
         "secretaccesskey",
+        # A session cookie (Django's sessionid): whoever holds one is logged in.
+        # Written in two segments too: session_id, sessionId.
+        "sessionid",
     }
 )
 
@@ -140,7 +258,10 @@ def _name_verdict(name: str) -> str:
     segments = name_segments(name)
     if not segments:
         return "never"
-    if "".join(segments) in COMPOUND_SENSITIVE_NAMES:
+    if "".join(segments) in COMPOUND_SENSITIVE_NAMES or any(
+        first + second in COMPOUND_SENSITIVE_NAMES
+        for first, second in itertools.pairwise(segments)  # client_session_id
+    ):
         return "always"
     if not SENSITIVE_SEGMENTS.intersection(segments):
         return "never"
@@ -154,22 +275,83 @@ def is_sensitive_name(name: str, value: Any = None) -> bool:
     return not (isinstance(value, int | float) and not isinstance(value, bool))
 
 
-def may_hold_key(text: str) -> bool:
-    """Whether the key patterns could match anywhere in ``text``.
-
-    Most strings (prompts, answers) hold no key at all: a few substring tests
-    in C rule that out far faster than running the full pattern over them.
-    """
-    for trigger in _TRIGGERS:  # noqa: SIM110 (a loop: no generator to set up per string)
-        if trigger in text:
+def _may_hold_query_credential(text: str, lowered: str) -> bool:
+    if "=" not in text or ("?" not in text and "&" not in text and ";" not in text):
+        return False
+    for trigger in _QUERY_TRIGGERS:  # noqa: SIM110 (a loop: no generator to set up per string)
+        if trigger in lowered:
             return True
     return False
+
+
+def may_hold_key(text: str) -> bool:
+    """Whether the patterns of rules 3 and 4 could match anywhere in ``text``.
+
+    Most strings (prompts, answers) hold no credential at all: a few substring
+    tests in C rule that out far faster than running the patterns over them.
+    """
+    for trigger in _PLAIN_TRIGGERS:
+        if trigger in text:
+            return True
+    for prefix, pattern in _PATTERN_TRIGGERS:
+        if prefix in text and pattern.search(text):
+            return True
+    lowered = text.lower()
+    for trigger in _FOLDED_TRIGGERS:
+        if trigger in lowered:
+            return True
+    return _may_hold_query_credential(text, lowered)
+
+
+def _redact_param(match: re.Match) -> str:
+    name, value = match.group(1), match.group(2)
+    try:
+        number: Any = float(value)
+    except ValueError:
+        number = value
+    return f"{name}={REDACTED}" if is_sensitive_name(name, number) else match.group(0)
 
 
 def redact_text(text: str) -> str:
     if not may_hold_key(text):
         return text
-    return API_KEY_RE.sub(REDACTED, text)
+    lowered = text.lower()
+    for rule in _RULES:
+        if rule.triggered_by(lowered if rule.folded else text):
+            redacted = rule.pattern.sub(rule.replacement, text)
+            if redacted is not text:
+                text, lowered = redacted, redacted.lower()
+    if _may_hold_query_credential(text, lowered):
+        text = _QUERY_PARAM_RE.sub(_redact_param, text)
+    return text
+
+
+@functools.lru_cache(maxsize=8192)
+def redact_field(text: str) -> str:
+    """``redact_text``, remembered, for short strings that recur: a call's model,
+    endpoint and error reason, and in payloads the keys and values such as
+    "role", "user" or "assistant" (a lookup costs a fraction of the scans)."""
+    return redact_text(text)
+
+
+# Strings up to this long go through redact_field.
+SHORT = 64
+
+
+@functools.lru_cache(maxsize=1024)
+def redact_upstream(text: str) -> str:
+    """``redact_text`` for an upstream, which may be a connection string without a
+    scheme (``user:password@host``): the part before the ``@`` goes too."""
+    head, at, host = text.partition("@")
+    if at and ":" in head and "://" not in head and not any(c.isspace() for c in head):
+        text = REDACTED + at + host
+    return redact_text(text)
+
+
+def looks_like_credential(text: str) -> bool:
+    """Whether rules 3 and 4 would change ``text``: for fields that must not hold a
+    credential at all (an identity, which redaction would blur)."""
+    return redact_field(text) != text
 
 
 def redact(value: Any) -> Any:
@@ -177,15 +359,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, dict):
         result: dict[str, Any] = {}
         for raw_key, item in value.items():
-            key = redact_text(str(raw_key))
+            name = str(raw_key)
+            key = redact_field(name) if len(name) <= SHORT else redact_text(name)
             while key in result:  # two keys redacted to the same text: keep both
                 key += "_"
-            result[key] = REDACTED if is_sensitive_name(str(raw_key), item) else redact(item)
+            result[key] = REDACTED if is_sensitive_name(name, item) else redact(item)
         return result
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_field(value) if len(value) <= SHORT else redact_text(value)
     return value
 
 

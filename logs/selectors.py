@@ -1201,6 +1201,10 @@ class RawCallStats:
         row = self.calls.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
         return row["first"], row["last"]
 
+    def since(self, moment: datetime) -> RawCallStats:
+        """The same calls from ``moment`` on (a time axis shortened to fit a chart)."""
+        return RawCallStats(self.calls.filter(created_at__gte=moment))
+
 
 class ScopedCallStats:
     """The same answers from the hourly rollups (raw calls only for the partial
@@ -1210,6 +1214,13 @@ class ScopedCallStats:
         self.user, self.account, self.filters = user, account, filters
         self._sums: dict[int, list] | None = None
         self._names: dict[int, tuple[str, str]] = {}
+
+    def since(self, moment: datetime) -> ScopedCallStats:
+        """The same calls from ``moment`` on (a time axis shortened to fit a chart)."""
+        start = moment if self.filters.start is None else max(self.filters.start, moment)
+        return ScopedCallStats(
+            self.user, account=self.account, filters=replace(self.filters, start=start)
+        )
 
     def usage_stats(
         self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
@@ -1264,11 +1275,18 @@ class ScopedCallStats:
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
+        folded = _rollups(CallRollup, self.user, self.account, self.filters)
+        pending = _rollups(PendingRollupDelta, self.user, self.account, self.filters)
+        # The periods the time range touches: the calls' extent within it, not
+        # the range itself (a wide range's chart covers its calls only).
+        if self.filters.start is not None:
+            folded = folded.filter(hour__gte=HOUR.floor(self.filters.start))
+            pending = pending.filter(quarter__gte=QUARTER_HOUR.floor(self.filters.start))
+        if self.filters.end is not None:
+            folded = folded.filter(hour__lt=self.filters.end)
+            pending = pending.filter(quarter__lt=self.filters.end)
         with consistent_read():
-            first, after = _stored_extent(
-                _rollups(CallRollup, self.user, self.account, self.filters),
-                _rollups(PendingRollupDelta, self.user, self.account, self.filters),
-            )
+            first, after = _stored_extent(folded, pending)
         if first is None:
             return None, None
         last = after - timedelta(microseconds=1)

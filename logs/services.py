@@ -54,7 +54,13 @@ from logs.models import (
 )
 from logs.partitions import drop_months_before, ensure_partitions, is_partitioned, month_of
 from logs.periods import HOUR, QUARTER_HOUR
-from logs.redaction import redact, redact_json, redact_text
+from logs.redaction import (
+    looks_like_credential,
+    redact,
+    redact_field,
+    redact_json,
+    redact_upstream,
+)
 
 MAX_INT32 = 2**31 - 1
 MAX_DURATION_MS = 24 * 3600 * 1000
@@ -65,6 +71,9 @@ MAX_CLOCK_SKEW = timedelta(minutes=10)
 # in one rollup row, and of millions of realistic ones, inside 64 bits.
 MAX_USAGE = Decimal(10) ** 9
 MAX_COST = Decimal(10) ** 6
+# Calls before this instant are refused: a timestamp that old is a gateway's bug (a
+# zeroed clock), and one such call would stretch every stats page back to it.
+EARLIEST_CALL = datetime(2000, 1, 1, tzinfo=UTC)
 
 TOP_LEVEL_FIELDS = frozenset(
     {
@@ -266,6 +275,9 @@ def _text(
     if not isinstance(value, str):
         problems.add(name, f"must be a string, got {_describe(value)}")
         return None
+    if problem := _unstorable(value):
+        problems.add(name, problem)
+        return None
     value = value.strip()
     if required and not value:
         problems.add(name, "must not be empty")
@@ -321,6 +333,54 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
+def _printable(name: Any) -> str:
+    """A name as it can be shown in a message: escaped (``x\\ud800``) when it holds
+    characters that would garble a terminal or cannot be written as UTF-8."""
+    text = str(name)
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
+# PostgreSQL's text type holds neither the NUL character nor a lone surrogate
+# (not valid Unicode, which JSON's "\ud800" escape can still spell), and refuses
+# the whole statement — the whole batch — when one reaches it. Validation refuses
+# them first, naming the field. (In a payload part a NUL is harmless: JSON text
+# writes it as the six characters \u0000.)
+_NUL_PROBLEM = "must not contain the NUL character (\\u0000): the database cannot store it"
+_SURROGATE_PROBLEM = (
+    "must not contain a lone surrogate (\\ud800-\\udfff): it is not valid Unicode "
+    "and the database cannot store it"
+)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a surrogate, the only code points UTF-8 cannot encode.
+
+    ``isascii`` is O(1) on a str, and encoding a non-ASCII text is several times
+    faster than searching it for the range with a regular expression.
+    """
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable(text: str) -> str:
+    """Why the database cannot store ``text`` ("" when it can)."""
+    if "\x00" in text:
+        return _NUL_PROBLEM
+    if _has_lone_surrogate(text):
+        return _SURROGATE_PROBLEM
+    return ""
+
+
+def _storable(text: str) -> bool:
+    """``not _unstorable(text)``, for the fast path."""
+    return "\x00" not in text and not _has_lone_surrogate(text)
+
+
 def parse_datetime_with_zone(value: Any) -> datetime:
     """ISO 8601 with a zone (``Z`` or an offset); raises ValueError otherwise."""
     if not isinstance(value, str):
@@ -346,11 +406,22 @@ _CALL_TYPES = frozenset(CallType.values)
 _IP_CACHE: dict[str, str] = {}
 
 
+def _ip_address(raw: str) -> str:
+    """An address as stored: ``str(ipaddress.ip_address(raw))``. Raises ValueError for
+    anything else, and for an IPv6 address with a zone (``fe80::1%eth0``), which
+    Python reads but the database's inet type cannot hold (the zone only means
+    something on the machine that wrote it)."""
+    address = ipaddress.ip_address(raw)
+    if getattr(address, "scope_id", None) is not None:
+        raise ValueError("zone")
+    return str(address)
+
+
 def _ip_text(raw: str) -> str:
-    """``str(ipaddress.ip_address(raw))``, remembered (gateways repeat their clients)."""
+    """``_ip_address(raw)``, remembered (gateways repeat their clients)."""
     text = _IP_CACHE.get(raw)
     if text is None:
-        text = str(ipaddress.ip_address(raw))
+        text = _ip_address(raw)
         if len(_IP_CACHE) >= 4096:
             _IP_CACHE.clear()
         _IP_CACHE[raw] = text
@@ -411,7 +482,14 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
     ):
         return None
     request_id = request_id.strip()
-    if not 0 < len(request_id) <= 128 or len(request_id.split()) != 1:
+    if (
+        not 0 < len(request_id) <= 128
+        or len(request_id.split()) != 1
+        or not _storable(request_id)
+        or not _storable(key_prefix)
+        or not _storable(model)
+        or looks_like_credential(request_id)
+    ):
         return None
     try:
         created_at = datetime.fromisoformat(created_at.strip())
@@ -420,7 +498,7 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
     if (
         created_at.utcoffset() is None
         or created_at > now + MAX_CLOCK_SKEW
-        or created_at.year < 2000
+        or created_at < EARLIEST_CALL
     ):
         return None
     key_prefix = key_prefix.strip()
@@ -431,19 +509,23 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
         if type(group_name) is not str:
             return None
         group_name = group_name.strip()
-        if len(group_name) > 64:
+        if len(group_name) > 64 or not _storable(group_name):
             return None
         group_name = group_name or None
     call_type = get("call_type")
     if type(call_type) is not str or call_type not in _CALL_TYPES:
         return None
     model = model.strip()
-    if not 0 < len(model) <= 128:
+    if not 0 < len(model) <= 128 or looks_like_credential(model):
         return None
     endpoint = get("endpoint")
     if endpoint is None:
         endpoint = ""
-    elif type(endpoint) is not str or len(endpoint := endpoint.strip()) > 255:
+    elif (
+        type(endpoint) is not str
+        or len(endpoint := endpoint.strip()) > 255
+        or not _storable(endpoint)
+    ):
         return None
     stream = get("stream", False)
     if type(stream) is not bool:
@@ -471,7 +553,11 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
     upstream = get("upstream")
     if upstream is None:
         upstream = ""
-    elif type(upstream) is not str or len(upstream := upstream.strip()) > 128:
+    elif (
+        type(upstream) is not str
+        or len(upstream := upstream.strip()) > 128
+        or not _storable(upstream)
+    ):
         return None
     request = get("request")
     if request is None:
@@ -490,12 +576,18 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
     error_reason = get("error_reason")
     if error_reason is None:
         error_reason = ""
-    elif type(error_reason) is not str or len(error_reason := error_reason.strip()) > 255:
+    elif (
+        type(error_reason) is not str
+        or len(error_reason := error_reason.strip()) > 255
+        or not _storable(error_reason)
+    ):
         return None
-    if error and error_reason == "":
-        error_reason = _reason_from_error(error, _Problems(index))
-
     problems = _Problems(index)
+    if error and error_reason == "":
+        error_reason = _reason_from_error(error, problems)
+        if problems.errors:
+            return None
+
     prepared = _prepare_parts(
         {
             "request_params": params,
@@ -517,10 +609,10 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
         call_type=call_type,
         model=model,
         # Free text a gateway copies from upstream errors can carry a key too.
-        endpoint=redact_text(endpoint),
+        endpoint=redact_field(endpoint),
         is_stream=stream,
         status_code=status_code,
-        error_reason=redact_text(error_reason),
+        error_reason=redact_field(error_reason),
         duration_ms=duration_ms,
         ttft_ms=ttft_ms,
         input_tokens=input_tokens,
@@ -528,10 +620,21 @@ def _validate_usual(index: int, record: Any, now: datetime) -> _ValidCall | None
         usage=usage,
         cost=cost,
         client_ip=client_ip,
-        upstream=redact_text(upstream),
+        upstream=redact_upstream(upstream),
         parts=prepared[0],
         texts=prepared[1],
     )
+
+
+# request_id and model are identities: the idempotency key, and what calls are grouped,
+# filtered and priced by. Redacting a credential out of one would leave a value that
+# no longer identifies anything (two calls whose ids held keys would both become
+# "[REDACTED]": a replay, or a conflict); a credential there means the gateway sends
+# the wrong field, which it should hear about.
+_CREDENTIAL_PROBLEM = (
+    "looks like a credential (an API key or token), which is never stored: send the "
+    "gateway's own value for this field"
+)
 
 
 def _validate_record_fully(
@@ -543,7 +646,7 @@ def _validate_record_fully(
         return None, problems.errors
 
     for name in sorted(set(record) - TOP_LEVEL_FIELDS):
-        problems.add(str(name), "is not a known field")
+        problems.add(_printable(name), "is not a known field")
     for name in REQUIRED_FIELDS:
         if record.get(name) is None:
             problems.add(name, "is required")
@@ -553,14 +656,16 @@ def _validate_record_fully(
     request_id = _text(record, "request_id", problems, max_length=128, required=True)
     if request_id and any(ch.isspace() for ch in request_id):
         problems.add("request_id", "must not contain white space")
+    elif request_id and looks_like_credential(request_id):
+        problems.add("request_id", _CREDENTIAL_PROBLEM)
 
     created_at = None
     try:
         created_at = parse_datetime_with_zone(record["created_at"])
         if created_at > now + MAX_CLOCK_SKEW:
             problems.add("created_at", f"is in the future: {record['created_at']}")
-        elif created_at.year < 2000:
-            problems.add("created_at", f"is before the year 2000: {record['created_at']}")
+        elif created_at < EARLIEST_CALL:
+            problems.add("created_at", f"is before the year 2000 (in UTC): {record['created_at']}")
     except ValueError as exc:
         problems.add("created_at", str(exc))
 
@@ -579,6 +684,8 @@ def _validate_record_fully(
         problems.add("call_type", f"must be one of {', '.join(CallType.values)}, got {call_type!r}")
 
     model = _text(record, "model", problems, max_length=128, required=True)
+    if model and looks_like_credential(model):
+        problems.add("model", _CREDENTIAL_PROBLEM)
     endpoint = _text(record, "endpoint", problems, max_length=255, required=False)
     stream = record.get("stream", False)
     if not isinstance(stream, bool):
@@ -613,9 +720,18 @@ def _validate_record_fully(
     if record.get("client_ip") is not None:
         raw_ip = record["client_ip"]
         try:
-            client_ip = str(ipaddress.ip_address(raw_ip if isinstance(raw_ip, str) else ""))
-        except ValueError:
-            problems.add("client_ip", f"must be an IPv4 or IPv6 address, got {_describe(raw_ip)}")
+            client_ip = _ip_address(raw_ip if isinstance(raw_ip, str) else "")
+        except ValueError as exc:
+            if str(exc) == "zone":
+                problems.add(
+                    "client_ip",
+                    "must be an address without a zone (the %… part, which only means "
+                    f"something on the machine that wrote it), got {_describe(raw_ip)}",
+                )
+            else:
+                problems.add(
+                    "client_ip", f"must be an IPv4 or IPv6 address, got {_describe(raw_ip)}"
+                )
     upstream = _text(record, "upstream", problems, max_length=128, required=False)
 
     request = record.get("request")
@@ -625,7 +741,9 @@ def _validate_record_fully(
         problems.add("request", f"must be an object, got {_describe(request)}")
         request = {}
     for name in sorted(set(request) - REQUEST_FIELDS):
-        problems.add(f"request.{name}", "is not a known field (use params, body or headers)")
+        problems.add(
+            f"request.{_printable(name)}", "is not a known field (use params, body or headers)"
+        )
     for name in ("params", "headers"):
         if request.get(name) is not None and not isinstance(request[name], Mapping):
             problems.add(f"request.{name}", f"must be an object, got {_describe(request[name])}")
@@ -642,9 +760,9 @@ def _validate_record_fully(
         return None, problems.errors
 
     # Free text a gateway copies from upstream errors can carry a key too.
-    endpoint = redact(endpoint)
-    error_reason = redact(error_reason)
-    upstream = redact(upstream)
+    endpoint = redact_field(endpoint)
+    error_reason = redact_field(error_reason)
+    upstream = redact_upstream(upstream)
 
     parts = {
         "request_params": request.get("params"),
@@ -703,6 +821,8 @@ def _prepare_parts(
         except (TypeError, ValueError, RecursionError):
             text = None  # judged below, as before: depth first, then "not plain JSON"
         texts[name] = text
+        if text is not None and _has_lone_surrogate(text):
+            problems.add(*_lone_surrogate_at(value, _PART_FIELDS[name]))
         if (
             value is not None
             and (text is None or text.count("{") + text.count("[") > MAX_PAYLOAD_DEPTH)
@@ -734,6 +854,29 @@ _PART_FIELDS = {
 }
 
 
+def _lone_surrogate_at(value: Any, path: str) -> tuple[str, str]:
+    """(field, message) naming the first string of a part, key or value, that holds a
+    lone surrogate, as a path such as ``request.body.messages[0].content``."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _has_lone_surrogate(item):
+                return where, _SURROGATE_PROBLEM
+        elif isinstance(item, Mapping):
+            for key in item:
+                if isinstance(key, str) and _has_lone_surrogate(key):
+                    return where, (
+                        f"has a key ({key!a}) with a lone surrogate (\\ud800-\\udfff): "
+                        "it is not valid Unicode and the database cannot store it"
+                    )
+            children = [(child, f"{where}.{_printable(key)}") for key, child in item.items()]
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
+    return path, _SURROGATE_PROBLEM
+
+
 def _nesting_depth(value: Any) -> int:
     """How deep lists and objects nest (iteratively: no recursion to blow)."""
     deepest = 0
@@ -758,10 +901,16 @@ def _reason_from_error(error: Mapping, problems: _Problems) -> str:
 
     The whole object is kept in the error detail, so shortening here hides nothing.
     """
-    reason = error.get("reason") or error.get("type") or error.get("code") or error.get("message")
+    # The first of these that is truthy, else message (as `a or b or c or d`: stored
+    # reasons, and so replays' content hashes, depend on it).
+    source = next((name for name in ("reason", "type", "code") if error.get(name)), "message")
+    reason = error.get(source)
     if reason is None:
         return ""
     text = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+    if problem := _unstorable(text):
+        problems.add(f"error.{source}", f"becomes the error reason, so it {problem}")
+        return ""
     text = redact(text)
     return text if len(text) <= 255 else text[:254] + "…"
 

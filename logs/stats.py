@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -39,8 +39,10 @@ INTERVAL_LABELS = {"hour": "Per hour", "day": "Per day"}
 HOURLY_UP_TO = timedelta(days=3)
 # Beyond this many hours an hourly chart is a smear: days instead.
 MAX_HOURLY_BUCKETS = 24 * 31
-# Beyond this many days of selected range, the axis covers the data only.
-MAX_BUCKETS = 1000
+# At most this many days on a chart: a year. Beyond that the time axis covers the
+# calls in the selected range only and, if they still span more, their last year (a
+# page drawing all of 26 years of days was 17.8 MB).
+MAX_DAILY_BUCKETS = 366
 TOP = 10
 
 EXPLANATION = (
@@ -242,12 +244,27 @@ def build_usage_stats(
             "showing days. Narrow the time range to see hours."
         )
         interval = "day"
-    if bucket_count(first, last, interval) > MAX_BUCKETS:
+    series_source = source
+    if interval == "day" and bucket_count(first, last, "day") > MAX_DAILY_BUCKETS:
         first, last = extent_first, extent_last
+        days = bucket_count(first, last, "day")
+        if days > MAX_DAILY_BUCKETS:
+            last_day = timezone.localtime(last).date()
+            first_day = last_day - timedelta(days=MAX_DAILY_BUCKETS - 1)
+            since = timezone.localtime(extent_first)
+            messages.append(
+                f"These calls span {days:,} days, from {since:%Y-%m-%d}: "
+                f"the charts show the last {MAX_DAILY_BUCKETS} days ({first_day:%Y-%m-%d} to "
+                f"{last_day:%Y-%m-%d}); the totals and the tables of models and keys cover them "
+                f"all. To chart earlier days, narrow the time range to at most "
+                f"{MAX_DAILY_BUCKETS} days."
+            )
+            first = timezone.make_aware(datetime.combine(first_day, time.min))
+            series_source = source.since(first)
 
     # The time charts show no percentiles: the series is read without histograms.
     series = fill_buckets(
-        source.usage_stats(interval=interval, histogram=False), first, last, interval
+        series_source.usage_stats(interval=interval, histogram=False), first, last, interval
     )
     return UsageStats(
         interval=interval,

@@ -152,6 +152,9 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
         responses={
             201: IngestResultSerializer,
             400: IngestFailureSerializer,
+            411: OpenApiResponse(
+                description="Chunked body that this server does not decode: send Content-Length."
+            ),
             413: OpenApiResponse(description="Body larger than the configured limit."),
         },
     )
@@ -177,6 +180,8 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
                 del records
         except BodyTooLarge as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        except LengthRequired as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_411_LENGTH_REQUIRED)
         except IngestError as exc:
             return Response(
                 {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
@@ -245,6 +250,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class LengthRequired(Exception):
+    pass
+
+
 def read_json_body(request, limit: int):
     """The request's JSON, read here rather than by DRF's parser.
 
@@ -253,6 +262,10 @@ def read_json_body(request, limit: int):
     larger by design and get their own limit. Reading it here also turns any
     unreadable body — bad encoding, bad JSON, nesting too deep for the
     parser — into the same 400 shape as a bad record.
+
+    A chunked body (``Transfer-Encoding: chunked``, no Content-Length) is read
+    too, where the server decodes it: Django reads only Content-Length bytes
+    and would see an empty body.
     """
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -263,7 +276,7 @@ def read_json_body(request, limit: int):
         length = 0
     if length > limit:
         raise BodyTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
-    raw = request._request.read(limit + 1)
+    raw = _read_body(request._request, limit + 1)
     if len(raw) > limit:
         raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
     try:
@@ -274,3 +287,36 @@ def read_json_body(request, limit: int):
         raise IngestError(
             [RecordError(None, "", f"the body is not valid JSON: {reason}")]
         ) from None
+
+
+def _read_body(request, size: int) -> bytes:
+    """At most ``size`` bytes of the body, including a body sent without a length.
+
+    Django reads Content-Length bytes of a WSGI request, so a chunked body
+    (no Content-Length) reads as empty. A WSGI server that decodes chunked
+    bodies says so with ``wsgi.input_terminated`` (gunicorn always does): its
+    input can then be read up to its end. A server that does not (Django's
+    runserver) hands over the raw connection, where reading would block or read
+    the chunk framing: that request is answered 411 Length Required. An ASGI
+    server has already gathered the whole body, which Django reads as usual.
+    """
+    meta = request.META
+    if meta.get("CONTENT_LENGTH") or "wsgi.input" not in meta:
+        return request.read(size)
+    if meta.get("wsgi.input_terminated"):
+        stream = meta["wsgi.input"]
+        chunks: list[bytes] = []
+        left = size
+        while left > 0:
+            chunk = stream.read(left)  # a raw stream may return less than asked for
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise LengthRequired(
+            "This server cannot read a chunked request body: send the body with a "
+            "Content-Length header."
+        )
+    return request.read(size)

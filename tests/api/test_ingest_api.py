@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import AccessToken
@@ -18,6 +21,7 @@ from tests.api.helpers import (
     LIST_URL,
     STATS_URL,
     client,
+    detail_url,
     service_user,
     session_client,
     token_client,
@@ -236,6 +240,261 @@ def test_a_body_above_the_size_limit_is_413_and_nothing_is_written(gateway, api_
     body_json = assert_refused(post(gateway, body), status=413)
     assert str(len(body.encode())) in body_json["detail"]
     assert str(settings.USAGELOGS_INGEST_MAX_BODY_BYTES) in body_json["detail"]
+
+
+# --- values the database cannot store: a 400 naming the record and field, never a 500 --------
+#
+# PostgreSQL text holds no NUL character and only valid Unicode (no lone surrogate, which
+# JSON's "\ud800" escape can still spell); its inet type holds no IPv6 zone ("%eth0"). Each
+# such value must be refused by validation (on SQLite as on PostgreSQL), not by the database
+# halfway through a batch. ``post`` sends JSON written with ensure_ascii, so these travel
+# as the escapes a gateway would send.
+
+FIXED_TIME = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+
+NUL = "\x00"
+LONE_SURROGATE = "\ud800"
+
+
+def assert_refused_at(response, index: int, field: str) -> dict:
+    body = assert_refused(response)
+    assert {"index": index, "field": field} in [
+        {"index": e["index"], "field": e["field"]} for e in body["errors"]
+    ], body
+    return body
+
+
+@pytest.mark.parametrize("bad", [NUL, LONE_SURROGATE], ids=["nul", "lone-surrogate"])
+@pytest.mark.parametrize(
+    "field", ["request_id", "model", "error_reason", "endpoint", "upstream", "group", "api_key"]
+)
+def test_a_string_the_database_cannot_store_is_a_400_naming_the_field(
+    gateway, api_key, vip_group, field, bad
+):
+    good = record_dict(
+        api_key, created_at=FIXED_TIME, group="vip", error_reason="quota", upstream="azure-1"
+    )
+    value = {"api_key": api_key.prefix[:8], "group": "vip"}.get(field, good[field])
+    spoiled = record_dict(api_key, created_at=FIXED_TIME, **{field: value[:3] + bad + value[3:]})
+
+    body = assert_refused_at(post(gateway, [good, spoiled]), 1, field)
+
+    message = next(e["message"] for e in body["errors"] if e["field"] == field)
+    assert ("NUL" if bad == NUL else "surrogate") in message
+
+
+@pytest.mark.parametrize("bad", [NUL, LONE_SURROGATE], ids=["nul", "lone-surrogate"])
+@pytest.mark.parametrize("source", ["message", "type", "reason"])
+def test_an_error_text_that_becomes_the_reason_is_checked_too(gateway, api_key, source, bad):
+    error = {source: f"upstream{bad} failed", "detail": "kept"}
+    spoiled = record_dict(api_key, created_at=FIXED_TIME, status_code=502, error=error)
+
+    assert_refused_at(post(gateway, [spoiled]), 0, f"error.{source}")
+
+
+def test_a_nul_on_a_later_line_of_the_error_message_is_stored_escaped(gateway, api_key, support):
+    """Only the first line of ``error.message`` becomes the reason; the whole object
+    is kept as JSON text, where the NUL is the six characters \\u0000."""
+    error = {"message": f"upstream failed\nat byte{NUL}0"}
+    record = record_dict(api_key, created_at=FIXED_TIME, status_code=502, error=error)
+
+    response = post(gateway, [record])
+
+    assert response.status_code == 201, response.content
+    call = CallRecord.objects.get(request_id=record["request_id"])
+    assert call.error_reason == "upstream failed"
+    assert session_client(support).get(detail_url(call.pk)).json()["error_detail"]["content"] == (
+        error
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        (lambda s: {"request": {"params": {"temperature": s}}}, "request.params.temperature"),
+        (lambda s: {"request": {"headers": {f"X-Trace{s}": "1"}}}, "request.headers"),
+        (
+            lambda s: {"request": {"body": {"messages": [{"role": "user", "content": s}]}}},
+            "request.body.messages[0].content",
+        ),
+        (lambda s: {"request": {"body": [s]}}, "request.body[0]"),
+        (lambda s: {"response": {"choices": [{s: "x"}]}}, "response.choices[0]"),
+        (lambda s: {"response": s}, "response"),
+        (lambda s: {"error": {"detail": {"trace": s}}}, "error.detail.trace"),
+    ],
+    ids=["params", "header-name", "prompt", "body-list", "response-key", "response", "error"],
+)
+def test_a_lone_surrogate_in_a_payload_part_is_a_400_naming_the_path(
+    gateway, api_key, where, field
+):
+    spoiled = record_dict(api_key, created_at=FIXED_TIME, **where(f"ab{LONE_SURROGATE}cd"))
+
+    body = assert_refused_at(post(gateway, [record_dict(api_key), spoiled]), 1, field)
+
+    assert "surrogate" in next(e["message"] for e in body["errors"] if e["field"] == field)
+
+
+def test_a_surrogate_pair_is_an_ordinary_character(gateway, api_key, support):
+    """JSON spells characters beyond the BMP as two escapes; together they are valid."""
+    smile = "\U0001f642"
+    record = record_dict(
+        api_key,
+        created_at=FIXED_TIME,
+        model=f"model-{smile}",
+        request={"body": {"content": f"hi {smile}", smile: 1}},
+    )
+
+    response = post(gateway, json.dumps([record]))  # ensure_ascii: "\ud83d\ude42"
+
+    assert response.status_code == 201, response.content
+    call = CallRecord.objects.get(request_id=record["request_id"])
+    assert call.model == f"model-{smile}"
+    detail = session_client(support).get(detail_url(call.pk)).json()
+    assert detail["request_body"]["content"] == {"content": f"hi {smile}", smile: 1}
+
+
+def test_a_nul_inside_a_payload_part_is_stored_as_json_text(gateway, api_key, support):
+    """A payload part is stored as JSON text, where a NUL is written as the six
+    characters \\u0000: storable (on PostgreSQL too) and read back as it came."""
+    content = f"before{NUL}after"
+    record = record_dict(
+        api_key,
+        created_at=FIXED_TIME,
+        request={"body": {"messages": [{"role": "user", "content": content}], f"k{NUL}": 1}},
+        response={"text": content},
+    )
+
+    response = post(gateway, [record])
+
+    assert response.status_code == 201, response.content
+    call = CallRecord.objects.get(request_id=record["request_id"])
+    payload = CallPayload.objects.get(call=call)
+    assert NUL not in payload.request_body and "\\u0000" in payload.request_body
+    detail = session_client(support).get(detail_url(call.pk)).json()
+    assert detail["request_body"]["content"] == record["request"]["body"]
+    assert detail["response"]["content"] == {"text": content}
+
+
+def test_an_unknown_field_with_a_lone_surrogate_is_named_readably(gateway, api_key):
+    top = record_dict(api_key, created_at=FIXED_TIME, **{f"x{LONE_SURROGATE}": 1})
+    inner = record_dict(api_key, created_at=FIXED_TIME)
+    inner["request"]["extra" + LONE_SURROGATE] = 1
+
+    response = post(gateway, [top, inner])
+
+    body = assert_refused(response)
+    fields = {(e["index"], e["field"]) for e in body["errors"]}
+    assert fields == {(0, "x\\ud800"), (1, "request.extra\\ud800")}, fields
+    response.content.decode("utf-8")  # the answer itself is valid UTF-8
+
+
+@pytest.mark.postgres
+def test_every_value_postgresql_cannot_store_is_refused_before_it_gets_there(gateway, api_key):
+    """On PostgreSQL itself: these values would fail the insert (the premise), and a
+    batch holding them is a 400 naming each record and field, with nothing written."""
+    from django.db import DataError, connection, transaction
+
+    with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text", [f"a{NUL}b"])
+    with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT %s::inet", ["fe80::1%eth0"])
+
+    batch = [
+        record_dict(api_key, created_at=FIXED_TIME),
+        record_dict(api_key, created_at=FIXED_TIME, request_id=f"req{NUL}1"),
+        record_dict(api_key, created_at=FIXED_TIME, model=f"gpt{LONE_SURROGATE}"),
+        record_dict(api_key, created_at=FIXED_TIME, status_code=500, error={"message": NUL}),
+        record_dict(api_key, created_at=FIXED_TIME, client_ip="fe80::1%eth0"),
+        record_dict(api_key, created_at=FIXED_TIME, response={LONE_SURROGATE: 1}),
+        record_dict(api_key, created_at="2000-01-01T00:30:00+01:00"),
+    ]
+
+    body = assert_refused(post(gateway, batch))
+
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (1, "request_id"),
+        (2, "model"),
+        (3, "error.message"),
+        (4, "client_ip"),
+        (5, "response"),
+        (6, "created_at"),
+    ]
+
+
+# Any string: NUL, lone surrogates and surrogate pairs included (which text() leaves out).
+any_text = st.lists(
+    st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff", "\U0001f642", "%"])),
+    max_size=16,
+).map("".join)
+PLACES = {
+    "request_id": lambda r, t: r.update(request_id="req-" + t),
+    "model": lambda r, t: r.update(model=t),
+    "endpoint": lambda r, t: r.update(endpoint=t),
+    "upstream": lambda r, t: r.update(upstream=t),
+    "error_reason": lambda r, t: r.update(error_reason=t),
+    "group": lambda r, t: r.update(group=t),
+    "client_ip": lambda r, t: r.update(client_ip=t),
+    "error.message": lambda r, t: r.update(status_code=500, error={"message": t}),
+    "request.body": lambda r, t: r["request"].update(body={"messages": [{"content": t}]}),
+    "request.headers": lambda r, t: r["request"].update(headers={t: "v"}),
+    "response": lambda r, t: r.update(response={t: [t]}),
+}
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(place=st.sampled_from(sorted(PLACES)), text=any_text)
+def test_any_string_anywhere_is_stored_or_refused_never_a_server_error(
+    gateway, api_key, default_group, place, text
+):
+    """On PostgreSQL too, whatever the string: a 201 with the call stored, or a 400
+    naming record 0 with nothing written."""
+    record = record_dict(api_key, created_at=FIXED_TIME)
+    PLACES[place](record, text)
+    before = stored()
+
+    response = post(gateway, [record])
+
+    assert response.status_code in (201, 400), response.content[:300]
+    response.content.decode("utf-8")
+    if response.status_code == 201:
+        assert stored()["calls"] == before["calls"] + 1
+    else:
+        assert stored() == before
+        assert {e["index"] for e in response.json()["errors"]} == {0}
+
+
+@pytest.mark.parametrize("address", ["fe80::1%eth0", "fe80::1%1", "::ffff:192.0.2.1%2"])
+def test_a_scoped_ipv6_client_ip_is_a_400(gateway, api_key, address):
+    spoiled = record_dict(api_key, created_at=FIXED_TIME, client_ip=address)
+
+    body = assert_refused_at(post(gateway, [record_dict(api_key), spoiled]), 1, "client_ip")
+
+    assert "zone" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("created_at", "accepted"),
+    [
+        ("2000-01-01T00:30:00+01:00", False),  # 1999-12-31 23:30 UTC
+        ("1999-12-31T23:59:59.999999Z", False),
+        ("2000-01-01T00:00:00Z", True),
+        ("1999-12-31T23:30:00-01:00", True),  # 2000-01-01 00:30 UTC
+    ],
+)
+def test_the_year_2000_limit_is_in_utc(gateway, api_key, created_at, accepted):
+    record = record_dict(api_key, created_at=created_at)
+
+    response = post(gateway, [record])
+
+    if accepted:
+        assert response.status_code == 201, response.content
+        stored_at = CallRecord.objects.get(request_id=record["request_id"]).created_at
+        assert stored_at.astimezone(UTC).year == 2000
+    else:
+        body = assert_refused_at(response, 0, "created_at")
+        assert "2000" in body["errors"][0]["message"]
 
 
 # --- who may ingest -----------------------------------------------------------------------

@@ -168,6 +168,33 @@ def test_a_changed_replay_is_reported_not_written(tmp_path, api_key):
     assert CallRecord.objects.get(request_id="req-imp-02").model == "gpt-4o-mini"
 
 
+def test_values_the_database_cannot_store_are_reported_by_line(tmp_path, api_key):
+    """A NUL, a lone surrogate (both spelled as JSON escapes) or a zoned IPv6 address
+    is a bad line like any other: reported by number, its batch not written, no
+    traceback; and the report itself can be written to a UTF-8 terminal."""
+    good = records(api_key, 6)
+    lines = [
+        good[0],
+        good[1],
+        dict(good[2], request_id="req-imp-\x0003"),
+        dict(good[3], model="gpt-\ud800"),
+        dict(good[4], client_ip="fe80::1%eth0"),
+        dict(good[5], request={"body": {"k\udfff": "v"}}),
+    ]
+    path = write_lines(tmp_path / "calls.jsonl", lines)  # json.dumps writes \u0000, \ud800
+
+    out, err, error = run(path, "--batch-size", "2")
+
+    assert isinstance(error, CommandError)
+    assert "2 created, 0 already present, 4 bad lines" in str(error)
+    assert "line 3: request_id: must not contain the NUL character" in err
+    assert "line 4: model: must not contain a lone surrogate" in err
+    assert "line 5: client_ip: must be an address without a zone" in err
+    assert "line 6: request.body: has a key ('k\\udfff') with a lone surrogate" in err
+    assert stored_ids() == ["req-imp-01", "req-imp-02"]
+    (out + err + str(error)).encode("utf-8")
+
+
 def test_a_dash_reads_standard_input(monkeypatch, api_key):
     lines = "\n".join(json.dumps(r) for r in records(api_key, 3, prefix="req-stdin")) + "\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO(lines))

@@ -1173,6 +1173,76 @@ def test_a_full_key_in_a_text_field_of_the_call_is_not_stored(api_key, field, te
     assert secret_part(api_key) not in all_stored_text()
 
 
+OPAQUE = "Opaque-Passw0rd-77"  # matches no key pattern: only the rules on its place catch it
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kept"),
+    [
+        ("endpoint", f"/v1/chat/completions?api_key={OPAQUE}&v=2", "/v1/chat/completions?api_key="),
+        ("endpoint", f"/v1/embeddings?foo=1&access_token={OPAQUE}", "/v1/embeddings?foo=1&"),
+        ("upstream", f"svc-user:{OPAQUE}@relay.internal:8443", "@relay.internal:8443"),
+        ("upstream", f"https://svc-user:{OPAQUE}@relay.internal/v1", "https://"),
+        ("error_reason", f"upstream said: BEARER {OPAQUE} is not valid", "upstream said: "),
+        ("error_reason", f"rejected header Bearer%20{OPAQUE}", "rejected header "),
+    ],
+)
+def test_a_credential_in_a_text_field_is_redacted_by_its_place(api_key, field, value, kept):
+    record = record_dict(api_key, **{field: value})
+
+    ingest_calls([record])
+
+    assert OPAQUE not in all_stored_text()
+    stored_value = getattr(stored(record), field)
+    assert stored_value.startswith(kept) or kept in stored_value, stored_value
+    assert "[REDACTED]" in stored_value
+
+
+def test_credentials_by_name_spelling_and_format_are_not_stored(api_key):
+    pem = (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA"
+        + OPAQUE
+        + "\n-----END RSA PRIVATE KEY-----"
+    )
+    record = record_dict(
+        api_key,
+        request={
+            "headers": {"Authorisation": OPAQUE, "User-Agent": "curl/8"},
+            "params": {"sessionid": OPAQUE, "pass": OPAQUE, "passcode": OPAQUE, "n": 2},
+            "body": {"messages": [{"role": "user", "content": f"BEARER {OPAQUE}\n{pem}"}]},
+        },
+        response={"text": f"fetch https://bot:{OPAQUE}@example.com?api_key={OPAQUE}"},
+    )
+
+    ingest_calls([record])
+
+    assert OPAQUE not in all_stored_text()
+    payload = stored(record).payload
+    assert json.loads(payload.request_headers) == {
+        "Authorisation": "[REDACTED]",
+        "User-Agent": "curl/8",
+    }
+    assert json.loads(payload.request_params)["n"] == 2
+
+
+@pytest.mark.parametrize("field", ["request_id", "model"])
+def test_a_full_key_as_request_id_or_model_is_refused_not_blurred(api_key, field):
+    """These two identify the call (the idempotency key; what calls are grouped and
+    priced by): redacting would merge distinct calls under "[REDACTED]", so a
+    credential there is refused, naming the field, and nothing is written."""
+    good = record_dict(api_key)
+    bad = record_dict(api_key, **{field: api_key.secret})
+
+    with pytest.raises(IngestError) as refused:
+        ingest_calls([good, bad])
+
+    assert [(e.index, e.field) for e in refused.value.errors] == [(1, field)]
+    assert "looks like a credential" in refused.value.errors[0].message
+    assert api_key.secret not in str(refused.value)
+    assert not CallRecord.objects.exists()
+    assert secret_part(api_key) not in all_stored_text()
+
+
 @pytest.mark.parametrize("replayed_twice", [False, True])
 def test_a_call_stored_between_the_check_and_the_insert_is_judged_again(
     monkeypatch, api_key, replayed_twice

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logs.redaction import looks_like_credential, redact_text, redact_upstream
 from logs.services import TOP_LEVEL_FIELDS, _validate_record_fully, _validate_usual
 from tests.factories import record_dict
 
@@ -62,6 +63,25 @@ interesting = st.sampled_from(
         "Bearer abcdefghijklmnopqrstu",
         "x" * 129,
         "y" * 256,
+        # What the database cannot store: NUL, lone surrogates, IPv6 zones; and the
+        # year 2000 limit, which is in UTC.
+        "req\x00nul",
+        "\x00",
+        "gpt\ud800",
+        "\udfff",
+        "a\ud83d\ude42b",
+        "caf\u00e9",
+        "fe80::1%eth0",
+        "fe80::1%1",
+        "2000-01-01T00:30:00+01:00",
+        "1999-12-31T23:30:00-01:00",
+        "2000-01-01T00:00:00Z",
+        # Credentials: refused as request_id or model, redacted elsewhere.
+        "sk-proj-A1b2C3d4E5f6G7h8I9j0",
+        "BEARER abcdefghijklmnopqrstu",
+        "svc:Opaque-Passw0rd@relay.internal",
+        "https://svc:Opaque-Passw0rd@relay.internal/v1",
+        "/v1/chat/completions?api_key=Opaque-Passw0rd",
     ]
 )
 values = st.one_of(
@@ -74,6 +94,10 @@ values = st.one_of(
     interesting,
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.sampled_from(["params", "headers", "body", "x", "type"]), interesting),
+    st.dictionaries(
+        st.sampled_from(["params", "headers", "body", "message", "code"]),
+        st.dictionaries(st.sampled_from(["k", "k\ud800", "k\x00"]), interesting, max_size=2),
+    ),
 )
 fields = st.sampled_from([*sorted(TOP_LEVEL_FIELDS), "input_token", "extra"])
 
@@ -96,6 +120,30 @@ def test_the_shortcut_agrees_with_the_full_validator(changes):
         assert usual == full
         assert usual.content_hash() == full.content_hash()
         assert str(usual.usage) == str(full.usage) and str(usual.cost) == str(full.cost)
+    if full is not None:
+        assert_storable(full)
+
+
+def assert_storable(call) -> None:
+    """Whatever validation accepts, PostgreSQL can store: no NUL in its text
+    columns, nothing that is not valid Unicode anywhere, no zone in an address."""
+    columns = (call.request_id, call.key_prefix, call.group_name or "", call.model)
+    columns += (call.endpoint, call.error_reason, call.upstream, call.client_ip or "")
+    for text in columns:
+        assert "\x00" not in text, text
+        text.encode("utf-8")
+    assert "%" not in (call.client_ip or "")
+    for text in call.texts.values():
+        if text is not None:
+            assert "\x00" not in text  # JSON text writes it as \u0000
+            text.encode("utf-8")
+    assert call.created_at >= datetime(2000, 1, 1, tzinfo=UTC)
+    # ...and no credential is left in the call's own text columns.
+    assert not looks_like_credential(call.request_id)
+    assert not looks_like_credential(call.model)
+    for text in (call.endpoint, call.error_reason, call.upstream):
+        assert redact_text(text) == text
+    assert redact_upstream(call.upstream) == call.upstream
 
 
 def test_the_usual_record_takes_the_shortcut():

@@ -34,9 +34,24 @@ JWT = (
     ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 )
 BEARER_TOKEN = "tok_9f8e7d6c5b4a3928"
+GITLAB_TOKEN = "glpat-" + "Xy9_zW8-vU7tS6rQ5pO4"
+STRIPE_KEY = "sk_live_" + "51HxYzAbCdEfGhIjKlMn"
+PERPLEXITY_KEY = "pplx-" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4"
+AWS_SESSION_KEY_ID = "ASIA" + "Y34FZKBOKMUTVV7A"
+SLACK_WEBHOOK = "hooks.slack.com/services/" + "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+PEM_BLOCK = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    + "\n".join([PEM_BODY] * 3)
+    + "\nMgIt5gZxQ==\n-----END PRIVATE KEY-----"
+)
+# A value that matches no key pattern: only its place (a URL's password, a query
+# parameter's name, a header's name) says it is a credential.
+OPAQUE = "Opaque-Passw0rd-77"
 
 LOOKALIKES = [OPENAI_KEY, PROJECT_KEY, ANTHROPIC_KEY, AWS_KEY_ID, GOOGLE_KEY, GITHUB_TOKEN]
 LOOKALIKES += [SLACK_TOKEN, HF_TOKEN, JWT]
+LOOKALIKES += [GITLAB_TOKEN, STRIPE_KEY, PERPLEXITY_KEY, AWS_SESSION_KEY_ID, SLACK_WEBHOOK]
 
 
 def dumped(value: Any) -> str:
@@ -52,7 +67,10 @@ def dumped(value: Any) -> str:
         "Authorization",
         "authorization",
         "AUTHORIZATION",
+        "Authorisation",
+        "AUTHORISATION",
         "Proxy-Authorization",
+        "Proxy-Authorisation",
         "x-api-key",
         "X-Api-Key",
         "X-API-KEY",
@@ -119,6 +137,17 @@ def test_ordinary_headers_survive():
         "session-token",
         "passphrase",
         "signature",
+        "sessionid",
+        "session_id",
+        "sessionId",
+        "PHPSESSID",
+        "JSESSIONID",
+        "pass",
+        "db_pass",
+        "passcode",
+        "userPasscode",
+        "creds",
+        "sig",
     ],
 )
 def test_values_under_sensitive_names_are_redacted(name):
@@ -178,7 +207,11 @@ def test_a_string_under_a_counting_name_with_a_sensitive_word_is_still_redacted(
 
 
 @pytest.mark.parametrize(
-    "name", ["monkey", "keyboard", "tokenizer", "author", "authority", "secretary", "model"]
+    "name",
+    [
+        *("monkey", "keyboard", "tokenizer", "author", "authority", "secretary", "model"),
+        *("passage", "compass", "bypass", "session", "signal", "design", "sigma"),
+    ],
 )
 def test_names_that_merely_contain_a_sensitive_word_survive(name):
     value = {name: "plain value"}
@@ -248,6 +281,57 @@ def test_ordinary_text_survives():
     assert redact_text(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I forgot my password, how do I reset it? The pass rate was 80%.",
+        "Set the key=value pairs in the config; tokens=512 & temperature=0.2",
+        "See https://example.com/docs?page=2&lang=en#auth for the auth guide",
+        "Write to bob@example.com or visit https://example.com:8443/path",
+        "A basic understanding of PRIVATE KEY handling; BEGIN and END markers",
+        "Bearer bonds were common in the 1920s. BEARER BONDS ARE RARE NOW.",
+        "mailto:someone@example.com",
+        "Asia and Africa; the session was long; a signature on the letter",
+        "postgres://db.internal:5432/app and redis://cache:6379/0",
+        "https://example.com/search?q=password+reset&max_tokens=12&token_count=3",
+    ],
+)
+def test_prose_about_credentials_survives(text):
+    """Words such as password, key, auth, Bearer, BEGIN ... PRIVATE KEY and URLs
+    without a password are not credentials."""
+    assert redact_text(text) == text
+
+
+# --- each credential the hardening review found surviving -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        (f"curl -H 'Authorization: BEARER {BEARER_TOKEN}' https://api", BEARER_TOKEN, "curl -H"),
+        (f"auth header was bEaReR {BEARER_TOKEN}", BEARER_TOKEN, "auth header was "),
+        (f"https://x.test/cb?h=Authorization%3A%20Bearer%20{BEARER_TOKEN}", BEARER_TOKEN, "x.test"),
+        (f"header=Bearer+{BEARER_TOKEN}&next=1", BEARER_TOKEN, "&next=1"),
+        (f"Here is our key:\n{PEM_BLOCK}\nthanks", PEM_BODY, "thanks"),
+        (f"cut short: {PEM_BLOCK[:150]}", PEM_BODY[:40], "cut short: "),
+        (f"connect to postgres://svc:{OPAQUE}@db.internal:5432/app", OPAQUE, "@db.internal"),
+        (f"GET https://api.test/v1/models?api_key={OPAQUE}&limit=5", OPAQUE, "&limit=5"),
+        (f"/v1/chat/completions?foo=1&access_token={OPAQUE}", OPAQUE, "?foo=1&"),
+        (f"https://blob.test/f.txt?sv=2022&sig={OPAQUE}", OPAQUE, "?sv=2022&"),
+        (f"wss://relay.test/socket?sessionid={OPAQUE}", OPAQUE, "wss://relay.test"),
+        (f"login.php?user=bob&pass={OPAQUE}", OPAQUE, "user=bob"),
+        (f"verify?passcode={OPAQUE}", OPAQUE, "verify?"),
+    ],
+)
+def test_credentials_found_in_review_are_redacted(text, secret, kept):
+    result = redact_text(text)
+
+    assert secret not in result
+    assert kept in result
+    assert REDACTED in result
+    assert redact_text(result) == result
+
+
 def test_non_string_leaves_survive():
     value = {"n": 1, "f": 0.5, "b": True, "none": None, "list": [1, "a", False]}
 
@@ -315,6 +399,16 @@ SENSITIVE_WORDS = {
     "clientsecret",
     "apisecret",
     "secretaccesskey",
+    "authorisation",
+    "pass",
+    "passwords",
+    "passcode",
+    "creds",
+    "sig",
+    "sessionid",
+    "sessid",
+    "phpsessid",
+    "jsessionid",
 }
 
 filler_text = st.text(alphabet=FILLER_ALPHABET, max_size=30).filter(
@@ -374,7 +468,75 @@ bearer_tokens = st.tuples(
     upper_start(alnum(10, 40, "-._~+/")),
     st.sampled_from(["", "=", "=="]),
 ).map(lambda t: (t[0] + t[1] + t[2] + t[3], t[2]))
-secret_in_text = st.one_of(key_lookalikes, bearer_tokens)
+
+
+def _random_case_of(word: str) -> st.SearchStrategy[str]:
+    return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+        lambda flips: _random_case(word, flips)
+    )
+
+
+# Bearer in any letter case, also URL- or form-encoded (Bearer%20…, Bearer+…).
+any_case_bearer_tokens = st.tuples(
+    _random_case_of("bearer"),
+    st.sampled_from([" ", "%20", "+", "%20%20"]),
+    upper_start(alnum(10, 40, "-._~")),
+).map(lambda t: (t[0] + t[1] + t[2], t[2]))
+# PEM private-key blocks, whole or cut short.
+pem_blocks = st.tuples(
+    st.sampled_from(["", "RSA ", "EC ", "OPENSSH ", "ENCRYPTED "]),
+    st.lists(upper_start(alnum(40, 64, "+/")), min_size=1, max_size=4),
+    st.booleans(),
+).map(
+    lambda t: (
+        f"-----BEGIN {t[0]}PRIVATE KEY-----\n"
+        + "\n".join(t[1])
+        + (f"\n-----END {t[0]}PRIVATE KEY-----" if t[2] else ""),
+        t[1][0],
+    )
+)
+# The password of a URL.
+url_passwords = st.tuples(
+    st.sampled_from(["https", "postgres", "redis", "amqp", "wss"]),
+    st.text(string.ascii_lowercase, min_size=1, max_size=8),
+    upper_start(alnum(6, 24, "-._~!$*")),
+    st.sampled_from(["db.internal", "relay.example.com:8443", "10.0.0.5"]),
+).map(lambda t: (f"{t[0]}://{t[1]}:{t[2]}@{t[3]}/x", t[2]))
+# A query parameter with a sensitive name.
+query_credentials = st.tuples(
+    st.sampled_from(["/v1/chat/completions", "https://api.example.com/v1/models", "cb"]),
+    st.sampled_from(["?", "?foo=1&", "?a=b;"]),
+    st.sampled_from(
+        [
+            *("api_key", "apikey", "key", "access_token", "token", "sig", "signature"),
+            *("password", "pass", "passcode", "sessionid", "client_secret", "X-Amz-Credential"),
+        ]
+    ),
+    upper_start(alnum(6, 30, "-._~")),
+).map(lambda t: (f"{t[0]}{t[1]}{t[2]}={t[3]}", t[3]))
+more_key_lookalikes = st.one_of(
+    alnum(20, 30, "_-").map(lambda s: "glpat-" + s),
+    alnum(10, 40).map(lambda s: "sk_live_" + s),
+    alnum(10, 40).map(lambda s: "rk_test_" + s),
+    alnum(48, 48).map(lambda s: "pplx-" + s),
+    st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(
+        lambda s: "ASIA" + s
+    ),
+).map(lambda secret: (secret, secret))
+# A Slack webhook: the URL's path is the secret (the scheme and host may stay).
+slack_webhooks = upper_start(alnum(24, 40, "/")).map(
+    lambda s: ("https://hooks.slack.com/services/T0/" + s, s)
+)
+secret_in_text = st.one_of(
+    key_lookalikes,
+    bearer_tokens,
+    any_case_bearer_tokens,
+    pem_blocks,
+    url_passwords,
+    query_credentials,
+    more_key_lookalikes,
+    slack_webhooks,
+)
 
 
 @st.composite
@@ -408,14 +570,21 @@ sensitive_names = st.one_of(
     st.builds(
         _styled,
         st.sampled_from(["client", "api", "access", "db", "aws", "openai", "session", "my", "x"]),
-        st.sampled_from(["key", "token", "secret", "password", "auth", "credentials", "apikey"]),
+        st.sampled_from(
+            [
+                *("key", "token", "secret", "password", "auth", "credentials", "apikey"),
+                *("pass", "passcode", "sessionid", "session_id"),
+            ]
+        ),
         st.sampled_from(["snake", "kebab", "camel", "upper", "dotted"]),
     ),
     st.sampled_from(sorted(SENSITIVE_WORDS - {"keys", "secrets", "cookies"})),
     # Header names, in any case.
     st.builds(
         _random_case,
-        st.sampled_from(["authorization", "x-api-key", "api-key", "cookie", "set-cookie"]),
+        st.sampled_from(
+            ["authorization", "authorisation", "x-api-key", "api-key", "cookie", "set-cookie"]
+        ),
         st.lists(st.booleans(), min_size=20, max_size=20),
     ),
 )
@@ -611,6 +780,10 @@ def test_the_fast_path_stores_what_redact_gives_with_secrets(tree):
         "plain",
         "Bearer abcdefghijklmnop",
         12,
+        {"text": f"BEARER {BEARER_TOKEN}", "url": f"x?api_key={OPAQUE}"},
+        {"pem": PEM_BLOCK, "dsn": f"redis://u:{OPAQUE}@cache:6379"},
+        {"Authorisation": "opaque", "sessionid": "abc", "pass": "x", "passcode": 1234},
+        [f"Bearer%20{BEARER_TOKEN}", "https://example.com/?page=2&lang=en"],
     ],
 )
 def test_the_fast_path_matches_redact_on_edge_cases(tree):

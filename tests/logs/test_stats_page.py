@@ -26,8 +26,10 @@ from accounts.models import Account, ApiKey
 from logs.models import CallRecord
 from logs.periods import bucket_starts
 from logs.selectors import CallFilters, scoped_usage_stats, usage_stats
+from logs.services import ingest_calls
 from logs.stats import (
     EXPLANATION,
+    MAX_DAILY_BUCKETS,
     MAX_HOURLY_BUCKETS,
     default_interval,
     fill_buckets,
@@ -41,6 +43,7 @@ from tests.factories import (
     UserFactory,
     make_call,
     owner_of,
+    record_dict,
 )
 
 ADMIN_STATS = "/admin/logs/callrecord/stats/"
@@ -721,3 +724,69 @@ def test_a_time_range_that_no_call_can_fall_in_shows_no_calls_not_an_error(staff
         ),
         interval=None,
     ) == usage_stats(CallRecord.objects.none(), interval=None)
+
+
+# --- a range of decades -------------------------------------------------------------------
+
+
+@pytest.fixture
+def decades(db) -> tuple[Side, list[CallRecord]]:
+    """One account whose calls begin on the first day ingest accepts (2000-01-01 UTC)
+    and go on in 2026: a default time axis of nearly 10,000 days."""
+    account = AccountFactory(name="Decades", slug="decades")
+    owner = owner_of(account, username="decades-owner")
+    key = ApiKeyFactory(account=account, name="decades-key", group=GroupFactory(name="d"))
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    moments = [datetime(2000, 1, 1, 0, 30, tzinfo=UTC), datetime(2025, 11, 2, 9, 0, tzinfo=UTC)]
+    moments += [now - timedelta(days=d) for d in (40, 3, 0)]
+    records = [record_dict(key, created_at=moment, model="decades-model") for moment in moments]
+    ingest_calls(records, now=now)
+    calls = list(CallRecord.objects.filter(account=account).order_by("created_at"))
+    side = Side(account, owner, key, key, ("decades-model", "decades-model"), calls)
+    return side, calls
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"interval": "day"}, {"interval": "hour"}, {"start": "1990-01-01T00:00"}],
+    ids=["default", "days", "hours", "explicit-wide-range"],
+)
+def test_a_range_of_decades_draws_a_year_of_days_and_says_so(decades, params):
+    side, calls = decades
+    client = Client()
+    client.force_login(side.owner)
+
+    response = client.get(PORTAL_STATS, params)
+
+    assert response.status_code == 200
+    assert len(response.content) < 1_500_000  # was 17.8 MB
+    html = response.content.decode()
+    rows = tables(html)["calls"][1:]
+    assert len(rows) == MAX_DAILY_BUCKETS
+    last_day = timezone.localtime(calls[-1].created_at).date()
+    assert rows[-1][0] == last_day.isoformat()
+    assert rows[0][0] == (last_day - timedelta(days=MAX_DAILY_BUCKETS - 1)).isoformat()
+    # The charts hold the calls of their days; the totals and tables all of them.
+    drawn = [c for c in calls if timezone.localtime(c.created_at).date().isoformat() >= rows[0][0]]
+    assert sum(number(row[1]) for row in rows) == len(drawn) == 3
+    assert number(totals(html)["calls"]) == len(calls) == 5
+    shortened = [m for m in messages(html) if "days" in m and "charts show" in m]
+    assert len(shortened) == 1, messages(html)
+    assert f"the last {MAX_DAILY_BUCKETS} days" in shortened[0]
+    assert "2000-01-01" in shortened[0]  # where the calls begin
+    assert "narrow the time range" in shortened[0].lower()
+
+
+def test_a_wide_range_with_recent_calls_only_is_not_shortened(decades):
+    """A selected range of years whose calls span weeks: the axis covers the calls."""
+    side, calls = decades
+    client = Client()
+    client.force_login(side.owner)
+
+    html = get(client, PORTAL_STATS, start="2026-01-01T00:00", end="2030-01-01T00:00")
+
+    assert not [m for m in messages(html) if "charts show" in m]
+    assert_numbers_match(html, calls[2:])
+    rows = tables(html)["calls"][1:]
+    assert rows[0][0] == timezone.localtime(calls[2].created_at).date().isoformat()
+    assert rows[-1][0] == timezone.localtime(calls[-1].created_at).date().isoformat()
