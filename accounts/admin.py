@@ -6,7 +6,9 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Group as UserGroup
 from django.contrib.auth.models import User
 
+from accounts.admin_lists import CheckedListMixin
 from accounts.models import AccessToken, Account, ApiKey, Group, Membership
+from accounts.scoping import visible_keys
 from accounts.services import (
     create_access_token,
     create_api_key,
@@ -14,8 +16,6 @@ from accounts.services import (
     revoke_access_token,
     revoke_api_key,
 )
-from logs.selectors import visible_keys
-from usagelogs_site.admin_lists import CheckedListMixin
 
 
 class MembershipInline(admin.TabularInline):

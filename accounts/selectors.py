@@ -1,4 +1,4 @@
-"""Reads for accounts. What a user may see is decided in ``logs.selectors``."""
+"""Reads for accounts. What a user may see is decided in ``accounts.scoping``."""
 
 from django.db.models import QuerySet
 

@@ -750,8 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from logs.partitions import ensure_partitions, month_of, next_month
-    from logs.services import rebuild_rollups
+    from logs.retention.partitions import ensure_partitions, month_of, next_month
+    from logs.rollups.rebuild import rebuild_rollups
 
     steps.run("migrate", call_command, "migrate", verbosity=0)
 

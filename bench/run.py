@@ -438,7 +438,7 @@ class Suite:
         return self.filtered(CallRecord.objects.all(), params).count()
 
     def filtered(self, calls, params: dict):
-        from logs.selectors import CallFilters, filter_calls
+        from logs.read.filters import CallFilters, filter_calls
 
         filters = CallFilters(
             start=self.start_7d if "start" in params else None,
@@ -591,7 +591,8 @@ class Suite:
 
     def run_stats(self):
         from logs.models import CallRecord
-        from logs.selectors import CallFilters, call_totals, filter_calls, scoped_totals
+        from logs.read.filters import CallFilters, filter_calls
+        from logs.read.totals import call_totals, scoped_totals
 
         window = CallFilters(start=self.start_30d)
         staff_api = self.client()
@@ -862,7 +863,7 @@ class Suite:
 
         from accounts.models import ApiKey
         from logs.models import AccountModel, CallPayload, CallRecord
-        from logs.services import rebuild_rollups
+        from logs.rollups.rebuild import rebuild_rollups
 
         last_id = CallRecord.objects.aggregate(m=Max("id"))["m"] or 0
         last_model = AccountModel.objects.aggregate(m=Max("id"))["m"] or 0
@@ -956,8 +957,13 @@ class Suite:
     def run_prune(self):
         from django.db import connection
 
-        from logs.partitions import ensure_partitions, is_partitioned, month_of, next_month
-        from logs.services import prune_calls
+        from logs.retention.partitions import (
+            ensure_partitions,
+            is_partitioned,
+            month_of,
+            next_month,
+        )
+        from logs.retention.prune import prune_calls
 
         if not is_partitioned():
             raise CaseError("the calls table is not partitioned (not PostgreSQL?)")

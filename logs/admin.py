@@ -1,6 +1,6 @@
 """The call list and call detail in the Django admin.
 
-Thin on purpose: what a user may see comes from ``logs.selectors``
+Thin on purpose: what a user may see comes from ``logs.read`` (scoped by ``accounts.scoping``)
 (``visible_calls`` and the scoped choice lists), the CSV columns from
 ``logs.resources``. ``scope_account`` is the one hook an account-scoped admin
 site (the portal) overrides.
@@ -25,7 +25,9 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from import_export.admin import ExportMixin
 
+from accounts.admin_lists import CheckedChangeList, CheckedListMixin, quoted
 from accounts.models import Account
+from accounts.scoping import reads_every_account
 from logs.admin_filters import (
     AccountFilter,
     CallTypeFilter,
@@ -35,24 +37,16 @@ from logs.admin_filters import (
     StatusFilter,
     TimeRangeFilter,
 )
+from logs.audit import finish_export_record, record_access
 from logs.models import AccessRecord, CallPayload, CallRecord, FoldStatus, PruneRun
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
+from logs.read.seek import PageSeek, seek_page
+from logs.read.slow import SLOW_WINDOW_DAYS, slow_call_thresholds
+from logs.read.stats_sources import RawCallStats, ScopedCallStats
+from logs.read.totals import call_totals, kept_calls_filters, scoped_totals
 from logs.resources import CallRecordResource, stream_csv
-from logs.selectors import (
-    SLOW_WINDOW_DAYS,
-    CallFilters,
-    PageSeek,
-    RawCallStats,
-    ScopedCallStats,
-    call_totals,
-    filter_calls,
-    kept_calls_filters,
-    reads_every_account,
-    scoped_totals,
-    seek_page,
-    slow_call_thresholds,
-    visible_calls,
-)
-from logs.services import finish_export_record, fold_lag, record_access
+from logs.rollups.fold import fold_lag
 from logs.stats import (
     EXPLANATION,
     INTERVAL_LABELS,
@@ -60,7 +54,6 @@ from logs.stats import (
     build_usage_stats,
     selected_time_range,
 )
-from usagelogs_site.admin_lists import CheckedChangeList, CheckedListMixin, quoted
 
 LONG_DURATION_MS = 10_000
 REASON_CHARS = 40  # of the error reason in the list (all of it on hover)

@@ -19,19 +19,11 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from accounts.admin_lists import Problem, quoted
+from accounts.scoping import key_names, visible_accounts
 from logs.models import CallType, StatusClass
-from logs.selectors import (
-    EARLIEST_YEAR,
-    LATEST_YEAR,
-    CallFilters,
-    filter_calls,
-    filter_moment,
-    key_names,
-    model_names,
-    visible_accounts,
-    visible_groups,
-)
-from usagelogs_site.admin_lists import Problem, quoted
+from logs.read.filters import EARLIEST_YEAR, LATEST_YEAR, CallFilters, filter_calls, filter_moment
+from logs.read.scope import model_names, visible_groups
 
 
 def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:

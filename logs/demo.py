@@ -9,7 +9,7 @@ Two halves, kept apart on purpose:
 * ``ensure_demo_world`` creates the accounts, pricing groups and API keys the
   records refer to. It is idempotent: what exists already is reused.
 
-The records then go through ``logs.services.ingest_calls`` like any other
+The records then go through ``logs.ingest.ingest_calls`` like any other
 calls (``manage.py seed_demo`` does that), so demo data gets the same
 validation and credential redaction as production data — the demo shows
 redaction working on requests that really did carry secrets.

@@ -1,7 +1,7 @@
 """What a call record is.
 
-Reads go through ``logs.selectors`` (scoping, filters, totals); writes go
-through ``logs.services`` (ingest, redaction). Nothing but ``CallPayload``
+Reads go through ``logs.read`` (scoping, filters, totals, stats); writes go
+through ``logs.ingest`` (validation, redaction, storage) and ``logs.rollups``. Nothing but ``CallPayload``
 refers to a call, so the calls table can be partitioned by month on
 PostgreSQL without foreign keys into it getting in the way.
 """
@@ -140,7 +140,7 @@ class CallRecord(models.Model):
     pages and aggregates read only this table; bulky parts live in CallPayload.
 
     On PostgreSQL the table is partitioned by month of ``created_at``
-    (migration 0002, ``logs.partitions``): there the primary key is
+    (migration 0002, ``logs.retention.partitions``): there the primary key is
     (id, created_at) and request ids are unique per (request_id, created_at),
     with the ingest service guarding request-id uniqueness across months.
     """
@@ -318,7 +318,7 @@ class AccessRecord(models.Model):
     """Reading customers' prompts is itself recorded.
 
     One row per opening of a call's detail (with its payload) and per export,
-    on any surface. Written by ``logs.services.record_access``; never edited.
+    on any surface. Written by ``logs.audit.record_access``; never edited.
     ``call_id`` is a plain number, not a foreign key: only CallPayload refers to
     calls, so old calls can be pruned (or partitions dropped) while the record
     of who read them stays.
@@ -359,7 +359,7 @@ class PruneRun(models.Model):
     Rollups outlive the raw calls, so the rollups alone cannot say which calls
     still exist. The call list counts (and pages through) calls from rollups;
     it reads the latest cutoff here so it never promises pages of pruned calls.
-    Written by ``logs.services.prune_calls`` once every call before the cutoff
+    Written by ``logs.retention.prune.prune_calls`` once every call before the cutoff
     is gone (a run that fails halfway leaves no row; running it again does).
     """
 
@@ -462,7 +462,7 @@ class CallRollup(RollupRow):
     """Hourly totals per account x key x group x model x call type x status class.
 
     Kept exact by the ingest service in the same transaction as the calls
-    (``logs.services``), rebuilt from raw calls by ``rebuild_rollups``. Totals
+    (``logs.rollups``), rebuilt from raw calls by ``rebuild_rollups``. Totals
     and stats over days of data read these few rows instead of millions of calls.
     """
 
@@ -564,7 +564,7 @@ class MonthlyCallRollup(RollupRow):
         return f"{self.month:%Y-%m} {self.model} ({self.calls} calls)"
 
 
-# Coarsest first: how a time range is cut into whole periods (logs.selectors).
+# Coarsest first: how a time range is cut into whole periods (logs.read.planner).
 ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup, CallRollup)
 
 
@@ -577,7 +577,7 @@ class PendingRollupDelta(RollupMeasures):
     Ingest appends these rows in the transaction that stores the calls (no
     conflicts: concurrent batches never wait on each other's rollup rows), one
     row per UTC quarter hour and combination of every dimension in the batch.
-    Shortly after, ``logs.services.fold_pending_rollups`` moves them into every
+    Shortly after, ``logs.rollups.fold.fold_pending_rollups`` moves them into every
     rollup level in one transaction (a folder that dies midway leaves them
     here, whole). Every read that uses rollups adds what is still here, so
     totals and stats are exact at every moment, folded or not.
@@ -813,7 +813,7 @@ class HourlyAccountModelRollup(HourlySummaryRollup):
 # its calls belong to. Quarter hours fit every zone in use. Only the two
 # summaries the stats pages need are kept at this grain (each is about four
 # times its hourly twin); questions they cannot answer read raw calls for the
-# hours that are cut in two (``logs.selectors``).
+# hours that are cut in two (``logs.read.planner``).
 
 
 class QuarterHourSummaryRollup(SummaryRollup):

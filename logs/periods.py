@@ -11,7 +11,7 @@ Two kinds of period meet in Usage Logs:
   a daylight-saving change gives a day of 23 or 25 hours.
 
 A grid period can answer for a bucket only when it lies wholly inside it; the
-read planner (``logs.selectors``) asks ``Grid.straddles`` to find the ones
+read planner (``logs.read.planner``) asks ``Grid.straddles`` to find the ones
 that do not. Every zone in use today (and since 1972) is offset from UTC by a
 whole number of quarter hours, so quarter hours always fit.
 """

@@ -21,17 +21,11 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from accounts.admin_lists import quoted
 from logs import charts
 from logs.periods import bucket_count, bucket_starts
-from logs.selectors import (
-    STATS_INTERVALS,
-    KeyUsage,
-    RawCallStats,
-    ScopedCallStats,
-    StatsRow,
-    sum_stats_rows,
-)
-from usagelogs_site.admin_lists import quoted
+from logs.read.stats import STATS_INTERVALS, StatsRow, sum_stats_rows
+from logs.read.stats_sources import KeyUsage, RawCallStats, ScopedCallStats
 
 INTERVAL_VAR = "interval"
 INTERVAL_LABELS = {"hour": "Per hour", "day": "Per day"}

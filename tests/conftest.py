@@ -32,8 +32,8 @@ from django.db import connections
 from django.test import Client, override_settings
 
 from accounts.models import Account, ApiKey, Group
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
-from logs.services import ingest_calls
 from tests.clock import PINNED, Clock, Instant
 from tests.factories import (
     AccountFactory,

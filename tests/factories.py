@@ -6,7 +6,7 @@ things are not, on purpose, because the app has one way to make them:
 * API keys go through ``accounts.services.create_api_key`` (real prefix and
   hash). ``ApiKeyFactory()`` returns the saved ``ApiKey`` with the full key it
   was issued with on its ``secret`` attribute (never stored in the database).
-* Calls go through the ingest service ``logs.services.ingest_calls``.
+* Calls go through the ingest service ``logs.ingest.ingest_calls``.
   ``record_dict(api_key, **overrides)`` builds one valid ingest record (the
   JSON object a gateway sends); ``make_call(api_key, **overrides)`` ingests one
   and returns the stored ``CallRecord``; ``make_calls`` ingests several in one
@@ -40,8 +40,9 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Account, ApiKey, Group, Membership
 from accounts.services import create_api_key, revoke_api_key
+from logs.ingest.service import IngestResult, ingest_calls
 from logs.models import CallRecord
-from logs.services import IngestResult, fold_pending_rollups, ingest_calls
+from logs.rollups.fold import fold_pending_rollups
 
 User = get_user_model()
 

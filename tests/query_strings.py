@@ -22,8 +22,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from hypothesis import strategies as st
 
 from accounts.models import Account, Group
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord, CallType, StatusClass
-from logs.services import ingest_calls
 from tests.factories import (
     AccountFactory,
     ApiKeyFactory,

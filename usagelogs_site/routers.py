@@ -13,7 +13,7 @@ import random
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from logs.selectors import pinned_read_alias
+from logs.read.snapshot import pinned_read_alias
 
 REPLICATED_APPS = frozenset({"logs"})
 

@@ -83,8 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Account memberships read once per request (logs.selectors.visible_account_ids).
-    "logs.middleware.ScopeCacheMiddleware",
+    # Account memberships read once per request (accounts.scoping.visible_account_ids).
+    "accounts.middleware.ScopeCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the login page

@@ -1,7 +1,7 @@
 """Query-string filters of the calls API, validated by django-filter.
 
 The FilterSet only parses and checks input (a bad value is a 400 naming the
-parameter); the filtering itself is ``logs.selectors.filter_calls``, the same
+parameter); the filtering itself is ``logs.read.filters.filter_calls``, the same
 code the admin uses.
 """
 
@@ -12,7 +12,7 @@ from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
 from logs.models import CallType, StatusClass
-from logs.selectors import CallFilters, filter_calls, filter_moment
+from logs.read.filters import CallFilters, filter_calls, filter_moment
 
 
 class CallFilterForm(forms.Form):

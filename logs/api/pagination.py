@@ -20,7 +20,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from logs.selectors import filter_moment
+from logs.read.filters import filter_moment
 
 
 class KeysetPagination(BasePagination):

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from logs.models import CallPayload, CallRecord, CallType
-from logs.selectors import STATS_GROUP_BY, STATS_INTERVALS, StatsRow
+from logs.read.stats import STATS_GROUP_BY, STATS_INTERVALS, StatsRow
 
 
 class PlannedRepresentation:

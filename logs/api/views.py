@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from accounts.api.throttling import IngestRateThrottle, TokenRateThrottle
-from logs import fastjson
+from accounts.scoping import reads_every_account
 from logs.api.filters import CallFilterSet, check_query_parameters
 from logs.api.pagination import KeysetPagination
 from logs.api.permissions import CanIngest
@@ -34,23 +34,16 @@ from logs.api.serializers import (
     StatsResponseSerializer,
     StatsRowSerializer,
 )
+from logs.audit import finish_export_record, record_access
+from logs.ingest import fastjson
+from logs.ingest.errors import IngestError, RecordError
+from logs.ingest.service import ingest_calls
 from logs.models import AccessRecord
+from logs.read.filters import CallFilters
+from logs.read.scope import visible_calls
+from logs.read.stats import scoped_usage_stats, sum_stats_rows
 from logs.resources import stream_csv
-from logs.selectors import (
-    CallFilters,
-    reads_every_account,
-    scoped_usage_stats,
-    sum_stats_rows,
-    visible_calls,
-)
-from logs.services import (
-    IngestError,
-    RecordError,
-    finish_export_record,
-    fold_lag,
-    ingest_calls,
-    record_access,
-)
+from logs.rollups.fold import fold_lag
 
 FILTER_PARAMETERS = tuple(CallFilterSet.base_filters)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from django.db import migrations
 
-from logs.partitions import ensure_partitions, month_of
+from logs.retention.partitions import ensure_partitions, month_of
 
 # Checked at once, not deferred to commit like Django's own: pending deferred
 # checks on a partition would block dropping it in the same transaction.

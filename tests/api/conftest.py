@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from accounts.models import Account, ApiKey
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
-from logs.services import ingest_calls
 from tests.api.helpers import service_user, token_for
 from tests.factories import (
     OMIT,

@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from accounts.models import AccessToken
 from accounts.services import revoke_access_token
+from logs.ingest.service import ingest_calls
 from logs.models import AccessRecord, CallRecord
 from logs.resources import CSV_HEADERS
-from logs.services import ingest_calls
 from tests.api.helpers import (
     ADMIN_EXPORT_URL,
     EXPORT_URL,
@@ -1115,7 +1115,8 @@ def test_stats_rows_are_what_drfs_own_serializer_gives(db):
     from rest_framework import serializers as drf
 
     from logs.api.serializers import StatsRowSerializer
-    from logs.selectors import CallFilters, scoped_usage_stats
+    from logs.read.filters import CallFilters
+    from logs.read.stats import scoped_usage_stats
 
     key = ApiKeyFactory()
     for overrides in (

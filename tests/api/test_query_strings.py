@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logs.models import AccessRecord, CallType, StatusClass
-from logs.selectors import STATS_GROUP_BY
+from logs.read.stats import STATS_GROUP_BY
 from tests.api.helpers import (
     EXPORT_URL,
     FILTER_PARAMETERS,

@@ -13,6 +13,8 @@ import pytest
 from django.db import connections
 
 from logs.models import AccessRecord, CallRecord
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
 from logs.resources import (
     CSV_COLUMNS,
     CSV_HEADERS,
@@ -23,7 +25,6 @@ from logs.resources import (
     stream_csv,
     uses_copy,
 )
-from logs.selectors import CallFilters, filter_calls, visible_calls
 from tests.conftest import logged_in
 from tests.factories import (
     AccountFactory,

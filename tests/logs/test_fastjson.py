@@ -1,4 +1,4 @@
-"""logs.fastjson: orjson's speed, json's results — the same parsed value or the same
+"""logs.ingest.fastjson: orjson's speed, json's results — the same parsed value or the same
 error, and canonical text (what content hashes are taken of) character for character."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from logs.fastjson import canonical_dumps, loads, paused_gc
+from logs.ingest.fastjson import canonical_dumps, loads, paused_gc
 
 stdlib_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 

@@ -19,7 +19,8 @@ from django.forms.models import model_to_dict
 from django.test import override_settings
 
 from accounts.models import ApiKey
-from logs import selectors, services
+from logs.ingest import store as ingest_store
+from logs.ingest.service import ingest_calls
 from logs.models import (
     COARSE_ROLLUP_LEVELS,
     FINE_ROLLUP_LEVELS,
@@ -28,19 +29,19 @@ from logs.models import (
     FoldStatus,
     PendingRollupDelta,
 )
-from logs.selectors import (
-    CallFilters,
-    call_totals,
-    consistent_read,
-    filter_calls,
-    scoped_totals,
-    scoped_usage_stats,
-    seek_page,
-    slow_call_thresholds,
-    usage_stats,
-    visible_calls,
-)
-from logs.services import fold_pending_rollups, ingest_calls, rebuild_rollups
+from logs.read import seek, slow
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
+from logs.read.seek import seek_page
+from logs.read.slow import slow_call_thresholds
+from logs.read.snapshot import consistent_read
+from logs.read.stats import scoped_usage_stats, usage_stats
+from logs.read.totals import call_totals, scoped_totals
+from logs.rollups import apply as rollup_apply
+from logs.rollups import deltas as rollup_deltas
+from logs.rollups import fold as rollup_fold
+from logs.rollups.fold import fold_pending_rollups
+from logs.rollups.rebuild import rebuild_rollups
 from tests.api.helpers import token_client, token_for
 from tests.conftest import logged_in
 from tests.factories import (
@@ -90,7 +91,7 @@ def batch(keys, rnd: random.Random, count: int, *, days: int = 9) -> list[dict]:
 @pytest.fixture(autouse=True)
 def _seek_from_the_second_call(monkeypatch):
     """Deep pages seek from page 11 on; here from the second call, to check every offset."""
-    monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
+    monkeypatch.setattr(seek, "SEEK_MIN_OFFSET", 1)
 
 
 @pytest.fixture
@@ -131,12 +132,12 @@ def assert_reads_exact(user, *, account=None) -> None:
             skipped = sum(1 for moment in ordered if seek.boundary and moment >= seek.boundary)
             assert skipped == offset - seek.offset, (filters, offset)
     by_model = usage_stats(visible_calls(user, account=account).filter(
-        created_at__gte=NOW.replace(hour=0, minute=0) - timedelta(days=selectors.SLOW_WINDOW_DAYS)
+        created_at__gte=NOW.replace(hour=0, minute=0) - timedelta(days=slow.SLOW_WINDOW_DAYS)
     ), interval=None, group_by="model")  # fmt: skip
     expected_thresholds = {
-        row.key: row.duration_percentile(selectors.SLOW_QUANTILE)
+        row.key: row.duration_percentile(slow.SLOW_QUANTILE)
         for row in by_model
-        if row.calls >= selectors.SLOW_MIN_CALLS
+        if row.calls >= slow.SLOW_MIN_CALLS
     }
     from django.core.cache import cache
 
@@ -177,7 +178,7 @@ def test_reads_are_exact_before_between_and_after_folds(keys, who):
         ingest_calls(batch(keys, rnd, 120), now=NOW)
         assert_reads_exact(user)
         if number in fold_at:
-            fold_pending_rollups(batch=fold_at[number] or services.FOLD_BATCH)
+            fold_pending_rollups(batch=fold_at[number] or rollup_fold.FOLD_BATCH)
             assert_reads_exact(user)
     assert PendingRollupDelta.objects.exists()  # the last batches are still pending
     fold_rollups()
@@ -218,20 +219,20 @@ def test_a_fold_that_fails_midway_loses_and_doubles_nothing(keys, monkeypatch):
         return statements
 
     def broken_apply(real):
-        def apply(deltas):
-            services._upsert_rollups(CallRollup, services.coarsen_deltas(deltas, CallRollup))
+        def apply_rows(rows):
+            rollup_apply._upsert_rollups(CallRollup, rollup_deltas.coarsen_deltas(rows, CallRollup))
             raise OperationalError("the database went away")
 
-        return apply
+        return apply_rows
 
     if connection.vendor == "postgresql":
         monkeypatch.setattr(
-            services,
-            "_staged_rollup_statements",
-            broken_on_the_third_level(services._staged_rollup_statements),
+            rollup_fold,
+            "staged_rollup_statements",
+            broken_on_the_third_level(rollup_fold.staged_rollup_statements),
         )
     else:
-        monkeypatch.setattr(services, "apply_rollup_deltas", broken_apply(None))
+        monkeypatch.setattr(rollup_fold, "apply_rollup_deltas", broken_apply(None))
     with pytest.raises(Exception):  # noqa: B017 (whatever the database says)
         fold_pending_rollups()
     monkeypatch.undo()
@@ -389,13 +390,13 @@ def test_a_folder_whose_connection_is_killed_mid_fold_loses_and_doubles_nothing(
     rnd = random.Random(4)
     ingest_calls(batch([key], rnd, 200), now=NOW)
     pending = sorted(PendingRollupDelta.objects.values_list("pk", flat=True))
-    real = services._staged_rollup_statements
+    real = rollup_fold.staged_rollup_statements
 
     def slow_statements(*args, **kwargs):
         produced = real(*args, **kwargs)
         return [*produced[:3], "SELECT pg_sleep(30)", *produced[3:]]
 
-    monkeypatch.setattr(services, "_staged_rollup_statements", slow_statements)
+    monkeypatch.setattr(rollup_fold, "staged_rollup_statements", slow_statements)
     outcome: list = []
 
     def fold() -> None:
@@ -445,7 +446,7 @@ def test_concurrent_batches_of_the_same_key_and_hour_do_not_wait_on_rollup_rows(
     fold_rollups()  # the key's model and group are known: no first-use rows either
     holding = threading.Event()
     release = threading.Event()
-    real = services._execute_together
+    real = ingest_store.execute_together
 
     def hold_open(cursor, statements):
         real(cursor, statements)
@@ -453,7 +454,7 @@ def test_concurrent_batches_of_the_same_key_and_hour_do_not_wait_on_rollup_rows(
             holding.set()
             release.wait(timeout=30)
 
-    monkeypatch.setattr(services, "_execute_together", hold_open)
+    monkeypatch.setattr(ingest_store, "execute_together", hold_open)
     finished: dict[str, float] = {}
 
     def ingest(name: str, minute: int) -> None:

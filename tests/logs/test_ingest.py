@@ -24,11 +24,12 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.services import revoke_api_key
-from logs import services
+from logs.ingest import service as ingest_service
+from logs.ingest.errors import IngestError, RecordError
+from logs.ingest.service import ingest_calls
 from logs.models import AccountModel, CallPayload, CallRecord, CallRollup, PendingRollupDelta
-from logs.partitions import ensure_partitions, month_of, partition_name, partitions
-from logs.selectors import call_totals
-from logs.services import IngestError, RecordError, ingest_calls
+from logs.read.totals import call_totals
+from logs.retention.partitions import ensure_partitions, month_of, partition_name, partitions
 from tests.clock import at_instants
 from tests.factories import (
     OMIT,
@@ -791,7 +792,7 @@ def race(monkeypatch, first: list[dict], second: list[dict]) -> list:
     serialisation the second would also judge its calls new. Returns each
     writer's IngestResult, or the exception it raised.
     """
-    real_judge = services._judge_replays
+    real_judge = ingest_service.judge_replays
     first_is_storing = threading.Event()
     threads: list[threading.Thread] = []
 
@@ -802,7 +803,7 @@ def race(monkeypatch, first: list[dict], second: list[dict]) -> list:
             time.sleep(0.3)
         return verdict
 
-    monkeypatch.setattr(services, "_judge_replays", slow_judge)
+    monkeypatch.setattr(ingest_service, "judge_replays", slow_judge)
     batches = (first, second)
     outcomes: list = [None, None]
 
@@ -833,7 +834,7 @@ def test_two_writers_of_the_same_call_store_it_once(monkeypatch):
 
     outcomes = race(monkeypatch, [dict(record)], [dict(record)])
 
-    assert all(isinstance(o, services.IngestResult) for o in outcomes), outcomes
+    assert all(isinstance(o, ingest_service.IngestResult) for o in outcomes), outcomes
     assert sorted((o.created, o.duplicates) for o in outcomes) == [(0, 1), (1, 0)]
     assert CallRecord.objects.filter(request_id=record["request_id"]).count() == 1
     assert CallPayload.objects.filter(call_id__in=CallRecord.objects.values("pk")).count() == 1
@@ -853,7 +854,7 @@ def test_two_writers_of_one_request_id_in_different_months_store_one(monkeypatch
     outcomes = race(monkeypatch, [record], [other_month])
 
     refused = [o for o in outcomes if isinstance(o, IngestError)]
-    stored = [o for o in outcomes if isinstance(o, services.IngestResult)]
+    stored = [o for o in outcomes if isinstance(o, ingest_service.IngestResult)]
     assert len(refused) + len(stored) == 2, outcomes
     assert [(o.created, o.duplicates) for o in stored] == [(1, 0)]
     assert [where(o.errors) for o in refused] == [{(0, "request_id")}]
@@ -1252,7 +1253,7 @@ def test_a_call_stored_between_the_check_and_the_insert_is_judged_again(
     stored = record_dict(api_key)
     new = record_dict(api_key)
     ingest_calls([stored])
-    real_judge = services._judge_replays
+    real_judge = ingest_service.judge_replays
     judged: list[int] = []
 
     def blind_first(resolved):
@@ -1261,7 +1262,7 @@ def test_a_call_stored_between_the_check_and_the_insert_is_judged_again(
             return list(resolved), 0, []  # as if the stored call were not there yet
         return real_judge(resolved)
 
-    monkeypatch.setattr(services, "_judge_replays", blind_first)
+    monkeypatch.setattr(ingest_service, "judge_replays", blind_first)
     batch = [new, stored, stored] if replayed_twice else [new, stored]
 
     result = ingest_calls(batch)

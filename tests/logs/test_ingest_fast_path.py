@@ -1,4 +1,4 @@
-"""The ingest service validates the usual record in one pass (``_validate_usual``)
+"""The ingest service validates the usual record in one pass (``validate_usual``)
 and leaves anything out of the ordinary to the full validator, which words
 every problem. The shortcut must never accept what the full validator refuses,
 nor accept anything differently."""
@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logs.redaction import looks_like_credential, redact_text, redact_upstream
-from logs.services import TOP_LEVEL_FIELDS, _validate_record_fully, _validate_usual
+from logs.ingest.records import TOP_LEVEL_FIELDS, validate_record_fully, validate_usual
+from logs.ingest.redaction import looks_like_credential, redact_text, redact_upstream
 from tests.factories import record_dict
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -112,8 +112,8 @@ def test_the_shortcut_agrees_with_the_full_validator(changes):
         else:
             record[name] = value
 
-    usual = _validate_usual(0, record, NOW)
-    full, errors = _validate_record_fully(0, record, NOW)
+    usual = validate_usual(0, record, NOW)
+    full, errors = validate_record_fully(0, record, NOW)
 
     if usual is not None:
         assert errors == []
@@ -147,7 +147,7 @@ def assert_storable(call) -> None:
 
 
 def test_the_usual_record_takes_the_shortcut():
-    usual = _validate_usual(0, dict(BASE), NOW)
+    usual = validate_usual(0, dict(BASE), NOW)
 
     assert usual is not None
-    assert usual == _validate_record_fully(0, dict(BASE), NOW)[0]
+    assert usual == validate_record_fully(0, dict(BASE), NOW)[0]

@@ -1,5 +1,5 @@
 """Deep pages of the call list start from a time boundary found in the daily
-rollups (``logs.selectors.seek_page``) instead of a long OFFSET, and the list
+rollups (``logs.read.seek.seek_page``) instead of a long OFFSET, and the list
 counts only calls that were not pruned. Whatever the filters and the order,
 every page must show exactly the calls plain OFFSET pagination would."""
 
@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from logs import selectors
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord, PruneRun
-from logs.selectors import CallFilters, filter_calls, seek_page
-from logs.services import ingest_calls, prune_calls
+from logs.read import seek
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.seek import seek_page
+from logs.retention.prune import prune_calls
 from tests.clock import Instant, at_instants, instants
 from tests.conftest import logged_in
 from tests.factories import ApiKeyFactory, GroupFactory, owner_of, record_dict
@@ -32,7 +34,7 @@ def spread(monkeypatch, clock):
     at random times (several per second at times, so ties in created_at
     happen), of three models and two call types. Seeking is switched on from
     the second page."""
-    monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
+    monkeypatch.setattr(seek, "SEEK_MIN_OFFSET", 1)
     rng = random.Random(7)
     now = clock.now
     key_a = ApiKeyFactory(name="prod")
@@ -206,7 +208,7 @@ def test_the_seek_skips_whole_periods_counted_exactly(staff_user, spread, filter
 def test_a_shallow_page_or_a_request_id_search_does_not_seek(staff_user, db):
     assert seek_page(staff_user, filters=CallFilters(), offset=0).boundary is None
     assert seek_page(staff_user, filters=CallFilters(request_id="req-x"), offset=5000) == (
-        selectors.PageSeek(boundary=None, offset=5000)
+        seek.PageSeek(boundary=None, offset=5000)
     )
 
 
@@ -253,7 +255,7 @@ def test_the_list_counts_only_calls_kept_after_a_prune(staff_client, clock):
 def test_pages_from_the_oldest_start_at_the_oldest_kept_call(staff_client, monkeypatch, clock):
     """The first kept call's day and hour move with the clock: at midnight, a
     minute after an hour and at the end of Feb 29."""
-    monkeypatch.setattr(selectors, "SEEK_MIN_OFFSET", 1)
+    monkeypatch.setattr(seek, "SEEK_MIN_OFFSET", 1)
     key = ApiKeyFactory()
     now = clock.now
     records = [record_dict(key, created_at=now - timedelta(days=100, minutes=i)) for i in range(40)]

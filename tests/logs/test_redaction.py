@@ -1,6 +1,6 @@
 """Credential redaction: examples, then properties over arbitrary JSON.
 
-The rules (logs/redaction.py, docs/ingest-format.md): header-style names are
+The rules (logs/ingest/redaction.py, docs/ingest-format.md): header-style names are
 always redacted; a value is redacted when its key has a sensitive segment
 (key, token, secret, password, auth, credential, …) unless it is a number
 under a counting word; strings that look like API keys or bearer tokens are
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logs.redaction import REDACTED, redact, redact_json, redact_text
+from logs.ingest.redaction import REDACTED, redact, redact_json, redact_text
 
 # Realistic-looking credentials (all made up).
 OPENAI_KEY = "sk-" + "Ab3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3bC5dE7fG9hJ"

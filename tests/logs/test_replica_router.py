@@ -7,9 +7,9 @@ from django.db import transaction
 from django.test import override_settings
 
 from accounts.models import Account
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
-from logs.selectors import visible_calls
-from logs.services import ingest_calls
+from logs.read.scope import visible_calls
 from tests.factories import ApiKeyFactory, StaffUserFactory, record_dict
 from usagelogs_site.routers import ReadReplicaRouter
 

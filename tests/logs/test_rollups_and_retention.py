@@ -13,6 +13,7 @@ from django.db import connection
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from logs.ingest.service import ingest_calls
 from logs.models import (
     SUMMARY_ROLLUP_LEVELS,
     CallPayload,
@@ -27,19 +28,14 @@ from logs.models import (
     MonthlyCallRollup,
     StatusClass,
 )
-from logs.partitions import partition_name, partitions
-from logs.selectors import (
-    CallFilters,
-    RawCallStats,
-    ScopedCallStats,
-    call_totals,
-    filter_calls,
-    scoped_totals,
-    scoped_usage_stats,
-    usage_stats,
-    visible_calls,
-)
-from logs.services import ingest_calls, prune_calls, rebuild_rollups
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
+from logs.read.stats import scoped_usage_stats, usage_stats
+from logs.read.stats_sources import RawCallStats, ScopedCallStats
+from logs.read.totals import call_totals, scoped_totals
+from logs.retention.partitions import partition_name, partitions
+from logs.retention.prune import prune_calls
+from logs.rollups.rebuild import rebuild_rollups
 from tests.clock import PINNED, TIME_SENSITIVE_INSTANTS, at_instants, instants
 from tests.factories import (
     ApiKeyFactory,

@@ -25,8 +25,8 @@ from logs.demo import (
     generate_calls,
     load_trace,
 )
+from logs.ingest.redaction import API_KEY_RE, REDACTED
 from logs.models import CallPayload, CallRecord
-from logs.redaction import API_KEY_RE, REDACTED
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SEED = 7

@@ -16,21 +16,12 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import Account, Membership
+from accounts.scoping import key_names, visible_account_ids, visible_accounts, visible_keys
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
-from logs.selectors import (
-    CallFilters,
-    call_totals,
-    filter_calls,
-    key_names,
-    model_names,
-    scoped_totals,
-    visible_account_ids,
-    visible_accounts,
-    visible_calls,
-    visible_groups,
-    visible_keys,
-)
-from logs.services import ingest_calls
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import model_names, visible_calls, visible_groups
+from logs.read.totals import call_totals, scoped_totals
 from tests.clock import at_instants
 from tests.factories import (
     AccountFactory,
@@ -586,7 +577,8 @@ def test_slow_thresholds_are_each_models_p95_over_the_last_week_of_what_the_user
     from django.core.cache import cache
 
     from logs.models import HISTOGRAM_FIELDS, duration_bucket
-    from logs.selectors import SLOW_MIN_CALLS, histogram_percentile, slow_call_thresholds
+    from logs.read.slow import SLOW_MIN_CALLS, slow_call_thresholds
+    from logs.read.stats import histogram_percentile
 
     now = clock.now
     mine, theirs = ApiKeyFactory(), ApiKeyFactory()

@@ -23,10 +23,11 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
 from logs.periods import bucket_starts
-from logs.selectors import CallFilters, scoped_usage_stats, usage_stats
-from logs.services import ingest_calls
+from logs.read.filters import CallFilters
+from logs.read.stats import scoped_usage_stats, usage_stats
 from logs.stats import (
     EXPLANATION,
     MAX_DAILY_BUCKETS,

@@ -18,17 +18,12 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
-from logs.selectors import (
-    CallFilters,
-    call_totals,
-    filter_calls,
-    scoped_totals,
-    scoped_usage_stats,
-    usage_stats,
-    visible_calls,
-)
-from logs.services import ingest_calls
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
+from logs.read.stats import scoped_usage_stats, usage_stats
+from logs.read.totals import call_totals, scoped_totals
 from tests.api.helpers import token_client, token_for
 from tests.conftest import logged_in
 from tests.factories import ApiKeyFactory, GroupFactory, StaffUserFactory, owner_of, record_dict

@@ -6,7 +6,7 @@ the next months exist before the first call of the month arrives.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from logs.partitions import ensure_partitions, is_partitioned
+from logs.retention.partitions import ensure_partitions, is_partitioned
 
 
 class Command(BaseCommand):

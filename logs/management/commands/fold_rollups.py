@@ -13,7 +13,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from logs.services import fold_pending_rollups
+from logs.rollups.fold import fold_pending_rollups
 
 
 class Command(BaseCommand):

@@ -33,8 +33,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 
-from logs import fastjson
-from logs.services import IngestError, ingest_calls
+from logs.ingest import fastjson
+from logs.ingest.errors import IngestError
+from logs.ingest.service import ingest_calls
 
 # Batches handed to the workers ahead of the one being reported: keeps them
 # busy without reading the whole file into memory.

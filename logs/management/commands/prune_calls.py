@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from logs.services import prune_calls
+from logs.retention.prune import prune_calls
 
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 

@@ -9,7 +9,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from logs.services import parse_datetime_with_zone, rebuild_rollups
+from logs.ingest.records import parse_datetime_with_zone
+from logs.rollups.rebuild import rebuild_rollups
 
 
 class Command(BaseCommand):

@@ -24,8 +24,10 @@ from django.utils import timezone
 from accounts.demo import ensure_demo_users
 from accounts.models import Account
 from logs.demo import ACCOUNTS, DEFAULT_DAYS, DemoWorld, ensure_demo_world, iter_calls
+from logs.ingest.errors import IngestError
+from logs.ingest.records import parse_datetime_with_zone
+from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
-from logs.services import IngestError, ingest_calls, parse_datetime_with_zone
 
 MAX_CALLS = 5_000_000  # far beyond a demo; stops a typo from filling the disk
 MAX_DAYS = 3650

@@ -1,6 +1,6 @@
 """Request-wide context for the scoping selectors."""
 
-from logs.selectors import remember_memberships
+from accounts.scoping import remember_memberships
 
 
 class ScopeCacheMiddleware:

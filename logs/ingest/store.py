@@ -1,0 +1,284 @@
+"""Writing a validated batch: calls, payloads, the models and groups each
+account used (filter choices) and the batch's pending rollup deltas.
+
+On PostgreSQL calls, payloads and deltas go in with COPY (ids drawn from the
+sequence first, in one statement), the rest as one statement per table with
+a few array parameters whatever the batch size. Elsewhere, bulk_create.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from logs.db import execute_together, pg_array_literal, pg_int_array_literal, unnest_insert_sql
+from logs.ingest.idempotency import Resolved
+from logs.ingest.payloads import cap_text
+from logs.ingest.records import ValidCall
+from logs.models import (
+    COST_DECIMAL_PLACES,
+    USAGE_DECIMAL_PLACES,
+    AccountGroup,
+    AccountModel,
+    CallPayload,
+    CallRecord,
+    PendingRollupDelta,
+    to_units,
+)
+from logs.rollups.deltas import PENDING_FIELDS, pending_columns, pending_rows
+
+_CALL_COLUMNS = (
+    "id",
+    "request_id",
+    "created_at",
+    "account_id",
+    "api_key_id",
+    "group_id",
+    "call_type",
+    "model",
+    "endpoint",
+    "is_stream",
+    "status_code",
+    "error_reason",
+    "duration_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "usage",
+    "cost",
+    "client_ip",
+    "upstream",
+    "content_hash",
+)
+
+
+_PAYLOAD_COLUMNS = (
+    "call_id",
+    "created_at",
+    *(
+        column
+        for part in CallPayload.PARTS
+        for column in (part, f"{part}_truncated", f"{part}_original_bytes")
+    ),
+)
+
+
+_call_sequence: str | None = None
+
+
+def _call_ids(count: int) -> list[int]:
+    """``count`` new ids from the calls table's identity sequence, ascending."""
+    global _call_sequence
+    with connection.cursor() as cursor:
+        if _call_sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [CallRecord._meta.db_table])
+            _call_sequence = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_call_sequence, count]
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
+    """Write new calls and everything they change; returns their ids.
+
+    Calls and payloads go in with COPY. The server indexes the calls while
+    they stream in, and meanwhile this process prepares the payload rows and
+    the other statements (registries, keys, rollups), which then run in one
+    round trip. Tables are written in the same order as always (calls,
+    payloads, registries, keys, rollups) so concurrent batches cannot deadlock.
+    """
+    ids = _call_ids(len(fresh))
+    calls = [call for call, *_ in fresh]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        calls_sql = (
+            f"COPY {quote(CallRecord._meta.db_table)} "
+            f"({', '.join(quote(c) for c in _CALL_COLUMNS)}) FROM STDIN"
+        )
+        with cursor.copy(calls_sql) as copy:
+            for pk, (call, _, _) in zip(ids, fresh, strict=True):
+                copy.write_row(
+                    (
+                        pk,
+                        call.request_id,
+                        call.created_at,
+                        call.account_id,
+                        call.api_key_id,
+                        call.group_id,
+                        call.call_type,
+                        call.model,
+                        call.endpoint,
+                        call.is_stream,
+                        call.status_code,
+                        call.error_reason,
+                        call.duration_ms,
+                        call.ttft_ms,
+                        call.input_tokens,
+                        call.output_tokens,
+                        call.input_tokens + call.output_tokens,
+                        to_units(call.usage, USAGE_DECIMAL_PLACES),
+                        to_units(call.cost, COST_DECIMAL_PLACES),
+                        call.client_ip,
+                        call.upstream,
+                        call.stored_hash(),
+                    )
+                )
+            payload_rows = _payload_rows(calls, ids)
+            pending = pending_rows(calls, added_at=timezone.now())
+            statements = _registry_statements(calls)
+        if payload_rows:
+            payloads_sql = (
+                f"COPY {quote(CallPayload._meta.db_table)} "
+                f"({', '.join(quote(c) for c in _PAYLOAD_COLUMNS)}) FROM STDIN"
+            )
+            with cursor.copy(payloads_sql) as copy:
+                for row in payload_rows:
+                    copy.write_row(row)
+        columns = pending_columns()
+        pending_sql = (
+            f"COPY {quote(PendingRollupDelta._meta.db_table)} "
+            f"({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        )
+        with cursor.copy(pending_sql) as copy:
+            for row in pending:
+                row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
+                row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
+                copy.write_row([row[name] for name in PENDING_FIELDS])
+        execute_together(cursor, statements)
+    return ids
+
+
+def _payload_rows(calls: list[ValidCall], ids: list[int]) -> list[list[Any]]:
+    """The CallPayload rows (in _PAYLOAD_COLUMNS order) of the calls that have parts."""
+    max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
+    parts = CallPayload.PARTS
+    rows = []
+    for pk, call in zip(ids, calls, strict=True):
+        texts = call.texts
+        if all(texts[name] is None for name in parts):
+            continue
+        row: list[Any] = [pk, call.created_at]
+        for name in parts:
+            text = texts[name]
+            if text is None:
+                row += ("", False, None)
+            elif len(text.encode()) <= max_bytes:  # as cap_text, without its dataclass
+                row += (text, False, None)
+            else:
+                stored = cap_text(text, max_bytes)
+                row += (stored.text, stored.truncated, stored.original_bytes)
+        rows.append(row)
+    return rows
+
+
+def create_calls(fresh: list[Resolved]) -> list[int]:
+    """bulk_create the calls and their payloads (databases other than PostgreSQL)."""
+    records = CallRecord.objects.bulk_create(
+        [
+            CallRecord(
+                request_id=call.request_id,
+                created_at=call.created_at,
+                account_id=call.account_id,
+                api_key_id=call.api_key_id,
+                group_id=call.group_id,
+                call_type=call.call_type,
+                model=call.model,
+                endpoint=call.endpoint,
+                is_stream=call.is_stream,
+                status_code=call.status_code,
+                error_reason=call.error_reason,
+                duration_ms=call.duration_ms,
+                ttft_ms=call.ttft_ms,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                total_tokens=call.input_tokens + call.output_tokens,
+                usage=call.usage,
+                cost=call.cost,
+                client_ip=call.client_ip,
+                upstream=call.upstream,
+                content_hash=call.stored_hash(),
+            )
+            for call, _, _ in fresh
+        ]
+    )
+    max_bytes = settings.USAGELOGS_PAYLOAD_MAX_BYTES
+    payloads = []
+    for (call, *_), record in zip(fresh, records, strict=True):
+        if all(text is None for text in call.texts.values()):
+            continue
+        payload = CallPayload(call_id=record.pk, created_at=record.created_at)
+        for name in CallPayload.PARTS:
+            stored = cap_text(call.texts[name], max_bytes)
+            setattr(payload, name, stored.text)
+            setattr(payload, f"{name}_truncated", stored.truncated)
+            setattr(payload, f"{name}_original_bytes", stored.original_bytes)
+        payloads.append(payload)
+    if payloads:
+        CallPayload.objects.bulk_create(payloads)
+    return [record.pk for record in records]
+
+
+def _first_uses(calls: list[ValidCall]) -> tuple[dict, dict]:
+    """(account, model) and (account, group) pairs of the calls, with their first time."""
+    models_seen: dict[tuple[int, str], datetime] = {}
+    groups_seen: dict[tuple[int, int], datetime] = {}
+    for call in calls:
+        for seen, slot in (
+            (models_seen, (call.account_id, call.model)),
+            (groups_seen, (call.account_id, call.group_id)),
+        ):
+            if slot not in seen or call.created_at < seen[slot]:
+                seen[slot] = call.created_at
+    return models_seen, groups_seen
+
+
+def remember_models(calls: list[ValidCall]) -> None:
+    """Note the models and groups each account used, for filter choices
+    (SQLite; on PostgreSQL ``_registry_statements`` run with the batch's others)."""
+    models_seen, groups_seen = _first_uses(calls)
+    AccountModel.objects.bulk_create(
+        [AccountModel(account_id=a, model=m, first_seen_at=t) for (a, m), t in models_seen.items()],
+        ignore_conflicts=True,
+    )
+    AccountGroup.objects.bulk_create(
+        [
+            AccountGroup(account_id=a, group_id=g, first_seen_at=t)
+            for (a, g), t in groups_seen.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _registry_statements(calls: list[ValidCall]) -> list[tuple[str, list]]:
+    """remember_models on PostgreSQL as statements. Rows go in a fixed order:
+    concurrent batches wait on each other's new rows in the same order and
+    cannot deadlock."""
+    statements = []
+    models_seen, groups_seen = _first_uses(calls)
+    for model, seen, column, column_type in (
+        (AccountModel, models_seen, "model", "varchar"),
+        (AccountGroup, groups_seen, "group_id", "bigint"),
+    ):
+        ordered = sorted(seen.items())
+        sql = unnest_insert_sql(
+            model._meta.db_table,
+            ["account_id", column, "first_seen_at"],
+            ["bigint", column_type, "timestamptz"],
+        )
+        statements.append(
+            (
+                f"{sql} ON CONFLICT DO NOTHING",
+                [
+                    pg_int_array_literal(a for (a, _), _ in ordered),
+                    pg_array_literal(value for (_, value), _ in ordered),
+                    pg_array_literal(moment for _, moment in ordered),
+                ],
+            )
+        )
+    return statements

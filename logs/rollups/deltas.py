@@ -1,0 +1,148 @@
+"""What calls add to the rollups: deltas, computed in Python.
+
+At the finest grain any level keeps (a UTC quarter hour, every dimension of
+the full levels), then regrouped into any level's periods and dimensions.
+Ingest writes them as pending deltas (``pending_rows``); on SQLite the folder
+and ``rebuild_rollups`` add them to the levels with ``logs.rollups.apply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from logs.models import (
+    HISTOGRAM_FIELDS,
+    CallRollup,
+    PendingRollupDelta,
+    RollupMeasures,
+    StatusClass,
+    duration_bucket,
+)
+from logs.periods import QUARTER_HOUR
+
+
+class CallFacts(Protocol):
+    """What a delta is computed from: a stored call, or one validated for ingest."""
+
+    created_at: datetime
+    account_id: int
+    api_key_id: int
+    group_id: int
+    model: str
+    call_type: str
+    status_code: int
+    duration_ms: int
+    ttft_ms: int | None
+    input_tokens: int
+    output_tokens: int
+    usage: Decimal
+    cost: Decimal
+
+
+def generation_ms(duration_ms: int, ttft_ms: int | None, output_tokens: int) -> int:
+    """Time spent producing output: what output tokens per second divides by."""
+    if output_tokens <= 0:
+        return 0
+    return max(duration_ms - (ttft_ms or 0), 0)
+
+
+def rollup_deltas(
+    calls: Sequence[CallFacts], *, latest: dict[tuple, datetime] | None = None
+) -> dict[tuple, dict[str, Any]]:
+    """What a set of new calls adds to the rollups, at the finest grain any level
+    keeps: per UTC quarter hour and every dimension of the full levels (in
+    ``CallRollup.DIMENSIONS`` order, the quarter's start in the period's place).
+    ``coarsen_deltas`` regroups them into each level. ``latest``, if given,
+    receives each key's newest call time."""
+    deltas: dict[tuple, dict[str, Any]] = {}
+    success, client_error, server_error = (
+        StatusClass.SUCCESS.value,
+        StatusClass.CLIENT_ERROR.value,
+        StatusClass.SERVER_ERROR.value,
+    )
+    for call in calls:
+        status_code = call.status_code
+        key = (
+            QUARTER_HOUR.floor(call.created_at),
+            call.account_id,
+            call.api_key_id,
+            call.group_id,
+            call.model,
+            call.call_type,
+            # StatusClass.of, without building an enum member per call
+            server_error if status_code >= 500 else client_error if status_code >= 400 else success,
+        )
+        row = deltas.get(key)
+        if row is None:
+            row = deltas[key] = dict.fromkeys(CallRollup.MEASURES, 0)
+            row["usage"] = row["cost"] = Decimal(0)
+        if latest is not None and (key not in latest or call.created_at > latest[key]):
+            latest[key] = call.created_at
+        row["calls"] += 1
+        row["input_tokens"] += call.input_tokens
+        row["output_tokens"] += call.output_tokens
+        row["total_tokens"] += call.input_tokens + call.output_tokens
+        row["usage"] += call.usage
+        row["cost"] += call.cost
+        row["duration_ms_sum"] += call.duration_ms
+        row["output_ms_sum"] += generation_ms(call.duration_ms, call.ttft_ms, call.output_tokens)
+        row[HISTOGRAM_FIELDS[duration_bucket(call.duration_ms)]] += 1
+    return deltas
+
+
+def coarsen_deltas(
+    deltas: Mapping[tuple, Mapping[str, Any]], level: type[RollupMeasures]
+) -> dict[tuple, dict[str, Any]]:
+    """Deltas with every dimension (quarter-hour deltas, or hourly rows) regrouped
+    into ``level``'s periods and dimensions (a summary level sums the dimensions
+    it does not keep, and counts errors)."""
+    positions = full_dimension_positions(level)
+    counts_errors = "errors" in level.MEASURES
+    status_at = CallRollup.DIMENSIONS.index("status_class")
+    success = StatusClass.SUCCESS.value
+    coarse: dict[tuple, dict[str, Any]] = {}
+    for dimensions, measures in deltas.items():
+        key = (level.period_start(dimensions[0]), *(dimensions[i] for i in positions))
+        row = coarse.get(key)
+        if row is None:
+            row = coarse[key] = dict.fromkeys(level.MEASURES, 0)
+        for name, value in measures.items():
+            row[name] += value
+        if counts_errors and dimensions[status_at] != success:
+            row["errors"] += measures["calls"]
+    return coarse
+
+
+def full_dimension_positions(level: type[RollupMeasures]) -> list[int]:
+    """Where each of ``level``'s dimensions but the period sits in a key with
+    every dimension (an hourly row's, or a quarter-hour delta's)."""
+    return [CallRollup.DIMENSIONS.index(name) for name in level.DIMENSIONS[1:]]
+
+
+# The fields of a pending row, in the order ingest writes them.
+_DELTA_KEY_FIELDS = ("quarter", "account_id", "api_key_id", "group_id", "model", "call_type",
+                     "status_class")  # fmt: skip
+
+
+PENDING_FIELDS = (*_DELTA_KEY_FIELDS, *PendingRollupDelta.MEASURES, "latest_at", "added_at")
+
+
+def pending_columns() -> list[str]:
+    return [PendingRollupDelta._meta.get_field(name).column for name in PENDING_FIELDS]
+
+
+def pending_rows(calls: Sequence[CallFacts], *, added_at: datetime) -> list[dict[str, Any]]:
+    """The pending deltas of new calls (``rollup_deltas``), each with its newest call's time."""
+    latest: dict[tuple, datetime] = {}
+    deltas = rollup_deltas(calls, latest=latest)
+    rows = []
+    for key, measures in deltas.items():
+        row = dict(zip(_DELTA_KEY_FIELDS, key, strict=True))
+        row.update(measures)
+        row["latest_at"] = latest[key]
+        row["added_at"] = added_at
+        rows.append(row)
+    return rows

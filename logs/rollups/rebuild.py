@@ -1,0 +1,246 @@
+"""Recomputing rollups from raw calls (``manage.py rebuild_rollups``).
+
+After a bulk load that bypassed ingest, or to prove the incremental upkeep
+right: the test suite checks that folding and rebuilding give the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from logs.models import (
+    COARSE_ROLLUP_LEVELS,
+    DURATION_BUCKET_EDGES_MS,
+    FINE_ROLLUP_LEVELS,
+    CallRecord,
+    CallRollup,
+    PendingRollupDelta,
+    RollupMeasures,
+    StatusClass,
+)
+from logs.periods import HOUR
+from logs.rollups.apply import (
+    _ROLLUP_STAGE,
+    _create_rollup_stage,
+    _dimension_columns,
+    _regroup_select,
+    _rollup_stage_columns,
+    _upsert_rollups,
+    staged_rollup_statements,
+)
+from logs.rollups.deltas import coarsen_deltas, rollup_deltas
+from logs.rollups.fold import take_fold_lock
+
+
+def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
+    """Recompute rollups from raw calls for whole hours in [start, end) (all by default).
+
+    Returns the number of hourly rows written. Incremental upkeep (ingest and
+    folding) must give the same rows; the test suite checks that it does.
+    The levels kept from each call's own time (hourly, quarter-hourly) are summed
+    from the raw calls: on PostgreSQL in one set-based INSERT … SELECT … GROUP BY
+    (minutes for tens of millions of calls), elsewhere in Python. The coarser
+    levels are then regrouped from the hourly rows.
+
+    It holds the folders' lock, and on PostgreSQL reads one snapshot throughout:
+    the pending deltas of the range are dropped (the raw calls they stand for
+    are summed here), while a batch that commits meanwhile is neither read nor
+    dropped, so folding adds it later, once.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _rebuild_rollups(start, end)
+    with transaction.atomic():
+        return _rebuild_rollups(start, end)
+
+
+def _rebuild_rollups(start: datetime | None, end: datetime | None) -> int:
+    take_fold_lock(wait=True)
+    calls = CallRecord.objects.all()
+    if start is not None:
+        start = HOUR.floor(start)
+        calls = calls.filter(created_at__gte=start)
+    if end is not None:
+        end = HOUR.floor(end)
+        calls = calls.filter(created_at__lt=end)
+    fine_levels = (CallRollup, *FINE_ROLLUP_LEVELS)
+    for level in (PendingRollupDelta, *fine_levels):
+        rows = level.objects.all()
+        if start is not None:
+            rows = rows.filter(**{f"{level.PERIOD_FIELD}__gte": start})
+        if end is not None:
+            rows = rows.filter(**{f"{level.PERIOD_FIELD}__lt": end})
+        rows.delete()
+    if connection.vendor == "postgresql":
+        _rebuild_rollups_sql(start, end, fine_levels)
+    else:
+        _rebuild_rollups_python(calls, fine_levels)
+    rebuild_coarse_rollups(start=start, end=end)
+    hourly = CallRollup.objects.all()
+    if start is not None:
+        hourly = hourly.filter(hour__gte=start)
+    if end is not None:
+        hourly = hourly.filter(hour__lt=end)
+    return hourly.count()
+
+
+def _rebuild_rollups_python(
+    calls: QuerySet[CallRecord], levels: Sequence[type[RollupMeasures]]
+) -> None:
+    batch: list[CallRecord] = []
+    fields = ("created_at", "account_id", "api_key_id", "group_id", "model", "call_type")
+    fields += ("status_code", "input_tokens", "output_tokens", "usage", "cost")
+    fields += ("duration_ms", "ttft_ms")
+
+    def add(batch: list[CallRecord]) -> None:
+        deltas = rollup_deltas(batch)
+        for level in levels:
+            _upsert_rollups(level, coarsen_deltas(deltas, level))
+
+    # Chunks in time order: each chunk's deltas are summed in Python, then upserted.
+    for call in calls.order_by("created_at", "id").only(*fields).iterator(chunk_size=5000):
+        batch.append(call)
+        if len(batch) >= 20000:
+            add(batch)
+            batch = []
+    if batch:
+        add(batch)
+
+
+@transaction.atomic
+def rebuild_coarse_rollups(*, start: datetime | None = None, end: datetime | None = None) -> None:
+    """Recompute the rows of every coarser level (days, months, daily summaries)
+    for each period touching [start, end) from the hourly rows (all by default):
+    each coarse row is the sum of its hours."""
+    for level in COARSE_ROLLUP_LEVELS:
+        first = level.period_start(start) if start is not None else None
+        last = None
+        if end is not None:
+            last = level.period_start(end)
+            if last != end:
+                last = level.next_period(last)
+        period = level.PERIOD_FIELD
+        coarse, hourly = level.objects.all(), CallRollup.objects.all()
+        if first is not None:
+            coarse = coarse.filter(**{f"{period}__gte": first})
+            hourly = hourly.filter(hour__gte=first)
+        if last is not None:
+            coarse = coarse.filter(**{f"{period}__lt": last})
+            hourly = hourly.filter(hour__lt=last)
+        coarse.delete()
+        if connection.vendor == "postgresql":
+            _regroup_rollups_sql(level, first, last)
+            continue
+        # Elsewhere (SQLite: small data) the hours are regrouped in Python.
+        columns = [*CallRollup.DIMENSIONS, *CallRollup.MEASURES]
+        columns = [
+            f"{name}_id" if name in ("account", "api_key", "group") else name for name in columns
+        ]
+        deltas: dict[tuple, dict[str, Any]] = {}
+        width = len(CallRollup.DIMENSIONS)
+        for values in hourly.order_by().values_list(*columns).iterator(chunk_size=5000):
+            deltas[values[:width]] = dict(zip(CallRollup.MEASURES, values[width:], strict=True))
+        _upsert_rollups(level, coarsen_deltas(deltas, level))
+
+
+def _regroup_rollups_sql(
+    level: type[RollupMeasures], first: datetime | None, last: datetime | None
+) -> None:
+    quote = connection.ops.quote_name
+    where, params = [], []
+    if first is not None:
+        where.append(f"{quote('hour')} >= %s")
+        params.append(first)
+    if last is not None:
+        where.append(f"{quote('hour')} < %s")
+        params.append(last)
+    columns = [
+        *_dimension_columns(level),
+        *(level._meta.get_field(name).column for name in level.MEASURES),
+    ]
+    select = _regroup_select(level, quote(CallRollup._meta.db_table), " AND ".join(where))
+    sql = (
+        f"INSERT INTO {quote(level._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        + select
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _rebuild_rollups_sql(
+    start: datetime | None, end: datetime | None, levels: Sequence[type[RollupMeasures]]
+) -> None:
+    """``levels``' rows of [start, end) from raw calls (PostgreSQL): the calls'
+    quarter-hour deltas summed into the staging table in one statement, then
+    regrouped into each level as ingest does.
+
+    Mirrors ``rollup_deltas``: the UTC quarter hour, the status class of the
+    status code, generation time only for calls with output (floored at zero),
+    and one histogram count per bucket, a duration falling in the bucket whose
+    upper edge is the first edge above it (``bisect_right``).
+    """
+    calls_table = connection.ops.quote_name(CallRecord._meta.db_table)
+    quote = connection.ops.quote_name
+    status_class = (
+        f"CASE WHEN status_code >= 500 THEN '{StatusClass.SERVER_ERROR.value}' "
+        f"WHEN status_code >= 400 THEN '{StatusClass.CLIENT_ERROR.value}' "
+        f"ELSE '{StatusClass.SUCCESS.value}' END"
+    )
+    histogram = []
+    lower = None
+    for upper in (*DURATION_BUCKET_EDGES_MS, None):
+        conditions = []
+        if lower is not None:
+            conditions.append(f"duration_ms >= {int(lower)}")
+        if upper is not None:
+            conditions.append(f"duration_ms < {int(upper)}")
+        histogram.append(f"count(*) FILTER (WHERE {' AND '.join(conditions)})")
+        lower = upper
+    measures = [
+        "count(*)",
+        "sum(input_tokens)",
+        "sum(output_tokens)",
+        "sum(input_tokens::bigint + output_tokens::bigint)",
+        "sum(usage)",
+        "sum(cost)",
+        "sum(duration_ms)",
+        "sum(CASE WHEN output_tokens > 0 "
+        "THEN greatest(duration_ms::bigint - coalesce(ttft_ms, 0), 0) ELSE 0 END)",
+        *histogram,
+    ]
+    dimensions = [
+        "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
+        "account_id",
+        "api_key_id",
+        "group_id",
+        "model",
+        "call_type",
+        status_class,
+    ]
+    where, params = [], []
+    if start is not None:
+        where.append("created_at >= %s")
+        params.append(start)
+    if end is not None:
+        where.append("created_at < %s")
+        params.append(end)
+    sql = (
+        f"INSERT INTO {quote(_ROLLUP_STAGE)} "
+        f"({', '.join(quote(c) for c in _rollup_stage_columns())}) "
+        f"SELECT {', '.join([*dimensions, *measures])} FROM {calls_table} "
+        + (f"WHERE {' AND '.join(where)} " if where else "")
+        + f"GROUP BY {', '.join(str(i) for i in range(1, len(dimensions) + 1))}"
+    )
+    with connection.cursor() as cursor:
+        _create_rollup_stage(cursor)
+        cursor.execute(sql, params)
+        for statement in staged_rollup_statements(levels):
+            cursor.execute(statement)
+        cursor.execute(f"DELETE FROM {quote(_ROLLUP_STAGE)}")
