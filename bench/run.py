@@ -1277,7 +1277,7 @@ def run_child(kind: str) -> int:
             newlines += chunk.count(b"\n")
             last = chunk or last
     seconds = time.perf_counter() - began
-    # Our exports close with "# end of export: N calls" (logs.resources); the stock one does not.
+    # Our exports close with "# end of export: N calls" (logs.read.export); the stock one does not.
     closing = last.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].startswith(b"# end of export:")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

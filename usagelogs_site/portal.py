@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts.admin import PortalAccessTokenAdmin, PortalApiKeyAdmin
 from accounts.models import AccessToken, Account, ApiKey
 from accounts.selectors import accounts_of
-from logs.admin import PortalCallRecordAdmin
+from logs.admin.calls import PortalCallRecordAdmin
 from logs.models import CallRecord
 from usagelogs_site.logins import LockoutMessageMixin
 

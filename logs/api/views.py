@@ -39,10 +39,10 @@ from logs.ingest import fastjson
 from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.service import ingest_calls
 from logs.models import AccessRecord
+from logs.read.export import stream_csv
 from logs.read.filters import CallFilters
 from logs.read.scope import visible_calls
 from logs.read.stats import scoped_usage_stats, sum_stats_rows
-from logs.resources import stream_csv
 from logs.rollups.fold import fold_lag
 
 FILTER_PARAMETERS = tuple(CallFilterSet.base_filters)

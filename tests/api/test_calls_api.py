@@ -24,7 +24,7 @@ from accounts.models import AccessToken
 from accounts.services import revoke_access_token
 from logs.ingest.service import ingest_calls
 from logs.models import AccessRecord, CallRecord
-from logs.resources import CSV_HEADERS
+from logs.read.export import CSV_HEADERS
 from tests.api.helpers import (
     ADMIN_EXPORT_URL,
     EXPORT_URL,

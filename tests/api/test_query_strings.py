@@ -172,7 +172,7 @@ def test_an_unexpected_error_elsewhere_is_still_djangos_page(world, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("logs.admin.build_usage_stats", broken)
+    monkeypatch.setattr("logs.admin.calls.build_usage_stats", broken)
     client = session_client(world.staff.user)
 
     response = client.get("/admin/logs/callrecord/stats/")

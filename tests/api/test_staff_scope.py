@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from logs.models import AccessRecord
-from logs.resources import CSV_HEADERS
+from logs.read.export import CSV_HEADERS
 from tests.api.helpers import (
     EXPORT_URL,
     STATS_URL,

@@ -126,6 +126,6 @@ def test_a_call_page_folds_long_prompts_highlights_json_and_copies_the_request_i
 
 
 def rows_key(call) -> str:
-    from logs.admin import utc_iso
+    from logs.admin.formatting import utc_iso
 
     return utc_iso(call.created_at)

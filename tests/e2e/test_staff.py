@@ -123,6 +123,6 @@ def test_staff_combine_filters_read_totals_open_a_call_and_export_it(page, world
 
 
 def utc_ms(moment: datetime) -> str:
-    from logs.admin import utc_iso
+    from logs.admin.formatting import utc_iso
 
     return utc_iso(moment)

@@ -26,7 +26,7 @@ from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Account, ApiKey, Group
 from logs.models import AccessRecord, CallRecord
-from logs.resources import CSV_HEADERS, FORMULA_TRIGGERS
+from logs.read.export import CSV_HEADERS, FORMULA_TRIGGERS
 from tests.factories import (
     OMIT,
     AccountFactory,

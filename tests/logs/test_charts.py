@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from logs import charts
-from logs.charts import Series, bar_chart, line_chart, nice_ticks, stacked_bar_chart
+from logs.admin import charts
+from logs.admin.charts import Series, bar_chart, line_chart, nice_ticks, stacked_bar_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

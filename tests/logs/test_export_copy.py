@@ -13,9 +13,7 @@ import pytest
 from django.db import connections
 
 from logs.models import AccessRecord, CallRecord
-from logs.read.filters import CallFilters, filter_calls
-from logs.read.scope import visible_calls
-from logs.resources import (
+from logs.read.export import (
     CSV_COLUMNS,
     CSV_HEADERS,
     _copy_chunks,
@@ -25,6 +23,8 @@ from logs.resources import (
     stream_csv,
     uses_copy,
 )
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
 from tests.conftest import logged_in
 from tests.factories import (
     AccountFactory,
@@ -323,7 +323,7 @@ def test_a_download_stopped_midway_reports_what_was_read_and_frees_the_connectio
 ):
     """Outside a transaction, as when serving: the COPY is cancelled, the
     connection is usable again and ``on_done`` gets the rows read so far."""
-    monkeypatch.setattr("logs.resources.EXPORT_CHUNK_BYTES", 1)
+    monkeypatch.setattr("logs.read.export.EXPORT_CHUNK_BYTES", 1)
     key = ApiKeyFactory()
     for minute in range(40):
         make_call(key, created_at=BASE + timedelta(minutes=minute))
@@ -347,7 +347,7 @@ def test_a_file_sent_in_many_chunks_is_still_the_python_file(awkward, monkeypatc
     on a row, and the file, the rows and the access record's count stay the same."""
     for minute in range(6, 60):
         make_call(awkward.comma, created_at=BASE + timedelta(minutes=minute, microseconds=minute))
-    monkeypatch.setattr("logs.resources.EXPORT_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("logs.read.export.EXPORT_CHUNK_BYTES", chunk_bytes)
     calls = visible_calls(awkward.staff)
     done = []
     chunks = list(stream_csv(calls, on_done=done.append))

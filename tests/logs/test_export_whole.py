@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from django.db import OperationalError, connections
 
-from logs import resources
 from logs.models import AccessRecord, CallRecord
-from logs.resources import CSV_HEADERS
+from logs.read import export as resources
+from logs.read.export import CSV_HEADERS
 from tests.conftest import logged_in
 from tests.factories import AccountFactory, ApiKeyFactory, StaffUserFactory, make_calls, owner_of
 

@@ -23,7 +23,7 @@ from django.test import Client
 from accounts.models import AccessToken, Account, ApiKey, Group
 from accounts.services import create_access_token
 from logs.models import AccessRecord, CallRecord
-from logs.resources import CSV_HEADERS
+from logs.read.export import CSV_HEADERS
 from tests.factories import (
     TEST_PASSWORD,
     AccountFactory,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from logs.audit import record_access
 from logs.models import AccessRecord, CallRecord
-from logs.resources import CSV_HEADERS
+from logs.read.export import CSV_HEADERS
 from tests.conftest import logged_in
 from tests.factories import SuperuserFactory
 from tests.logs.pages import csv_rows, messages_on_page, result_rows, totals_on_page

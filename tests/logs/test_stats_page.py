@@ -23,18 +23,18 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey
-from logs.ingest.service import ingest_calls
-from logs.models import CallRecord
-from logs.periods import bucket_starts
-from logs.read.filters import CallFilters
-from logs.read.stats import scoped_usage_stats, usage_stats
-from logs.stats import (
+from logs.admin.stats_page import (
     EXPLANATION,
     MAX_DAILY_BUCKETS,
     MAX_HOURLY_BUCKETS,
     default_interval,
     fill_buckets,
 )
+from logs.ingest.service import ingest_calls
+from logs.models import CallRecord
+from logs.periods import bucket_starts
+from logs.read.filters import CallFilters
+from logs.read.stats import scoped_usage_stats, usage_stats
 from tests.clock import at_instants
 from tests.factories import (
     AccountFactory,

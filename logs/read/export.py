@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import tablib
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import F, Func, QuerySet, TextField
-from import_export import resources
 
 from logs.models import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, CallRecord
 
@@ -64,24 +62,25 @@ def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
-# --- the same cells in SQL (PostgreSQL) ------------------------------------------------
-# Templates of one SQL expression each; "{}" stands for the column's value. COPY writes
-# NULL as an empty cell (and an empty string as ""), so empty text becomes NULL.
-# No "%" anywhere: the statement goes through client-side parameter merging.
-
 # Text, made formula-safe: ascii() is the first character's code (0 for "").
 SQL_TEXT = (
     "CASE ascii({}) WHEN 0 THEN NULL "
     + " ".join(f"WHEN {ord(trigger)} THEN '''' || {{}}" for trigger in FORMULA_TRIGGERS)
     + " ELSE {} END"
 )
+
+
 # Counts, ids and statuses as they are: positive integer fields (a check
 # constraint in the database), so never "-…", never escaped.
 SQL_AS_IS = "{}"
+
+
 # As _utc: ISO 8601 in UTC with a Z; the fraction only when microseconds are not 0.
 SQL_UTC = (
     "replace(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
 )
+
+
 SQL_YES_NO = "CASE WHEN {} THEN 'yes' ELSE 'no' END"
 
 
@@ -125,7 +124,9 @@ CSV_COLUMNS: tuple[CsvColumn, ...] = (
     CsvColumn("cost", "cost", "cost", _plain_decimal, sql_plain_decimal(COST_DECIMAL_PLACES)),
 )
 
+
 CSV_HEADERS = [column.header for column in CSV_COLUMNS]
+
 
 EXPORT_ORDERING = ("-created_at", "-id")
 
@@ -171,27 +172,12 @@ def export_sql(calls: QuerySet[CallRecord], using: str) -> tuple[str, tuple]:
     return sql, tuple(params)
 
 
-class CallRecordResource(resources.ModelResource):
-    """The admin's export, through django-import-export, with the cells of
-    ``CSV_COLUMNS``. Rows come from ``iter_csv_rows`` (one ``values_list``
-    query) rather than from a model instance per row."""
-
-    class Meta:
-        model = CallRecord
-        fields = ("id",)
-
-    def export(self, queryset=None, **kwargs) -> tablib.Dataset:
-        calls = queryset if queryset is not None else CallRecord.objects.none()
-        dataset = tablib.Dataset(headers=CSV_HEADERS)
-        for row in iter_csv_rows(calls):
-            dataset.append(row)
-        return dataset
-
-
 # Rows buffered per chunk of a streamed export (Python writer), and bytes per
 # chunk (COPY): big enough to keep the per-chunk overhead low, small enough to
 # keep memory flat.
 EXPORT_CHUNK_ROWS = 2000
+
+
 EXPORT_CHUNK_BYTES = 256 * 1024
 
 

@@ -3,7 +3,7 @@
 The admin view (``CallRecordAdmin.stats_view``) hands in the call list's
 filtered, scoped queryset (``ChangeList.queryset``) and the time range its
 filters selected; everything here is a sum over that queryset, so the page can
-never show a call the list would not. Charts are drawn by ``logs.charts``;
+never show a call the list would not. Charts are drawn by ``logs.admin.charts``;
 each comes with a table of the same numbers.
 
 Time buckets are hours or days in the current time zone, the same buckets
@@ -22,31 +22,40 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from accounts.admin_lists import quoted
-from logs import charts
+from logs.admin import charts
+from logs.admin.formatting import decimal, integer, milliseconds, per_call, rate, tokens_per_second
 from logs.periods import bucket_count, bucket_starts
 from logs.read.stats import STATS_INTERVALS, StatsRow, sum_stats_rows
 from logs.read.stats_sources import KeyUsage, RawCallStats, ScopedCallStats
 
 INTERVAL_VAR = "interval"
+
+
 INTERVAL_LABELS = {"hour": "Per hour", "day": "Per day"}
+
+
 # The default interval: hours for a range of up to three days, else days.
 HOURLY_UP_TO = timedelta(days=3)
+
+
 # Beyond this many hours an hourly chart is a smear: days instead.
 MAX_HOURLY_BUCKETS = 24 * 31
+
+
 # At most this many days on a chart: a year. Beyond that the time axis covers the
 # calls in the selected range only and, if they still span more, their last year (a
 # page drawing all of 26 years of days was 17.8 MB).
 MAX_DAILY_BUCKETS = 366
+
+
 TOP = 10
+
 
 EXPLANATION = (
     "A long prompt shows as many input tokens per call with a long duration but a normal "
     "output speed; a loaded model shows as a low output speed or a high p95 duration for "
     "similar token counts."
 )
-
-
-# --- time range and buckets ----------------------------------------------------------
 
 
 def default_interval(first: datetime, last: datetime) -> str:
@@ -90,7 +99,7 @@ def tick_label(moment: datetime, interval: str, *, several_days: bool) -> str:
 def selected_time_range(changelist) -> tuple[datetime | None, datetime | None]:
     """The [start, end) the call list's filters select: the time range filter
     and the date drill-down, whichever is narrower at each end."""
-    from logs.admin_filters import TimeRangeFilter
+    from logs.admin.filters import TimeRangeFilter
 
     starts, ends = [], []
     for spec in changelist.filter_specs:
@@ -103,9 +112,6 @@ def selected_time_range(changelist) -> tuple[datetime | None, datetime | None]:
     start = max((s for s in starts if s is not None), default=None)
     end = min((e for e in ends if e is not None), default=None)
     return start, end
-
-
-# --- what the page shows ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -318,9 +324,6 @@ def _ranked_key(key: KeyUsage, measure, total, with_account: bool) -> Ranked:
     )
 
 
-# --- charts over time ------------------------------------------------------------------
-
-
 def time_charts(series: list[tuple[datetime, StatsRow | None]], interval: str) -> list[Chart]:
     """Calls, tokens (input and output), usage, cost and error rate per bucket."""
     starts = [start for start, _ in series]
@@ -429,35 +432,3 @@ def time_charts(series: list[tuple[datetime, StatsRow | None]], interval: str) -
             ),
         ),
     ]
-
-
-# --- display formats -------------------------------------------------------------------
-
-
-def integer(value) -> str:
-    return f"{int(value):,}"
-
-
-def decimal(value) -> str:
-    """Exact, as stored: the same digits the call list's totals show."""
-    return str(value)
-
-
-def rate(value) -> str:
-    return "—" if value is None else charts.percent(value)
-
-
-def per_call(total: int, calls: int) -> str:
-    return "—" if not calls else f"{total / calls:,.1f}"
-
-
-def milliseconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 10_000:
-        return f"{value / 1000:,.1f} s"
-    return f"{value:,.0f} ms"
-
-
-def tokens_per_second(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f} tok/s"

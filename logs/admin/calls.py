@@ -2,20 +2,18 @@
 
 Thin on purpose: what a user may see comes from ``logs.read`` (scoped by ``accounts.scoping``)
 (``visible_calls`` and the scoped choice lists), the CSV columns from
-``logs.resources``. ``scope_account`` is the one hook an account-scoped admin
+``logs.read.export``. ``scope_account`` is the one hook an account-scoped admin
 site (the portal) overrides.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from datetime import UTC, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -25,10 +23,13 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from import_export.admin import ExportMixin
 
-from accounts.admin_lists import CheckedChangeList, CheckedListMixin, quoted
+from accounts.admin_lists import CheckedListMixin, quoted
 from accounts.models import Account
 from accounts.scoping import reads_every_account
-from logs.admin_filters import (
+from logs.admin.changelist import CallChangeList, CallFiltersChangeList, changelist_call_filters
+from logs.admin.detail import payload_parts
+from logs.admin.export import CallRecordResource
+from logs.admin.filters import (
     AccountFilter,
     CallTypeFilter,
     GroupFilter,
@@ -37,50 +38,27 @@ from logs.admin_filters import (
     StatusFilter,
     TimeRangeFilter,
 )
-from logs.audit import finish_export_record, record_access
-from logs.models import AccessRecord, CallPayload, CallRecord, FoldStatus, PruneRun
-from logs.read.filters import CallFilters, filter_calls
-from logs.read.scope import visible_calls
-from logs.read.seek import PageSeek, seek_page
-from logs.read.slow import SLOW_WINDOW_DAYS, slow_call_thresholds
-from logs.read.stats_sources import RawCallStats, ScopedCallStats
-from logs.read.totals import call_totals, kept_calls_filters, scoped_totals
-from logs.resources import CallRecordResource, stream_csv
-from logs.rollups.fold import fold_lag
-from logs.stats import (
+from logs.admin.formatting import LONG_DURATION_MS, format_duration, format_speed, utc_iso
+from logs.admin.stats_page import (
     EXPLANATION,
     INTERVAL_LABELS,
     INTERVAL_VAR,
     build_usage_stats,
     selected_time_range,
 )
+from logs.audit import finish_export_record, record_access
+from logs.models import AccessRecord, CallRecord
+from logs.read.export import stream_csv
+from logs.read.filters import CallFilters, filter_calls
+from logs.read.scope import visible_calls
+from logs.read.slow import SLOW_WINDOW_DAYS, slow_call_thresholds
+from logs.read.stats_sources import RawCallStats, ScopedCallStats
+from logs.read.totals import call_totals
 
-LONG_DURATION_MS = 10_000
 REASON_CHARS = 40  # of the error reason in the list (all of it on hover)
+
+
 NEARBY_WINDOW = timedelta(minutes=30)
-# Payload parts longer than this are folded on the detail page (a preview, then
-# "Show all N lines"): many lines, or one long prompt on few lines.
-FOLD_LINES = 40
-FOLD_CHARS = 4_000
-PREVIEW_LINES = 12
-PREVIEW_LINE_CHARS = 240
-
-
-def format_duration(ms: int | None) -> str:
-    """Milliseconds always; seconds beside them once they stop being readable."""
-    if ms is None:
-        return "—"
-    if ms >= LONG_DURATION_MS:
-        return f"{ms:,} ms ({ms / 1000:.1f} s)"
-    return f"{ms:,} ms"
-
-
-def format_speed(tokens_per_second: float | None) -> str:
-    return "—" if tokens_per_second is None else f"{tokens_per_second:,.1f} tok/s"
-
-
-def utc_iso(moment) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def slow_explanation(model: str, threshold_ms: float) -> str:
@@ -97,147 +75,6 @@ def is_slow(call: CallRecord, threshold_ms: float | None) -> bool:
         and call.duration_ms is not None
         and call.duration_ms > threshold_ms
     )
-
-
-# What a row of the list reads: the call, and only the names of its account,
-# key and group (their other columns would be read and converted for nothing).
-LIST_ROW_FIELDS = (
-    *(field.name for field in CallRecord._meta.concrete_fields),
-    "account__name",
-    "api_key__name",
-    "group__name",
-)
-
-
-class CallChangeList(CheckedChangeList):
-    """Django's ChangeList without the queries that scan the calls table.
-
-    The stock admin counts every matching row on every page (0.5 s and more
-    at ten million calls). Here the count is the exact number of calls from
-    the hourly rollups, which know every filter the list accepts: a
-    parameter that is not one of them is refused (``CheckedChangeList``), so
-    the totals, the page count and the deep-page seek always describe the
-    rows shown. Every parameter takes one value: several of one filter would
-    each need their own totals and seek.
-    """
-
-    list_parameters = frozenset({SEARCH_VAR, ORDER_VAR})
-    one_value_each = True
-
-    def get_results(self, request):
-        self.call_filters = changelist_call_filters(self)
-        self.totals = None
-        count = 0  # refused input: nothing is shown
-        if self.call_filters is not None:
-            # Rollups keep the usage of pruned calls; a list counts what it can show.
-            self.call_filters = kept_calls_filters(self.call_filters)
-            self.totals = scoped_totals(
-                request.user,
-                account=self.model_admin.scope_account(request),
-                filters=self.call_filters,
-            )
-            count = self.totals.calls
-        paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
-        paginator.count = count  # a cached_property: setting it skips COUNT(*)
-        self.result_count = count
-        self.show_full_result_count = False
-        self.full_result_count = None
-        self.can_show_all = False
-        self.multi_page = count > self.list_per_page
-        self.paginator = paginator
-        # Past either end: the nearest page, and a message (check_page_number).
-        page = paginator.get_page(max(self.page_num, 1))
-        self.page_num = page.number
-        self.check_page_number(request)
-        self.result_list = (
-            self.page_of_calls(self.seek((page.number - 1) * self.list_per_page, request))
-            if count
-            else []
-        )
-
-    def seek(self, offset: int, request) -> PageSeek:
-        """A deep page's start as a time boundary, when rollups count the filters."""
-        newest_first = self.newest_first()
-        if self.call_filters is None or newest_first is None:
-            return PageSeek(boundary=None, offset=offset)
-        return seek_page(
-            request.user,
-            account=self.model_admin.scope_account(request),
-            filters=self.call_filters,
-            offset=offset,
-            newest_first=newest_first,
-        )
-
-    def newest_first(self) -> bool | None:
-        """The list's direction in time; None if it is not ordered by time first."""
-        ordering = self.queryset.query.order_by
-        first = str(ordering[0]) if ordering else ""
-        if first.lstrip("-") != "created_at":
-            return None
-        return first.startswith("-")
-
-    def page_of_calls(self, seek: PageSeek) -> list[CallRecord]:
-        """The calls of one page, found first by (id, time) alone and then read.
-
-        On PostgreSQL the first query is an index-only scan of a covering index
-        (``CallRecord.Meta.indexes``), whatever the filters, starting at the
-        seek's time boundary so a deep page walks only its own day; only the
-        page's own rows are then read from the table, with their time range so
-        only their partitions are searched.
-        """
-        calls = self.queryset
-        if seek.boundary is not None:
-            side = "lt" if self.newest_first() else "gte"
-            calls = calls.filter(**{f"created_at__{side}": seek.boundary})
-        offset = seek.offset
-        keys = list(calls.values_list("pk", "created_at")[offset : offset + self.list_per_page])
-        if not keys:
-            return []
-        times = [created_at for _, created_at in keys]
-        rows = (
-            self.queryset.order_by()
-            .only(*LIST_ROW_FIELDS)
-            .filter(
-                pk__in=[pk for pk, _ in keys],
-                created_at__gte=min(times),
-                created_at__lte=max(times),
-            )
-        )
-        by_pk = {call.pk: call for call in rows}
-        return [by_pk[pk] for pk, _ in keys if pk in by_pk]
-
-
-def changelist_call_filters(cl: CallChangeList) -> CallFilters | None:
-    """The sidebar filters, date drill-down and search of a call list as one
-    CallFilters, or None when some input is refused (the list then shows nothing)."""
-    if cl.refused():
-        return None
-    merged: dict = {}
-    for spec in cl.filter_specs:
-        merged.update({k: v for k, v in spec.call_filters().items() if v is not None})
-    if cl.date_range is not None:
-        start, end = cl.date_range
-        merged["start"] = max(filter(None, (merged.get("start"), start)))
-        merged["end"] = min(filter(None, (merged.get("end"), end)))
-    if cl.query.strip():
-        merged["request_id"] = cl.query.strip()
-    return CallFilters(**merged)
-
-
-class CallFiltersChangeList(CallChangeList):
-    """The call list's filters, scope and checks, without its page of rows:
-    the stats page and the export read ``queryset`` and never need the count
-    or the rows."""
-
-    def get_results(self, request):
-        self.result_count = None
-        self.full_result_count = None
-        self.show_full_result_count = False
-        self.show_admin_actions = False
-        self.result_list = []
-        self.can_show_all = False
-        self.multi_page = False
-        self.paginator = None
 
 
 @admin.register(CallRecord)
@@ -525,7 +362,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         """The Export CSV button's view (django-import-export's URL, button and
         permission), streamed: import-export builds the whole file in memory
         first, which a million-row export cannot afford. The cells are the
-        resource's (``logs.resources``), the same as the API's export.
+        export's (``logs.read.export``), the same as the API's export.
 
         Filters are checked before anything is sent: once a CSV's headers are
         out, no error can reach the person. Refused input is answered with a
@@ -628,153 +465,6 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             params["account"] = call.account_id
         changelist = reverse(f"{self.admin_site.name}:logs_callrecord_changelist")
         return f"{changelist}?{urlencode(params)}"
-
-
-PART_TITLES = {
-    "request_params": "Request parameters",
-    "request_headers": "Request headers",
-    "request_body": "Request body",
-    "response": "Response",
-    "error_detail": "Error detail",
-}
-
-
-def payload_parts(payload: CallPayload | None) -> list[dict]:
-    """Each stored part, pretty-printed when it is whole JSON, as stored when cut.
-
-    A long part (``FOLD_LINES`` lines or ``FOLD_CHARS`` characters) is folded:
-    the page shows its first lines as a preview and the whole on demand.
-    """
-    parts = []
-    for name, title in PART_TITLES.items():
-        text = getattr(payload, name, "") if payload else ""
-        truncated = bool(payload and getattr(payload, f"{name}_truncated"))
-        pretty = text
-        is_json = False
-        if text and not truncated:
-            try:
-                pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-                is_json = True
-            except ValueError:
-                pretty = text
-        lines = pretty.split("\n") if pretty else []
-        folded = len(lines) > FOLD_LINES or len(pretty) > FOLD_CHARS
-        preview = "\n".join(
-            line if len(line) <= PREVIEW_LINE_CHARS else line[:PREVIEW_LINE_CHARS] + "…"
-            for line in lines[:PREVIEW_LINES]
-        )
-        parts.append(
-            {
-                "name": name,
-                "title": title,
-                "text": pretty,
-                "truncated": truncated,
-                "original_bytes": getattr(payload, f"{name}_original_bytes", None)
-                if payload
-                else None,
-                "stored_bytes": len(text.encode()),
-                "lines": len(lines),
-                "is_json": is_json,
-                "folded": folded,
-                "preview": preview if folded else "",
-            }
-        )
-    return parts
-
-
-@admin.register(AccessRecord)
-class AccessRecordAdmin(CheckedListMixin, admin.ModelAdmin):
-    """Who read customers' calls. Superusers only; nobody can change it."""
-
-    list_display = ("at", "username", "action", "surface", "request_id", "row_count")
-    list_filter = ("action", "surface")
-    search_fields = ("=username", "=request_id")
-    date_hierarchy = "at"
-    show_full_result_count = False
-    actions = None
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(PruneRun)
-class PruneRunAdmin(CheckedListMixin, admin.ModelAdmin):
-    """When calls were pruned and up to when: why a call list starts where it
-    does while usage stats go further back. Written only by ``prune_calls``."""
-
-    list_display = ("ran_at", "cutoff", "calls_deleted", "partitions_dropped")
-    date_hierarchy = "ran_at"
-    actions = None
-
-    # Whoever may read the call list may see why it begins where it does.
-    def has_view_permission(self, request, obj=None) -> bool:
-        return reads_every_account(request.user)
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(FoldStatus)
-class FoldStatusAdmin(admin.ModelAdmin):
-    """How far behind folding pending rollup deltas is. Totals and stats are
-    exact either way; a long backlog only makes them slower."""
-
-    list_display = (
-        "waiting",
-        "last_fold_at",
-        "last_fold_deltas",
-        "last_fold_ms",
-        "folds",
-        "deltas_folded",
-    )
-    list_display_links = None
-    actions = None
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.has_perm("logs.view_callrecord")
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="Waiting to be folded")
-    def waiting(self, status: FoldStatus) -> str:
-        lag = fold_lag()
-        if not lag["pending_deltas"]:
-            return "nothing"
-        return (
-            f"{lag['pending_deltas']:,} deltas, the oldest for "
-            f"{lag['oldest_pending_seconds']:,.1f} s"
-        )
 
 
 class PortalCallRecordAdmin(CallRecordAdmin):

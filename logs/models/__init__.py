@@ -1,0 +1,91 @@
+"""What a call record is, and what is kept about calls.
+
+Reads go through ``logs.read`` (scoping, filters, totals, stats); writes go
+through ``logs.ingest`` (validation, redaction, storage) and ``logs.rollups``.
+Nothing but ``CallPayload`` refers to a call, so the calls table can be
+partitioned by month on PostgreSQL without foreign keys into it getting in
+the way.
+"""
+
+from logs.models.audit import AccessRecord
+from logs.models.calls import (
+    DURATION_BUCKET_EDGES_MS,
+    FILTER_COLUMNS,
+    HISTOGRAM_FIELDS,
+    CallPayload,
+    CallRecord,
+    CallType,
+    StatusClass,
+    duration_bucket,
+)
+from logs.models.fields import (
+    COST_DECIMAL_PLACES,
+    USAGE_DECIMAL_PLACES,
+    FixedDecimalField,
+    from_units,
+    to_units,
+)
+from logs.models.registries import AccountGroup, AccountModel
+from logs.models.retention import PruneRun
+from logs.models.rollups import (
+    COARSE_ROLLUP_LEVELS,
+    FINE_ROLLUP_LEVELS,
+    LEVELS_BY_GRID,
+    ROLLUP_LEVELS,
+    SUMMARY_ROLLUP_LEVELS,
+    CallRollup,
+    DailyAccountModelRollup,
+    DailyCallRollup,
+    DailyKeyRollup,
+    DailyModelRollup,
+    FoldStatus,
+    HourlyAccountModelRollup,
+    HourlyModelRollup,
+    MonthlyCallRollup,
+    PendingRollupDelta,
+    QuarterHourAccountModelRollup,
+    QuarterHourModelRollup,
+    RollupMeasures,
+    RollupRow,
+    SummaryRollup,
+)
+
+__all__ = [
+    "COARSE_ROLLUP_LEVELS",
+    "COST_DECIMAL_PLACES",
+    "DURATION_BUCKET_EDGES_MS",
+    "FILTER_COLUMNS",
+    "FINE_ROLLUP_LEVELS",
+    "HISTOGRAM_FIELDS",
+    "LEVELS_BY_GRID",
+    "ROLLUP_LEVELS",
+    "SUMMARY_ROLLUP_LEVELS",
+    "USAGE_DECIMAL_PLACES",
+    "AccessRecord",
+    "AccountGroup",
+    "AccountModel",
+    "CallPayload",
+    "CallRecord",
+    "CallRollup",
+    "CallType",
+    "DailyAccountModelRollup",
+    "DailyCallRollup",
+    "DailyKeyRollup",
+    "DailyModelRollup",
+    "FixedDecimalField",
+    "FoldStatus",
+    "HourlyAccountModelRollup",
+    "HourlyModelRollup",
+    "MonthlyCallRollup",
+    "PendingRollupDelta",
+    "PruneRun",
+    "QuarterHourAccountModelRollup",
+    "QuarterHourModelRollup",
+    "RollupMeasures",
+    "RollupRow",
+    "StatusClass",
+    "SummaryRollup",
+    "duration_bucket",
+    "from_units",
+    "to_units",
+]
