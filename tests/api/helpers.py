@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_access_token
 from tests.factories import UserFactory, grant
-from tests.logs.pages import whole_export_rows
+from tests.pages import whole_export_rows
 
 LIST_URL = "/api/v1/calls/"
 EXPORT_URL = "/api/v1/calls/export/"

@@ -9,7 +9,7 @@ from django.templatetags.static import static
 
 from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import TEST_PASSWORD
-from tests.logs.pages import whole_export_rows
+from tests.pages import whole_export_rows
 
 CALLS = "/admin/logs/callrecord/"
 PORTAL_CALLS = "/portal/logs/callrecord/"

@@ -29,7 +29,7 @@ from tests.factories import (
     StaffUserFactory,
     owner_of,
 )
-from tests.logs.pages import page
+from tests.pages import page
 
 pytestmark = pytest.mark.django_db
 

@@ -15,15 +15,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import OperationalError, connection, connections
-from django.forms.models import model_to_dict
 from django.test import override_settings
 
 from accounts.models import ApiKey
 from logs.ingest import store as ingest_store
 from logs.ingest.service import ingest_calls
 from logs.models import (
-    COARSE_ROLLUP_LEVELS,
-    FINE_ROLLUP_LEVELS,
     CallRecord,
     CallRollup,
     FoldStatus,
@@ -52,21 +49,11 @@ from tests.factories import (
     owner_of,
     record_dict,
 )
+from tests.logs.rollups.levels import ALL_LEVELS, all_levels
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 20, 12, 7, tzinfo=UTC)
-LEVELS = (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS)
-
-
-def level_rows() -> dict[str, list]:
-    return {
-        level.__name__: sorted(
-            tuple(sorted((k, str(v)) for k, v in model_to_dict(row).items() if k != "id"))
-            for row in level.objects.all()
-        )
-        for level in LEVELS
-    }
 
 
 def batch(keys, rnd: random.Random, count: int, *, days: int = 9) -> list[dict]:
@@ -150,7 +137,7 @@ def test_ingest_appends_pending_deltas_and_leaves_the_levels_to_the_folder(keys)
 
     ingest_calls(records, now=NOW)
 
-    assert all(not level.objects.exists() for level in LEVELS)
+    assert all(not level.objects.exists() for level in ALL_LEVELS)
     assert sum(PendingRollupDelta.objects.values_list("calls", flat=True)) == 40
     assert ApiKey.objects.filter(last_used_at__isnull=False).count() == 0
     waiting = PendingRollupDelta.objects.count()
@@ -159,7 +146,7 @@ def test_ingest_appends_pending_deltas_and_leaves_the_levels_to_the_folder(keys)
 
     assert folded.deltas == waiting
     assert not PendingRollupDelta.objects.exists()
-    for level in LEVELS:
+    for level in ALL_LEVELS:
         assert sum(level.objects.values_list("calls", flat=True)) == 40, level.__name__
     newest = max(
         datetime.fromisoformat(r["created_at"]) for r in records if r["api_key"] == keys[0].prefix
@@ -184,9 +171,9 @@ def test_reads_are_exact_before_between_and_after_folds(keys, who):
     fold_rollups()
     assert_reads_exact(user)
 
-    folded = level_rows()
+    folded = all_levels()
     rebuild_rollups()
-    assert level_rows() == folded
+    assert all_levels() == folded
 
 
 def test_the_call_list_and_stats_pages_count_pending_calls(keys):
@@ -209,7 +196,7 @@ def test_a_fold_that_fails_midway_loses_and_doubles_nothing(keys, monkeypatch):
     fold_rollups()
     ingest_calls(batch(keys, random.Random(4), 80), now=NOW)
     pending = list(PendingRollupDelta.objects.order_by("pk").values())
-    levels = level_rows()
+    levels = all_levels()
 
     def broken_on_the_third_level(real):
         def statements(*args, **kwargs):
@@ -238,15 +225,15 @@ def test_a_fold_that_fails_midway_loses_and_doubles_nothing(keys, monkeypatch):
     monkeypatch.undo()
 
     assert list(PendingRollupDelta.objects.order_by("pk").values()) == pending
-    assert level_rows() == levels
+    assert all_levels() == levels
     staff = StaffUserFactory()
     assert_reads_exact(staff)
 
     fold_rollups()
     assert_reads_exact(staff)
-    folded = level_rows()
+    folded = all_levels()
     rebuild_rollups()
-    assert level_rows() == folded
+    assert all_levels() == folded
 
 
 def test_a_rebuild_drops_the_pending_deltas_of_its_range_and_keeps_the_rest(keys):
@@ -262,9 +249,9 @@ def test_a_rebuild_drops_the_pending_deltas_of_its_range_and_keeps_the_rest(keys
     assert PendingRollupDelta.objects.exclude(quarter__gte=start, quarter__lt=end).exists()
     assert_reads_exact(StaffUserFactory())
     fold_rollups()
-    folded = level_rows()
+    folded = all_levels()
     rebuild_rollups()
-    assert level_rows() == folded
+    assert all_levels() == folded
 
 
 def test_the_fold_command_folds_everything_and_refuses_a_bad_interval(keys, capsys):
@@ -377,9 +364,9 @@ def test_concurrent_ingest_folding_and_reads_stay_exact_at_every_moment():
     assert CallRecord.objects.count() == 3 * 6 * 150
 
     fold_rollups()
-    folded = level_rows()
+    folded = all_levels()
     rebuild_rollups()
-    assert level_rows() == folded
+    assert all_levels() == folded
 
 
 @pytest.mark.postgres
@@ -425,14 +412,14 @@ def test_a_folder_whose_connection_is_killed_mid_fold_loses_and_doubles_nothing(
     assert killed, "the folder never reached the middle of its fold"
     assert isinstance(outcome[0], Exception), outcome
     assert sorted(PendingRollupDelta.objects.values_list("pk", flat=True)) == pending
-    assert not any(level.objects.exists() for level in LEVELS)
+    assert not any(level.objects.exists() for level in ALL_LEVELS)
 
     fold_rollups()
     assert not PendingRollupDelta.objects.exists()
     assert sum(CallRollup.objects.values_list("calls", flat=True)) == 200
-    folded = level_rows()
+    folded = all_levels()
     rebuild_rollups()
-    assert level_rows() == folded
+    assert all_levels() == folded
 
 
 @pytest.mark.postgres

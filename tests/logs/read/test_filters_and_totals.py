@@ -1,8 +1,6 @@
-"""Reads: who sees which calls, how filters narrow them, and what they add up to.
-
-Expected answers are computed from the inputs (the calls each test ingests),
-never written down by hand.
-"""
+"""How filters narrow the calls a user sees, and what they add up to, from
+raw calls and from rollups. Expected answers are computed from the inputs
+(the calls each test ingests), never written down by hand."""
 
 from __future__ import annotations
 
@@ -13,23 +11,18 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
 
-from accounts.models import Account, Membership
-from accounts.scoping import key_names, visible_account_ids, visible_accounts, visible_keys
+from accounts.models import Account
 from logs.ingest.service import ingest_calls
 from logs.models import CallRecord
 from logs.read.filters import CallFilters, filter_calls
-from logs.read.scope import model_names, visible_calls, visible_groups
+from logs.read.scope import visible_calls
 from logs.read.totals import call_totals, scoped_totals
-from tests.clock import at_instants
 from tests.factories import (
     AccountFactory,
     ApiKeyFactory,
     GroupFactory,
-    MembershipFactory,
     StaffUserFactory,
-    UserFactory,
     make_call,
     owner_of,
     record_dict,
@@ -41,151 +34,6 @@ pytestmark = pytest.mark.django_db
 def ids(calls) -> set[int]:
     return {call.pk for call in calls}
 
-
-# --- scoping: visible_calls ----------------------------------------------------------
-
-
-def test_staff_see_every_account(two_accounts, staff_user):
-    assert ids(visible_calls(staff_user)) == ids(two_accounts.calls)
-    assert visible_account_ids(staff_user) is None
-
-
-def test_a_member_sees_only_their_accounts_calls(two_accounts):
-    a, b = two_accounts.a, two_accounts.b
-
-    assert ids(visible_calls(a.owner)) == ids(a.calls)
-    assert ids(visible_calls(b.owner)) == ids(b.calls)
-
-
-def test_a_viewer_sees_their_accounts_calls(two_accounts):
-    viewer = UserFactory()
-    MembershipFactory(user=viewer, account=two_accounts.b.account, role=Membership.Role.VIEWER)
-
-    assert ids(visible_calls(viewer)) == ids(two_accounts.b.calls)
-
-
-def test_a_member_of_both_accounts_sees_both(two_accounts):
-    both = owner_of(two_accounts.a.account)
-    MembershipFactory(user=both, account=two_accounts.b.account)
-
-    assert ids(visible_calls(both)) == ids(two_accounts.calls)
-
-
-def test_a_login_in_no_account_sees_nothing(two_accounts, outsider):
-    assert not visible_calls(outsider).exists()
-    assert visible_account_ids(outsider) == []
-
-
-def test_an_anonymous_user_sees_nothing(two_accounts):
-    assert not visible_calls(AnonymousUser()).exists()
-    assert not visible_calls(AnonymousUser(), account=two_accounts.a.account).exists()
-
-
-@pytest.mark.parametrize("who", ["owner", "staff"])
-def test_an_inactive_user_sees_nothing(two_accounts, who):
-    user = two_accounts.a.owner if who == "owner" else StaffUserFactory()
-    user.is_active = False
-    user.save()
-
-    assert not visible_calls(user).exists()
-    assert not visible_calls(user, account=two_accounts.a.account).exists()
-
-
-def test_narrowing_to_an_own_account_gives_its_calls(two_accounts):
-    both = owner_of(two_accounts.a.account)
-    MembershipFactory(user=both, account=two_accounts.b.account)
-
-    assert ids(visible_calls(both, account=two_accounts.a.account)) == ids(two_accounts.a.calls)
-    assert ids(visible_calls(both, account=two_accounts.b.account)) == ids(two_accounts.b.calls)
-
-
-def test_narrowing_to_someone_elses_account_gives_nothing(two_accounts):
-    a, b = two_accounts.a, two_accounts.b
-
-    assert not visible_calls(a.owner, account=b.account).exists()
-    assert not visible_calls(b.owner, account=a.account).exists()
-    assert visible_account_ids(a.owner, account=b.account) == []
-
-
-def test_staff_narrowed_to_one_account_see_that_account(two_accounts, staff_user):
-    b = two_accounts.b
-
-    assert ids(visible_calls(staff_user, account=b.account)) == ids(b.calls)
-
-
-def test_leaving_an_account_hides_its_calls(two_accounts):
-    a = two_accounts.a
-    assert visible_calls(a.owner).exists()
-
-    Membership.objects.filter(user=a.owner).delete()
-
-    assert not visible_calls(a.owner).exists()
-
-
-def test_accounts_and_keys_are_scoped_like_calls(two_accounts, staff_user, outsider):
-    a, b = two_accounts.a, two_accounts.b
-
-    assert set(visible_accounts(a.owner)) == {a.account}
-    assert set(visible_accounts(staff_user)) == {a.account, b.account}
-    assert not visible_accounts(outsider).exists()
-    assert set(visible_keys(a.owner)) == set(a.keys)
-    assert not visible_keys(a.owner, account=b.account).exists()
-    assert set(visible_keys(staff_user, account=b.account)) == set(b.keys)
-
-
-# --- scoped names for filter choices --------------------------------------------------
-
-
-def test_model_names_are_scoped(two_accounts, staff_user, outsider):
-    a, b = two_accounts.a, two_accounts.b
-    assert not set(a.model_names) & set(b.model_names), "the world keeps them apart"
-
-    assert model_names(a.owner) == a.model_names
-    assert model_names(b.owner) == b.model_names
-    assert model_names(staff_user) == sorted({*a.model_names, *b.model_names})
-    assert model_names(staff_user, account=a.account) == a.model_names
-    assert model_names(a.owner, account=b.account) == []
-    assert model_names(outsider) == []
-    assert model_names(AnonymousUser()) == []
-
-
-def test_key_names_are_scoped(two_accounts, staff_user, outsider):
-    a, b = two_accounts.a, two_accounts.b
-    assert not set(a.key_names) & set(b.key_names), "the world keeps them apart"
-
-    assert key_names(a.owner) == a.key_names
-    assert key_names(b.owner) == b.key_names
-    assert key_names(staff_user) == sorted({*a.key_names, *b.key_names})
-    assert key_names(a.owner, account=b.account) == []
-    assert key_names(outsider) == []
-
-
-def test_a_model_name_used_by_both_accounts_is_listed_once(two_accounts, staff_user):
-    shared = two_accounts.b.model_names[0]
-    make_call(two_accounts.a.key, model=shared)
-
-    assert model_names(staff_user).count(shared) == 1
-    assert shared in model_names(two_accounts.a.owner)
-
-
-def test_groups_offered_to_an_owner_are_those_of_their_keys(two_accounts):
-    a = two_accounts.a
-    GroupFactory(name="unused-by-anyone")
-
-    assert set(visible_groups(a.owner)) == {key.group for key in a.keys}
-
-
-def test_groups_offered_to_an_owner_include_those_their_calls_were_made_in(two_accounts):
-    # visible_groups' docstring: "groups their keys belong to or that their calls
-    # were made in". A call may name a group none of the account's keys is in.
-    a = two_accounts.a
-    special = GroupFactory(name="special-event")
-    make_call(a.key, group=special.name)
-
-    assert special in set(visible_groups(a.owner))
-
-
-# --- filter_calls -------------------------------------------------------------------
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -291,6 +139,8 @@ def filtered(user, **filters) -> set[int]:
 
 
 GROUP_OF_KEY = {"a-alpha": "default", "a-beta": "vip", "b-alpha": "default"}
+
+
 KEY_NAME = {"a-alpha": "alpha", "a-beta": "beta", "b-alpha": "alpha"}
 
 
@@ -436,9 +286,6 @@ def test_filters_combine_as_and(catalog, user):
     assert checked == 2 * 2 * 2 * 2 * 2 * 3
 
 
-# --- totals ------------------------------------------------------------------------
-
-
 def expected_totals(specs: list[Spec]) -> dict:
     return {
         "calls": len(specs),
@@ -561,56 +408,3 @@ def test_a_replayed_call_is_not_counted_twice(catalog):
     assert after.calls == before.calls + 1
     assert after.usage == before.usage + 1
     assert CallRecord.objects.filter(request_id=record["request_id"]).count() == 1
-
-
-@at_instants(
-    "pinned",
-    "midnight UTC",
-    "3 s before midnight UTC",
-    "last minute of November",
-    "Feb 29 noon",
-    "Berlin, 1 min after fall back",
-)
-def test_slow_thresholds_are_each_models_p95_over_the_last_week_of_what_the_user_sees(db, clock):
-    """The window is whole UTC days back from today: at and just before
-    midnight, at a month's end, on Feb 29 and in Berlin after a DST change."""
-    from django.core.cache import cache
-
-    from logs.models import HISTOGRAM_FIELDS, duration_bucket
-    from logs.read.slow import SLOW_MIN_CALLS, slow_call_thresholds
-    from logs.read.stats import histogram_percentile
-
-    now = clock.now
-    mine, theirs = ApiKeyFactory(), ApiKeyFactory()
-    owner = UserFactory()
-    MembershipFactory(user=owner, account=mine.account)
-    durations = [100 + 37 * i for i in range(SLOW_MIN_CALLS + 10)]
-
-    def calls(key, model, durations, age):
-        return [
-            record_dict(key, model=model, duration_ms=ms, ttft_ms=None, created_at=now - age)
-            for ms in durations
-        ]
-
-    ingest_calls(
-        calls(mine, "gpt-4o", durations, timedelta(days=2))
-        + calls(mine, "gpt-4o", [90_000] * 50, timedelta(days=9))  # before the window
-        + calls(theirs, "gpt-4o", [90_000] * 50, timedelta(days=1))  # another account
-        + calls(mine, "rare-model", [5_000] * (SLOW_MIN_CALLS - 1), timedelta(days=1))
-    )
-    counts = [0] * len(HISTOGRAM_FIELDS)
-    for ms in durations:
-        counts[duration_bucket(ms)] += 1
-
-    thresholds = slow_call_thresholds(owner, now=now)
-
-    assert thresholds == {"gpt-4o": histogram_percentile(tuple(counts), 0.95)}
-    assert slow_call_thresholds(owner, models={"rare-model"}, now=now) == {}
-    staff_view = slow_call_thresholds(StaffUserFactory(), models={"gpt-4o"}, now=now)
-    assert staff_view["gpt-4o"] > thresholds["gpt-4o"]  # the other account's slow calls count
-
-    # Kept for SLOW_CACHE_SECONDS per scope: new calls show after that.
-    ingest_calls(calls(mine, "gpt-4o", [90_000] * 50, timedelta(hours=1)))
-    assert slow_call_thresholds(owner, now=now) == thresholds
-    cache.clear()
-    assert slow_call_thresholds(owner, now=now)["gpt-4o"] > thresholds["gpt-4o"]

@@ -30,7 +30,7 @@ from logs.models import AccessRecord, CallRecord
 from logs.read.export import CSV_HEADERS
 from tests.conftest import logged_in
 from tests.factories import SuperuserFactory
-from tests.logs.pages import csv_rows, messages_on_page, result_rows, totals_on_page
+from tests.pages import csv_rows, messages_on_page, result_rows, totals_on_page
 from tests.query_strings import (
     DRILL_DOWN,
     FILTER_NAMES,

@@ -38,7 +38,7 @@ from tests.factories import (
     owner_of,
     record_dict,
 )
-from tests.logs.pages import (
+from tests.pages import (
     column_headers,
     csv_rows,
     detail_fields,

@@ -34,7 +34,7 @@ from tests.factories import (
     make_call,
     owner_of,
 )
-from tests.logs.pages import whole_export_rows
+from tests.pages import whole_export_rows
 
 API_EXPORT = "/api/v1/calls/export/"
 ADMIN_EXPORT = "/admin/logs/callrecord/export/"
