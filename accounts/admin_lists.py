@@ -208,7 +208,8 @@ class CheckedChangeList(ChangeList):
                 f"The date {quoted(shown)} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}"
             )
         try:
-            start = datetime(year, month or 1, day or 1)
+            # Month 0 and day 0 are not in the calendar: no default stands in for them.
+            start = datetime(year, 1 if month is None else month, 1 if day is None else day)
         except ValueError:
             return self.refuse_drill_down(f"The date {quoted(shown)} is not in the calendar")
         if day is not None:

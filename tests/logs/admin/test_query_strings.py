@@ -126,6 +126,11 @@ BAD_DRILL_DOWNS = [
     pytest.param({"created_at__year": "9" * 40}, id="40-digit-year"),
     pytest.param({"created_at__year": "abcd"}, id="year-abcd"),
     pytest.param({"created_at__year": "2026", "created_at__month": "13"}, id="month-13"),
+    pytest.param({"created_at__year": "2026", "created_at__month": "0"}, id="month-0"),
+    pytest.param(
+        {"created_at__year": "2026", "created_at__month": "11", "created_at__day": "0"},
+        id="day-0",
+    ),
     pytest.param({"created_at__month": "11"}, id="month-without-year"),
     pytest.param({"created_at__year": "1899"}, id="year-1899"),
 ]
