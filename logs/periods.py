@@ -21,7 +21,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from django.db.models import DateTimeField, F, Func
@@ -29,12 +30,14 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 INTERVALS = ("hour", "day")
+MonthStart = TypeVar("MonthStart", date, datetime)
 # The SQLite function LocalHourStart calls (registered by logs.apps on each connection).
 SQLITE_LOCAL_HOUR_START = "usagelogs_local_hour_start"
 
 
-def next_month(start: datetime) -> datetime:
-    """The first instant of the month after the one ``start`` (a month's first day) is in."""
+def next_month(start: MonthStart) -> MonthStart:
+    """The first day (or instant) of the month after the one ``start``, a
+    month's first day (or instant), begins."""
     return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
 
 

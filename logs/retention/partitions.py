@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime
 from django.db import connection, transaction
 from django.db import connection as default_connection
 
+from logs.periods import next_month
+
 PARTITIONED_TABLES = ("logs_callrecord", "logs_callpayload")
 MONTHS_AHEAD = 3
 # Serialises partition DDL between processes (an arbitrary, fixed key).
@@ -42,10 +44,6 @@ def is_partitioned() -> bool:
 def month_of(moment: datetime) -> date:
     moment = moment.astimezone(UTC)
     return date(moment.year, moment.month, 1)
-
-
-def next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 def partition_name(table: str, month: date) -> str:
