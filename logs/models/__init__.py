@@ -9,14 +9,11 @@ the way.
 
 from logs.models.audit import AccessRecord
 from logs.models.calls import (
-    DURATION_BUCKET_EDGES_MS,
     FILTER_COLUMNS,
-    HISTOGRAM_FIELDS,
     CallPayload,
     CallRecord,
     CallType,
     StatusClass,
-    duration_bucket,
 )
 from logs.models.fields import (
     COST_DECIMAL_PLACES,
@@ -53,10 +50,8 @@ from logs.models.rollups import (
 __all__ = [
     "COARSE_ROLLUP_LEVELS",
     "COST_DECIMAL_PLACES",
-    "DURATION_BUCKET_EDGES_MS",
     "FILTER_COLUMNS",
     "FINE_ROLLUP_LEVELS",
-    "HISTOGRAM_FIELDS",
     "LEVELS_BY_GRID",
     "ROLLUP_LEVELS",
     "SUMMARY_ROLLUP_LEVELS",
@@ -85,7 +80,6 @@ __all__ = [
     "RollupRow",
     "StatusClass",
     "SummaryRollup",
-    "duration_bucket",
     "from_units",
     "to_units",
 ]

@@ -3,8 +3,6 @@ redacted parts (``CallPayload``)."""
 
 from __future__ import annotations
 
-import bisect
-
 from django.db import models
 from django.db.models import Q
 
@@ -46,22 +44,6 @@ class StatusClass(models.TextChoices):
         if status_code >= 400:
             return cls.CLIENT_ERROR
         return cls.SUCCESS
-
-
-# Upper edges of the duration histogram (ms); the last bucket is open-ended.
-# Rollups keep one count per bucket, so p50/p95 come from rollups as from raw calls.
-DURATION_BUCKET_EDGES_MS: tuple[int, ...] = (
-    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000,
-    7_500, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000,
-)  # fmt: skip
-
-
-HISTOGRAM_FIELDS = tuple(f"h{index:02d}" for index in range(len(DURATION_BUCKET_EDGES_MS) + 1))
-
-
-def duration_bucket(duration_ms: int) -> int:
-    """Index of the histogram bucket a duration falls in."""
-    return bisect.bisect_right(DURATION_BUCKET_EDGES_MS, duration_ms)
 
 
 # The columns the call list's filters read besides the time and the account.

@@ -12,9 +12,10 @@ from datetime import datetime
 from django.db import models
 
 from accounts.models import Account, ApiKey, Group
-from logs.models.calls import HISTOGRAM_FIELDS, CallType, StatusClass
+from logs.models.calls import CallType, StatusClass
 from logs.models.fields import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, FixedDecimalField
 from logs.periods import DAY, HOUR, MONTH, QUARTER_HOUR, Grid
+from logs.rollups.measures import MEASURE_NAMES
 
 
 class RollupMeasures(models.Model):
@@ -29,7 +30,7 @@ class RollupMeasures(models.Model):
     duration_ms_sum = models.PositiveBigIntegerField(default=0)
     # Time spent generating (duration minus time to first token) by calls with output.
     output_ms_sum = models.PositiveBigIntegerField(default=0)
-    # Duration histogram: h00 counts calls under DURATION_BUCKET_EDGES_MS[0], …
+    # Duration histogram (logs.rollups.measures): h00 counts calls under 50 ms, …
     h00 = models.PositiveBigIntegerField(default=0)
     h01 = models.PositiveBigIntegerField(default=0)
     h02 = models.PositiveBigIntegerField(default=0)
@@ -50,17 +51,8 @@ class RollupMeasures(models.Model):
     h17 = models.PositiveBigIntegerField(default=0)
     h18 = models.PositiveBigIntegerField(default=0)
 
-    MEASURES: tuple[str, ...] = (
-        "calls",
-        "input_tokens",
-        "output_tokens",
-        "total_tokens",
-        "usage",
-        "cost",
-        "duration_ms_sum",
-        "output_ms_sum",
-        *HISTOGRAM_FIELDS,
-    )
+    # One column per measure, defined in logs.rollups.measures.
+    MEASURES: tuple[str, ...] = MEASURE_NAMES
 
     # The period column (first of DIMENSIONS) and the UTC grid of its periods
     # (``logs.periods``). Set by each level.

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import Q, QuerySet
 
 from accounts.models import Account, ApiKey, Group
 from accounts.scoping import scope_to_visible, visible_account_ids
@@ -73,22 +71,8 @@ def filter_calls(calls: QuerySet[CallRecord], filters: CallFilters) -> QuerySet[
         calls = calls.filter(created_at__gte=filters.start)
     if filters.end is not None:
         calls = calls.filter(created_at__lt=filters.end)
-    if filters.model:
-        calls = calls.filter(model=filters.model)
-    if filters.key_name:
-        calls = calls.filter(api_key__in=ids_named(ApiKey, filters.key_name))
-    if filters.group:
-        calls = calls.filter(group__in=ids_named(Group, filters.group))
-    if filters.call_type:
-        if filters.call_type not in CallType.values:
-            raise ValueError(f"unknown call type {filters.call_type!r}")
-        calls = calls.filter(call_type=filters.call_type)
-    if filters.status:
-        calls = calls.filter(StatusClass.q(filters.status))
-    if filters.request_id:
-        calls = calls.filter(request_id=filters.request_id)
-    if filters.account_id is not None:
-        calls = calls.filter(account_id=filters.account_id)
+    for vocabulary_filter, value in _given(filters):
+        calls = calls.filter(vocabulary_filter.on_calls(value))
     return calls
 
 
@@ -108,34 +92,79 @@ def ids_named(model: type[ApiKey] | type[Group], name: str) -> list[int] | Query
     return ids if len(ids) <= NAMED_IDS_MAX else named
 
 
+# --- the vocabulary ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One filter besides the time range: how it narrows raw calls, and which
+    rollup dimension it reads and how it narrows rollup rows (None: rollups
+    keep nothing it reads, so a question with it is answered from raw calls)."""
+
+    name: str  # the CallFilters field
+    on_calls: Callable[[Any], Q]
+    dimension: str | None = None
+    on_rollups: Callable[[Any], Q] | None = None
+
+
+def _equals(column: str) -> Callable[[Any], Q]:
+    return lambda value: Q(**{column: value})
+
+
+def _named(column: str, model: type[ApiKey] | type[Group]) -> Callable[[Any], Q]:
+    return lambda name: Q(**{f"{column}__in": ids_named(model, name)})
+
+
+def _call_type(value: str) -> Q:
+    if value not in CallType.values:
+        raise ValueError(f"unknown call type {value!r}")
+    return Q(call_type=value)
+
+
+FILTERS: tuple[Filter, ...] = (
+    Filter("model", _equals("model"), "model", _equals("model")),
+    Filter("key_name", _named("api_key", ApiKey), "api_key", _named("api_key", ApiKey)),
+    Filter("group", _named("group", Group), "group", _named("group", Group)),
+    Filter("call_type", _call_type, "call_type", _call_type),
+    Filter("status", StatusClass.q, "status_class", _equals("status_class")),
+    Filter("request_id", _equals("request_id")),
+    Filter("account_id", _equals("account_id"), "account", _equals("account_id")),
+)
+FILTERS_BY_NAME = {vocabulary_filter.name: vocabulary_filter for vocabulary_filter in FILTERS}
+
+
+def _given(filters: CallFilters) -> Iterator[tuple[Filter, Any]]:
+    """The filters of the vocabulary ``filters`` gives a value, with it."""
+    for vocabulary_filter in FILTERS:
+        value = getattr(filters, vocabulary_filter.name)
+        if value not in (None, ""):
+            yield vocabulary_filter, value
+
+
 def filter_rollups(
     level: type[RollupMeasures], user: User, account: Account | None, filters: CallFilters
 ) -> QuerySet[RollupMeasures]:
+    """``level``'s rows of what ``user`` may see that ``filters`` select (all
+    but the time range, which the read plan cuts into periods)."""
     rollups = scope_to_visible(level.objects.all(), "account_id", user, account)
-    if filters.model:
-        rollups = rollups.filter(model=filters.model)
-    if filters.key_name:
-        rollups = rollups.filter(api_key__in=ids_named(ApiKey, filters.key_name))
-    if filters.group:
-        rollups = rollups.filter(group__in=ids_named(Group, filters.group))
-    if filters.call_type:
-        rollups = rollups.filter(call_type=filters.call_type)
-    if filters.status:
-        rollups = rollups.filter(status_class=filters.status)
-    if filters.account_id is not None:
-        rollups = rollups.filter(account_id=filters.account_id)
+    for vocabulary_filter, value in _given(filters):
+        if vocabulary_filter.on_rollups is None:
+            raise ValueError(f"rollups keep nothing {vocabulary_filter.name} filters on")
+        rollups = rollups.filter(vocabulary_filter.on_rollups(value))
     return rollups
 
 
-# The rollup dimension each filter (and each stats grouping) reads.
-FILTER_DIMENSIONS = {
-    "model": "model",
-    "key_name": "api_key",
-    "group": "group",
-    "call_type": "call_type",
-    "status": "status_class",
-    "account_id": "account",
-}
+def raw_calls_only(filters: CallFilters) -> bool:
+    """Whether a filter is given that no rollup level can answer (a request id)."""
+    return any(vocabulary_filter.dimension is None for vocabulary_filter, _ in _given(filters))
+
+
+def dimension_of(name: str) -> str:
+    """The rollup dimension a filter (or a stats grouping of the same name) reads."""
+    dimension = FILTERS_BY_NAME[name].dimension
+    if dimension is None:
+        raise ValueError(f"rollups keep nothing {name} reads")
+    return dimension
 
 
 def dimensions_needed(
@@ -145,9 +174,9 @@ def dimensions_needed(
     included whenever the user's scope is narrower than every account."""
     needed = set(grouped_by)
     needed.update(
-        dimension
-        for name, dimension in FILTER_DIMENSIONS.items()
-        if getattr(filters, name) not in (None, "")
+        vocabulary_filter.dimension
+        for vocabulary_filter, _ in _given(filters)
+        if vocabulary_filter.dimension is not None
     )
     if visible_account_ids(user, account=account) is not None:
         needed.add("account")

@@ -27,7 +27,6 @@ from django.db.models import (
     Min,
     Q,
     QuerySet,
-    Sum,
 )
 
 from accounts.models import Account
@@ -37,7 +36,6 @@ from logs.models import (
     CallRollup,
     PendingRollupDelta,
     RollupMeasures,
-    StatusClass,
 )
 from logs.periods import (
     GRIDS,
@@ -45,7 +43,7 @@ from logs.periods import (
     QUARTER_HOUR,
     Grid,
 )
-from logs.read.filters import CallFilters, filter_calls, filter_rollups
+from logs.read.filters import CallFilters, filter_calls, filter_rollups, raw_calls_only
 from logs.read.scope import visible_calls
 
 if TYPE_CHECKING:
@@ -61,13 +59,6 @@ def answering_level(grid: Grid, needed: set[str]) -> type[RollupMeasures] | None
         if needed <= set(level.DIMENSIONS[1:]):
             return level
     return None
-
-
-def errors_sum(level: type[RollupMeasures]) -> Sum:
-    """Calls with an error status: summaries count them, full levels have the class."""
-    if "errors" in level.MEASURES:
-        return Sum("errors")
-    return Sum("calls", filter=~Q(status_class=StatusClass.SUCCESS))
 
 
 @dataclass(frozen=True)
@@ -92,7 +83,7 @@ def plan_reads(
     and the next begins: no period read from rollups may contain one. With
     boundaries, the range must be bounded at both ends.
     """
-    if filters.request_id:
+    if raw_calls_only(filters):
         return ReadPlan(periods=(), raw=((filters.start, filters.end),))
     pieces: dict[type[RollupMeasures], list[Range]] = {}
     raw: list[Range] = []

@@ -22,7 +22,7 @@ from logs.periods import (
     DAY,
     HOUR,
 )
-from logs.read.filters import CallFilters, dimensions_needed, filter_rollups
+from logs.read.filters import CallFilters, dimensions_needed, filter_rollups, raw_calls_only
 from logs.read.planner import answering_level, within_ranges
 from logs.read.snapshot import consistent_read
 from logs.read.totals import scoped_totals
@@ -66,7 +66,7 @@ def seek_page(
     narrowed to kept calls (``kept_calls_filters``): pruned days still have
     rollups. A partial day at the counting end is counted by ``scoped_totals``.
     """
-    if offset < SEEK_MIN_OFFSET or filters.request_id:
+    if offset < SEEK_MIN_OFFSET or raw_calls_only(filters):
         return PageSeek(boundary=None, offset=offset)
     low = filters.start.astimezone(UTC) if filters.start else None
     high = filters.end.astimezone(UTC) if filters.end else None

@@ -10,41 +10,35 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db import connection
 from django.db.models import (
-    Case,
-    Count,
     F,
-    IntegerField,
-    Q,
     QuerySet,
-    Sum,
-    When,
 )
-from django.db.models.functions import Cast
 
 from accounts.models import Account
 from logs.models import (
-    DURATION_BUCKET_EDGES_MS,
-    HISTOGRAM_FIELDS,
     CallRecord,
-    CallRollup,
     RollupMeasures,
 )
 from logs.periods import (
     bucket_boundaries,
     bucket_expression,
 )
-from logs.read.filters import FILTER_DIMENSIONS, CallFilters, dimensions_needed
+from logs.read.filters import CallFilters, dimension_of, dimensions_needed, raw_calls_only
 from logs.read.planner import (
     bounded_by_stored_calls,
-    errors_sum,
     plan_reads,
     raw_calls_in,
     rollups_in,
 )
 from logs.read.snapshot import consistent_read
-from logs.read.totals import zero_if_none
+from logs.read.sums import raw_sums, read_sums, rollup_sums
+from logs.rollups.measures import (
+    DURATION_BUCKET_EDGES_MS,
+    ERRORS,
+    HISTOGRAM_FIELDS,
+    MEASURES,
+)
 
 if TYPE_CHECKING:
     from accounts.scoping import User
@@ -92,6 +86,13 @@ class StatsRow:
         return histogram_percentile(self.histogram, q)
 
 
+# A StatsRow's sums besides the histogram: every measure but the buckets, and errors.
+ROW_SUMS = (
+    ERRORS.name,
+    *(measure.name for measure in MEASURES if not measure.is_histogram),
+)
+
+
 def histogram_percentile(counts: tuple[int, ...], q: float) -> float | None:
     """The q-quantile (0 < q ≤ 1) of durations, interpolated inside its bucket.
 
@@ -112,20 +113,6 @@ def histogram_percentile(counts: tuple[int, ...], q: float) -> float | None:
             return lower + (upper - lower) * (rank - seen) / count
         seen += count
     return float(DURATION_BUCKET_EDGES_MS[-1])
-
-
-def _histogram_aggregates() -> dict:
-    aggregates = {}
-    lower = None
-    for name, upper in zip(HISTOGRAM_FIELDS, (*DURATION_BUCKET_EDGES_MS, None), strict=True):
-        condition = Q()
-        if lower is not None:
-            condition &= Q(duration_ms__gte=lower)
-        if upper is not None:
-            condition &= Q(duration_ms__lt=upper)
-        aggregates[f"agg_{name}"] = Count("pk", filter=condition)
-        lower = upper
-    return aggregates
 
 
 def usage_stats(
@@ -153,33 +140,7 @@ def usage_stats(
     rows = calls.order_by()
     if dimensions:
         rows = rows.annotate(**dimensions).values(*dimensions)
-    histogram_aggregates = _histogram_aggregates() if histogram else {}
-    # Prefixed names: an annotation called "output_tokens" would shadow the
-    # field that the generation-time expression below reads.
-    aggregates = {
-        "agg_calls": Count("pk"),
-        "agg_errors": Count("pk", filter=Q(status_code__gte=400)),
-        "agg_input_tokens": Sum("input_tokens"),
-        "agg_output_tokens": Sum("output_tokens"),
-        "agg_total_tokens": Sum("total_tokens"),
-        "agg_usage": Sum("usage"),
-        "agg_cost": Sum("cost"),
-        "agg_duration_ms_sum": Sum("duration_ms"),
-        # Generation time of calls that produced output: duration minus the
-        # wait for the first token, so tokens/s measures the model, not the queue.
-        "agg_output_ms_sum": Sum(
-            Case(
-                When(
-                    output_tokens__gt=0,
-                    then=F("duration_ms")
-                    - Case(When(ttft_ms__isnull=False, then=F("ttft_ms")), default=0),
-                ),
-                default=0,
-                output_field=IntegerField(),
-            )
-        ),
-        **histogram_aggregates,
-    }
+    aggregates = raw_sums(_summed(histogram))
     if dimensions:
         results = rows.annotate(**aggregates).order_by(*dimensions)
     else:
@@ -218,7 +179,7 @@ def scoped_usage_stats(
     filters = filters or CallFilters()
     needed = dimensions_needed(user, account, filters, _grouped_dimensions(group_by))
     boundaries = None
-    if interval is not None and not filters.request_id:
+    if interval is not None and not raw_calls_only(filters):
         bounded = bounded_by_stored_calls(filters)
         if bounded is None:
             return []
@@ -248,7 +209,7 @@ def scoped_usage_stats(
 
 
 def _grouped_dimensions(group_by: str | None) -> tuple[str, ...]:
-    return () if group_by is None else (FILTER_DIMENSIONS[group_by],)
+    return () if group_by is None else (dimension_of(group_by),)
 
 
 def rollup_stats(
@@ -265,12 +226,7 @@ def rollup_stats(
             dimensions["bucket"] = bucket_expression(period, interval)
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
-    measures = {
-        f"agg_{name}": _bigint_sum(name, rollups.model)
-        for name in CallRollup.MEASURES
-        if histogram or name not in HISTOGRAM_FIELDS
-    }
-    measures["agg_errors"] = errors_sum(rollups.model)
+    measures = rollup_sums(rollups.model, _summed(histogram))
     rows = rollups.order_by()
     if dimensions:
         results = rows.annotate(**dimensions).values(*dimensions).annotate(**measures)
@@ -279,17 +235,10 @@ def rollup_stats(
     return [_stats_row(row) for row in results]
 
 
-def _bigint_sum(name: str, level: type[RollupMeasures]) -> Sum | Cast:
-    """SUM of a rollup column, as a 64-bit integer on PostgreSQL.
-
-    PostgreSQL sums bigints as numeric, which the driver reads as Decimal and
-    Django then converts: 28 columns of 720 rows for a month per hour. Every
-    measure is an integer count or stored units, and a month of them is far
-    from 2**63."""
-    total = Sum(name)
-    if connection.vendor != "postgresql":
-        return total
-    return Cast(total, output_field=level._meta.get_field(name))
+def _summed(histogram: bool) -> tuple[str, ...]:
+    """The measures a stats row sums: all, or all but the histogram's buckets
+    (no percentiles, most of the work of a long series)."""
+    return (*ROW_SUMS, *(HISTOGRAM_FIELDS if histogram else ()))
 
 
 def _stats_row(row: dict) -> StatsRow:
@@ -297,15 +246,7 @@ def _stats_row(row: dict) -> StatsRow:
     return StatsRow(
         bucket=row.get("bucket"),
         key=row.get("key"),
-        calls=row["agg_calls"] or 0,
-        errors=row["agg_errors"] or 0,
-        input_tokens=row["agg_input_tokens"] or 0,
-        output_tokens=row["agg_output_tokens"] or 0,
-        total_tokens=row["agg_total_tokens"] or 0,
-        usage=zero_if_none(row["agg_usage"]),
-        cost=zero_if_none(row["agg_cost"]),
-        duration_ms_sum=row["agg_duration_ms_sum"] or 0,
-        output_ms_sum=row["agg_output_ms_sum"] or 0,
+        **read_sums(row, ROW_SUMS),
         histogram=tuple(
             row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS if f"agg_{name}" in row
         ),
@@ -326,18 +267,9 @@ def merge_stats_rows(rows: list[StatsRow]) -> list[StatsRow]:
         if seen is None:
             merged[slot] = row
             continue
-        merged[slot] = StatsRow(
-            bucket=row.bucket,
-            key=row.key,
-            calls=seen.calls + row.calls,
-            errors=seen.errors + row.errors,
-            input_tokens=seen.input_tokens + row.input_tokens,
-            output_tokens=seen.output_tokens + row.output_tokens,
-            total_tokens=seen.total_tokens + row.total_tokens,
-            usage=seen.usage + row.usage,
-            cost=seen.cost + row.cost,
-            duration_ms_sum=seen.duration_ms_sum + row.duration_ms_sum,
-            output_ms_sum=seen.output_ms_sum + row.output_ms_sum,
+        merged[slot] = replace(
+            row,
+            **{name: getattr(seen, name) + getattr(row, name) for name in ROW_SUMS},
             histogram=tuple(a + b for a, b in zip(seen.histogram, row.histogram, strict=True)),
         )
     ordered = sorted(

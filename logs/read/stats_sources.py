@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING
 
 from django.db.models import (
     BigIntegerField,
-    Count,
     Max,
     Min,
-    Q,
     QuerySet,
     Sum,
 )
@@ -38,10 +36,10 @@ from logs.periods import (
     QUARTER_HOUR,
 )
 from logs.read.filters import CallFilters, dimensions_needed, filter_rollups
-from logs.read.planner import errors_sum, plan_reads, raw_calls_in, rollups_in, stored_extent
+from logs.read.planner import plan_reads, raw_calls_in, rollups_in, stored_extent
 from logs.read.snapshot import consistent_read
 from logs.read.stats import StatsRow, scoped_usage_stats, usage_stats
-from logs.read.totals import zero_if_none
+from logs.read.sums import errors_sum, raw_sums, read_sums
 
 if TYPE_CHECKING:
     from accounts.scoping import User
@@ -60,6 +58,8 @@ class KeyUsage:
     cost: Decimal
 
 
+# The sums a key's line shows.
+KEY_MEASURES = ("calls", "errors", "total_tokens", "usage", "cost")
 KEY_USAGE_ORDER = {"calls": ("-agg_calls", "-agg_cost"), "cost": ("-agg_cost", "-agg_calls")}
 
 
@@ -72,13 +72,7 @@ def top_keys(
     rows = (
         calls.order_by()
         .values("api_key_id", "api_key__name", "account_id", "account__name")
-        .annotate(
-            agg_calls=Count("pk"),
-            agg_errors=Count("pk", filter=Q(status_code__gte=400)),
-            agg_total_tokens=Sum("total_tokens"),
-            agg_usage=Sum("usage"),
-            agg_cost=Sum("cost"),
-        )
+        .annotate(**raw_sums(KEY_MEASURES))
         .order_by(*KEY_USAGE_ORDER[order_by], "api_key__name", "api_key_id")[:limit]
     )
     return [
@@ -87,11 +81,7 @@ def top_keys(
             key_name=row["api_key__name"],
             account_id=row["account_id"],
             account_name=row["account__name"],
-            calls=row["agg_calls"],
-            errors=row["agg_errors"],
-            total_tokens=row["agg_total_tokens"] or 0,
-            usage=zero_if_none(row["agg_usage"]),
-            cost=zero_if_none(row["agg_cost"]),
+            **read_sums(row, KEY_MEASURES),
         )
         for row in rows
     ]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db.models import (
-    Count,
-    Q,
     QuerySet,
-    Sum,
 )
 
 from accounts.models import Account
@@ -21,8 +18,9 @@ from logs.models import (
     RollupMeasures,
 )
 from logs.read.filters import CallFilters, dimensions_needed
-from logs.read.planner import errors_sum, plan_reads, raw_calls_in, rollups_in
+from logs.read.planner import plan_reads, raw_calls_in, rollups_in
 from logs.read.snapshot import consistent_read
+from logs.read.sums import raw_sums, read_sums, rollup_sums
 
 if TYPE_CHECKING:
     from accounts.scoping import User
@@ -30,6 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CallTotals:
+    """What the totals bar shows: sums of measures (``logs.rollups.measures``)."""
+
     calls: int
     errors: int
     input_tokens: int
@@ -37,70 +37,37 @@ class CallTotals:
     total_tokens: int
     usage: Decimal
     cost: Decimal
-    duration_ms: int
+    duration_ms_sum: int
 
     @property
     def average_duration_ms(self) -> float | None:
-        return self.duration_ms / self.calls if self.calls else None
+        return self.duration_ms_sum / self.calls if self.calls else None
 
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.calls if self.calls else None
 
+    def __add__(self, other: CallTotals) -> CallTotals:
+        return CallTotals(
+            **{name: getattr(self, name) + getattr(other, name) for name in TOTALS_MEASURES}
+        )
+
+
+TOTALS_MEASURES = tuple(field.name for field in fields(CallTotals))
+# The totals of no calls: what an empty selection sums to.
+NO_CALLS = CallTotals(**read_sums(dict.fromkeys(raw_sums(TOTALS_MEASURES)), TOTALS_MEASURES))
+
 
 def call_totals(calls: QuerySet[CallRecord]) -> CallTotals:
     """Sums over a (scoped, filtered) queryset, exact to the last decimal."""
-    row = calls.order_by().aggregate(
-        calls=Count("pk"),
-        errors=Count("pk", filter=Q(status_code__gte=400)),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        total_tokens=Sum("total_tokens"),
-        usage=Sum("usage"),
-        cost=Sum("cost"),
-        duration_ms=Sum("duration_ms"),
-    )
-    return CallTotals(
-        calls=row["calls"],
-        errors=row["errors"],
-        input_tokens=row["input_tokens"] or 0,
-        output_tokens=row["output_tokens"] or 0,
-        total_tokens=row["total_tokens"] or 0,
-        usage=zero_if_none(row["usage"]),
-        cost=zero_if_none(row["cost"]),
-        duration_ms=row["duration_ms"] or 0,
-    )
-
-
-def zero_if_none(value: Decimal | None) -> Decimal:
-    # Sums are exact Decimals already (FixedDecimalField sums integers); an
-    # empty selection sums to NULL, which reads as zero.
-    return Decimal("0") if value is None else value
+    row = calls.order_by().aggregate(**raw_sums(TOTALS_MEASURES))
+    return CallTotals(**read_sums(row, TOTALS_MEASURES))
 
 
 def _rollup_totals(rollups: QuerySet[RollupMeasures]) -> CallTotals:
     # Only the columns the totals show: the histogram columns are most of a row.
-    # (Prefixed names: an aggregate may not share a field's name.)
-    row = rollups.order_by().aggregate(
-        agg_calls=Sum("calls"),
-        agg_errors=errors_sum(rollups.model),
-        agg_input_tokens=Sum("input_tokens"),
-        agg_output_tokens=Sum("output_tokens"),
-        agg_total_tokens=Sum("total_tokens"),
-        agg_usage=Sum("usage"),
-        agg_cost=Sum("cost"),
-        agg_duration_ms=Sum("duration_ms_sum"),
-    )
-    return CallTotals(
-        calls=row["agg_calls"] or 0,
-        errors=row["agg_errors"] or 0,
-        input_tokens=row["agg_input_tokens"] or 0,
-        output_tokens=row["agg_output_tokens"] or 0,
-        total_tokens=row["agg_total_tokens"] or 0,
-        usage=zero_if_none(row["agg_usage"]),
-        cost=zero_if_none(row["agg_cost"]),
-        duration_ms=row["agg_duration_ms"] or 0,
-    )
+    row = rollups.order_by().aggregate(**rollup_sums(rollups.model, TOTALS_MEASURES))
+    return CallTotals(**read_sums(row, TOTALS_MEASURES))
 
 
 @consistent_read()
@@ -114,16 +81,7 @@ def scoped_totals(
     parts.extend(
         _rollup_totals(rollups_in(user, account, filters, piece)) for piece in plan.periods
     )
-    return CallTotals(
-        calls=sum(p.calls for p in parts),
-        errors=sum(p.errors for p in parts),
-        input_tokens=sum(p.input_tokens for p in parts),
-        output_tokens=sum(p.output_tokens for p in parts),
-        total_tokens=sum(p.total_tokens for p in parts),
-        usage=sum((p.usage for p in parts), Decimal(0)),
-        cost=sum((p.cost for p in parts), Decimal(0)),
-        duration_ms=sum(p.duration_ms for p in parts),
-    )
+    return sum(parts, NO_CALLS)
 
 
 def calls_kept_since() -> datetime | None:

@@ -10,43 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from logs.models import (
-    HISTOGRAM_FIELDS,
     CallRollup,
     PendingRollupDelta,
     RollupMeasures,
     StatusClass,
-    duration_bucket,
 )
 from logs.periods import QUARTER_HOUR
-
-
-class CallFacts(Protocol):
-    """What a delta is computed from: a stored call, or one validated for ingest."""
-
-    created_at: datetime
-    account_id: int
-    api_key_id: int
-    group_id: int
-    model: str
-    call_type: str
-    status_code: int
-    duration_ms: int
-    ttft_ms: int | None
-    input_tokens: int
-    output_tokens: int
-    usage: Decimal
-    cost: Decimal
-
-
-def generation_ms(duration_ms: int, ttft_ms: int | None, output_tokens: int) -> int:
-    """Time spent producing output: what output tokens per second divides by."""
-    if output_tokens <= 0:
-        return 0
-    return max(duration_ms - (ttft_ms or 0), 0)
+from logs.rollups.measures import (
+    HISTOGRAM_FIELDS,
+    MEASURES,
+    CallFacts,
+    duration_bucket,
+)
 
 
 def rollup_deltas(
@@ -77,20 +55,18 @@ def rollup_deltas(
         )
         row = deltas.get(key)
         if row is None:
-            row = deltas[key] = dict.fromkeys(CallRollup.MEASURES, 0)
-            row["usage"] = row["cost"] = Decimal(0)
+            row = deltas[key] = {measure.name: measure.zero for measure in MEASURES}
         if latest is not None and (key not in latest or call.created_at > latest[key]):
             latest[key] = call.created_at
-        row["calls"] += 1
-        row["input_tokens"] += call.input_tokens
-        row["output_tokens"] += call.output_tokens
-        row["total_tokens"] += call.input_tokens + call.output_tokens
-        row["usage"] += call.usage
-        row["cost"] += call.cost
-        row["duration_ms_sum"] += call.duration_ms
-        row["output_ms_sum"] += generation_ms(call.duration_ms, call.ttft_ms, call.output_tokens)
+        for measure in SUMS:
+            row[measure.name] += measure.of_call(call)
+        # One bucket a call: the histogram's measures all at once.
         row[HISTOGRAM_FIELDS[duration_bucket(call.duration_ms)]] += 1
     return deltas
+
+
+# The measures that are not histogram buckets.
+SUMS = tuple(measure for measure in MEASURES if not measure.is_histogram)
 
 
 def coarsen_deltas(

@@ -15,7 +15,6 @@ from django.db.models import QuerySet
 
 from logs.models import (
     COARSE_ROLLUP_LEVELS,
-    DURATION_BUCKET_EDGES_MS,
     FINE_ROLLUP_LEVELS,
     CallRecord,
     CallRollup,
@@ -35,6 +34,7 @@ from logs.rollups.apply import (
 )
 from logs.rollups.deltas import coarsen_deltas, rollup_deltas
 from logs.rollups.fold import take_fold_lock
+from logs.rollups.measures import MEASURES
 
 
 def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
@@ -182,9 +182,7 @@ def _rebuild_rollups_sql(
     regrouped into each level as ingest does.
 
     Mirrors ``rollup_deltas``: the UTC quarter hour, the status class of the
-    status code, generation time only for calls with output (floored at zero),
-    and one histogram count per bucket, a duration falling in the bucket whose
-    upper edge is the first edge above it (``bisect_right``).
+    status code, and each measure's SQL (``logs.rollups.measures``).
     """
     calls_table = connection.ops.quote_name(CallRecord._meta.db_table)
     quote = connection.ops.quote_name
@@ -193,28 +191,8 @@ def _rebuild_rollups_sql(
         f"WHEN status_code >= 400 THEN '{StatusClass.CLIENT_ERROR.value}' "
         f"ELSE '{StatusClass.SUCCESS.value}' END"
     )
-    histogram = []
-    lower = None
-    for upper in (*DURATION_BUCKET_EDGES_MS, None):
-        conditions = []
-        if lower is not None:
-            conditions.append(f"duration_ms >= {int(lower)}")
-        if upper is not None:
-            conditions.append(f"duration_ms < {int(upper)}")
-        histogram.append(f"count(*) FILTER (WHERE {' AND '.join(conditions)})")
-        lower = upper
-    measures = [
-        "count(*)",
-        "sum(input_tokens)",
-        "sum(output_tokens)",
-        "sum(input_tokens::bigint + output_tokens::bigint)",
-        "sum(usage)",
-        "sum(cost)",
-        "sum(duration_ms)",
-        "sum(CASE WHEN output_tokens > 0 "
-        "THEN greatest(duration_ms::bigint - coalesce(ttft_ms, 0), 0) ELSE 0 END)",
-        *histogram,
-    ]
+    # One sum per measure, in the order of the staging table's columns.
+    measures = [f"sum({measure.call_sql})" for measure in MEASURES]
     dimensions = [
         "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
         "account_id",

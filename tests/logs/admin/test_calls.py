@@ -511,7 +511,7 @@ def test_totals_are_the_exact_sums_of_the_filtered_rows(staff_client, world, par
     assert totals.input_tokens == sum(call.input_tokens for call in expected)
     assert totals.output_tokens == sum(call.output_tokens for call in expected)
     assert totals.total_tokens == sum(call.total_tokens for call in expected)
-    assert totals.duration_ms == sum(call.duration_ms for call in expected)
+    assert totals.duration_ms_sum == sum(call.duration_ms for call in expected)
     usage = sum((Decimal(SPECS[c.request_id[4:]][1]["usage"]) for c in expected), Decimal(0))
     cost = sum((Decimal(SPECS[c.request_id[4:]][1]["cost"]) for c in expected), Decimal(0))
     assert isinstance(totals.usage, Decimal)

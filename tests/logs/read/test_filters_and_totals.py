@@ -295,7 +295,7 @@ def expected_totals(specs: list[Spec]) -> dict:
         "total_tokens": sum(s.input_tokens + s.output_tokens for s in specs),
         "usage": sum((Decimal(s.usage) for s in specs), Decimal(0)),
         "cost": sum((Decimal(s.cost) for s in specs), Decimal(0)),
-        "duration_ms": sum(s.duration_ms for s in specs),
+        "duration_ms_sum": sum(s.duration_ms for s in specs),
     }
 
 

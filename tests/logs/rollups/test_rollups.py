@@ -141,7 +141,7 @@ def test_each_summary_row_sums_the_raw_calls_of_its_period_and_dimensions(random
                 totals.errors,
                 totals.input_tokens,
                 totals.cost,
-                totals.duration_ms,
+                totals.duration_ms_sum,
             ), (level.__name__, start, kept)
 
 
