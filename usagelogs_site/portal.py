@@ -6,6 +6,8 @@ against the user's memberships on every request; a user in several accounts
 switches between them from the header.
 """
 
+from weakref import WeakKeyDictionary
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.forms import AuthenticationForm
@@ -44,6 +46,12 @@ class PortalSite(admin.AdminSite):
     login_form = PortalAuthenticationForm
     enable_nav_sidebar = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Each request's current account, looked up once (every page asks often);
+        # gone with the request.
+        self._current_accounts: WeakKeyDictionary = WeakKeyDictionary()
+
     def has_permission(self, request) -> bool:
         return request.user.is_active and self.current_account(request) is not None
 
@@ -52,14 +60,12 @@ class PortalSite(admin.AdminSite):
         user still belongs to it, else the first one they belong to."""
         if request is None or not request.user.is_authenticated or not request.user.is_active:
             return None
-        cached = getattr(request, "_portal_account", False)
-        if cached is not False:
-            return cached
-        accounts = accounts_of(request.user).order_by("name")
-        chosen = request.session.get(SESSION_KEY)
-        account = (accounts.filter(pk=chosen).first() if chosen else None) or accounts.first()
-        request._portal_account = account
-        return account
+        if request not in self._current_accounts:
+            accounts = accounts_of(request.user).order_by("name")
+            chosen = request.session.get(SESSION_KEY)
+            account = (accounts.filter(pk=chosen).first() if chosen else None) or accounts.first()
+            self._current_accounts[request] = account
+        return self._current_accounts[request]
 
     def each_context(self, request):
         context = super().each_context(request)

@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 from import_export.admin import ExportMixin
 
 from accounts.admin_lists import CheckedListMixin, quoted
@@ -198,7 +198,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="Duration")
-    def duration(self, call: CallRecord):
+    def duration(self, call: CallRecord, changelist: CallChangeList | None = None):
         ms = call.duration_ms
         if ms is None:
             return format_duration(ms)
@@ -208,8 +208,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             )
         else:
             text = format_duration(ms)
-        # Set by changelist_view from the model's recent p95 (slow_call_thresholds).
-        threshold = getattr(call, "slow_threshold_ms", None)
+        # The model's recent p95 (slow_call_thresholds), read once for the page.
+        threshold = changelist.slow_thresholds_ms.get(call.model) if changelist else None
         if not is_slow(call, threshold):
             return text
         return format_html(
@@ -217,6 +217,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             text,
             slow_explanation(call.model, threshold),
         )
+
+    duration.reads_changelist = True  # call_result_list hands it the page's changelist
 
     @admin.display(description="Output speed")
     def speed(self, call: CallRecord) -> str:
@@ -242,19 +244,26 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         return [stats, *super().get_urls()]
 
     def get_changelist(self, request, **kwargs):
-        if getattr(request, "call_rows_not_needed", False):
+        """The list with its rows on the list's own page; only its filters,
+        scope and checks on the pages that read those (stats, export)."""
+        match = request.resolver_match
+        if match is not None and match.url_name in self.rowless_url_names():
             return CallFiltersChangeList
         return CallChangeList
 
+    def rowless_url_names(self) -> set[str]:
+        """The pages built on the call list's filters that show none of its rows."""
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return {f"{prefix}_stats", f"{prefix}_export"}
+
     def filters_changelist(self, request, *, without: tuple[str, ...] = ()):
-        """The call list's filters, scope and checks for ``request``, without
-        its rows; ``without``: parameters the page reads itself (the list
-        would refuse them)."""
+        """The call list's filters, scope and checks for ``request`` (a stats
+        or export request), without its rows; ``without``: parameters the
+        page reads itself (the list would refuse them)."""
         list_request = copy.copy(request)
         list_request.GET = request.GET.copy()
         for name in without:
             list_request.GET.pop(name, None)
-        list_request.call_rows_not_needed = True
         return self.get_changelist_instance(list_request)
 
     def stats_view(self, request):
@@ -342,21 +351,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         if changelist is not None:
             totals = getattr(changelist, "totals", None)
             response.context_data["totals"] = totals or call_totals(changelist.queryset)
-            self.mark_slow_calls(request, changelist.result_list)
         return response
-
-    def mark_slow_calls(self, request, calls) -> None:
-        """Give each call on the page its model's slow threshold (``duration`` reads
-        it). The thresholds are computed once per page and kept on the request."""
-        if not calls:
-            return
-        request.slow_thresholds_ms = slow_call_thresholds(
-            request.user,
-            account=self.scope_account(request),
-            models={call.model for call in calls},
-        )
-        for call in calls:
-            call.slow_threshold_ms = request.slow_thresholds_ms.get(call.model)
 
     def export_action(self, request):
         """The Export CSV button's view (django-import-export's URL, button and
@@ -415,7 +410,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         """
         call = self.get_object(request, unquote(object_id))
         if call is None or not self.has_view_permission(request, call):
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.no_such_call(request, object_id)
         record_access(
             user=request.user,
             action=AccessRecord.Action.VIEW_CALL,
@@ -454,6 +449,17 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.detail_template, context)
+
+    def no_such_call(self, request, object_id: str):
+        """What Django's admin answers for an id that does not exist: a message
+        on the index page. A call the user may not see answers the same."""
+        self.message_user(
+            request,
+            f"{capfirst(self.opts.verbose_name)} with ID “{unquote(object_id)}” doesn’t exist. "  # noqa: RUF001 (Django's own words)
+            "Perhaps it was deleted?",
+            messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:index"))
 
     def nearby_url(self, request, call: CallRecord) -> str:
         params = {

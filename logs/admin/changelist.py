@@ -6,9 +6,11 @@ from __future__ import annotations
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
 
 from accounts.admin_lists import CheckedChangeList
+from logs.admin.filters import SelectsCalls
 from logs.models import CallRecord
 from logs.read.filters import CallFilters
 from logs.read.seek import PageSeek, seek_page
+from logs.read.slow import slow_call_thresholds
 from logs.read.totals import kept_calls_filters, scoped_totals
 
 # What a row of the list reads: the call, and only the names of its account,
@@ -65,6 +67,16 @@ class CallChangeList(CheckedChangeList):
             self.page_of_calls(self.seek((page.number - 1) * self.list_per_page, request))
             if count
             else []
+        )
+        # {model: p95 ms} of the page's models: the Duration column marks slower calls.
+        self.slow_thresholds_ms = (
+            slow_call_thresholds(
+                request.user,
+                account=self.model_admin.scope_account(request),
+                models={call.model for call in self.result_list},
+            )
+            if self.result_list
+            else {}
         )
 
     def seek(self, offset: int, request) -> PageSeek:
@@ -126,6 +138,8 @@ def changelist_call_filters(cl: CallChangeList) -> CallFilters | None:
         return None
     merged: dict = {}
     for spec in cl.filter_specs:
+        if not isinstance(spec, SelectsCalls):
+            raise TypeError(f"{type(spec).__name__} does not say which calls it selects")
         merged.update({k: v for k, v in spec.call_filters().items() if v is not None})
     if cl.date_range is not None:
         start, end = cl.date_range
@@ -147,6 +161,7 @@ class CallFiltersChangeList(CallChangeList):
         self.show_full_result_count = False
         self.show_admin_actions = False
         self.result_list = []
+        self.slow_thresholds_ms = {}
         self.can_show_all = False
         self.multi_page = False
         self.paginator = None

@@ -80,7 +80,18 @@ def _refuse_an_ambiguous_or_missing_time(raw: str, moment: datetime) -> None:
     )
 
 
-class TimeRangeFilter(admin.ListFilter):
+class SelectsCalls:
+    """A sidebar filter of the call list that says which calls it selects, as
+    a part of ``CallFilters``: the list's count and totals, its deep pages,
+    the stats page and the export all read that one selection
+    (``logs.admin.changelist.changelist_call_filters``), never the queryset."""
+
+    def call_filters(self) -> dict | None:
+        """This filter's part of the CallFilters (None: its input is bad, nothing matches)."""
+        raise NotImplementedError
+
+
+class TimeRangeFilter(SelectsCalls, admin.ListFilter):
     """Start (inclusive) and end (exclusive) as two date-and-time inputs."""
 
     title = "time range"
@@ -129,7 +140,6 @@ class TimeRangeFilter(admin.ListFilter):
         return filter_calls(queryset, CallFilters(start=self.start, end=self.end))
 
     def call_filters(self) -> dict | None:
-        """This filter's part of the CallFilters (None: the input is bad, nothing matches)."""
         if self.error:
             return None
         return {"start": self.start, "end": self.end}
@@ -160,7 +170,7 @@ class TimeRangeFilter(admin.ListFilter):
         }
 
 
-class ScopedChoiceFilter(admin.SimpleListFilter):
+class ScopedChoiceFilter(SelectsCalls, admin.SimpleListFilter):
     """A filter whose choices depend on what the user may see."""
 
     def scope(self, request, model_admin):

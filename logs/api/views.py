@@ -269,7 +269,8 @@ def read_json_body(request, limit: int):
         length = 0
     if length > limit:
         raise BodyTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
-    raw = _read_body(request._request, limit + 1)
+    # DRF's request hands META and read() on to Django's.
+    raw = _read_body(request, limit + 1)
     if len(raw) > limit:
         raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
     try:

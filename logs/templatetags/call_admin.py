@@ -8,6 +8,7 @@ index lookups) and offers every year, month and day between them.
 
 import calendar
 import datetime
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
@@ -16,7 +17,6 @@ from typing import Any
 from django import template
 from django.contrib.admin.templatetags.admin_list import (
     ResultList,
-    _coerce_field_name,
     items_for_result,
     result_headers,
 )
@@ -186,7 +186,7 @@ class _Column:
 def _column(cl, index: int, name) -> _Column:
     model_admin = cl.model_admin
     empty = model_admin.get_empty_value_display()
-    classes = [f"field-{_coerce_field_name(name, index)}"]
+    classes = [f"field-{_column_name(name, index)}"]
     link = name in cl.list_display_links or (index == 0 and not cl.list_display_links)
     tag = (
         "th"
@@ -203,6 +203,10 @@ def _column(cl, index: int, name) -> _Column:
             raise ValueError(f"call_result_list reads fields and ModelAdmin methods, not {name!r}")
         empty = getattr(attr, "empty_value_display", empty)
         boolean = getattr(attr, "boolean", False)
+        if getattr(attr, "reads_changelist", False):
+            # A column that needs the page (say, its slow-call thresholds): see
+            # reads_changelist in logs.admin.calls.
+            attr = functools.partial(attr, changelist=cl)
 
         def render(result, attr=attr, empty=empty, boolean=boolean):
             value = attr(result)
@@ -271,6 +275,14 @@ def _column(cl, index: int, name) -> _Column:
             return _escaped(display_for_field(value, field, empty, avoid_link=avoid_link))
 
     return _Column(classes=" ".join(classes), link=link, tag=tag, render=render)
+
+
+def _column_name(name, index: int) -> str:
+    """A list_display entry's name as the admin's CSS class has it (a callable's
+    __name__, ``lambda<index>`` for a lambda), as Django's result list writes it."""
+    if callable(name):
+        return f"lambda{index}" if name.__name__ == "<lambda>" else name.__name__
+    return name
 
 
 def _escaped(value) -> str:
