@@ -817,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.run("VACUUM ANALYZE", conn.execute, "VACUUM ANALYZE")
         row = conn.execute(
             "SELECT (SELECT count(*) FROM logs_callrecord), (SELECT count(*) FROM "
-            "logs_callpayload), (SELECT count(*) FROM logs_callrollup), "
+            "logs_callpayload), (SELECT count(*) FROM logs_hourlycallrollup), "
             "(SELECT count(*) FROM accounts_apikey), pg_size_pretty(pg_database_size(%s)), "
             "(SELECT count(*) FILTER (WHERE status_code >= 400)::float / greatest(count(*), 1) "
             "FROM logs_callrecord)",

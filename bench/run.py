@@ -195,7 +195,7 @@ class Suite:
 
         from accounts.models import Account, ApiKey, Group, Membership
         from accounts.services import create_access_token
-        from logs.models import AccountModel, CallPayload, CallRecord, CallRollup
+        from logs.models import AccountModel, CallPayload, CallRecord, HourlyCallRollup
 
         User = get_user_model()
         with connection.cursor() as cursor:
@@ -229,7 +229,7 @@ class Suite:
                 "code": git_revision(),
                 "calls": calls,
                 "payloads": CallPayload.objects.count(),
-                "rollup_rows": CallRollup.objects.count(),
+                "rollup_rows": HourlyCallRollup.objects.count(),
                 "accounts": Account.objects.count(),
                 "keys": ApiKey.objects.count(),
                 "oldest_call": oldest.isoformat(timespec="seconds"),
@@ -249,7 +249,9 @@ class Suite:
             username="bench-staff", defaults={"is_staff": True, "is_superuser": True}
         )
         by_account = (
-            CallRollup.objects.values("account_id").annotate(n=Sum("calls")).order_by("-n", "pk")
+            HourlyCallRollup.objects.values("account_id")
+            .annotate(n=Sum("calls"))
+            .order_by("-n", "pk")
         )
         top = by_account.first()
         self.account = Account.objects.get(pk=top["account_id"])
@@ -268,18 +270,20 @@ class Suite:
 
         # Filter values: realistic, not the easiest. Shares come from the rollups.
         def share(**filters):
-            part = CallRollup.objects.filter(**filters).aggregate(n=Sum("calls"))["n"] or 0
+            part = HourlyCallRollup.objects.filter(**filters).aggregate(n=Sum("calls"))["n"] or 0
             return part / calls
 
         models = list(
-            CallRollup.objects.values("model").annotate(n=Sum("calls")).order_by("-n", "model")
+            HourlyCallRollup.objects.values("model")
+            .annotate(n=Sum("calls"))
+            .order_by("-n", "model")
         )
         self.model = models[min(2, len(models) - 1)]["model"]  # the third most used
         account_models = list(
             AccountModel.objects.filter(account=self.account).values_list("model", flat=True)
         )
         top_model_of_account = (
-            CallRollup.objects.filter(account=self.account, call_type="chat")
+            HourlyCallRollup.objects.filter(account=self.account, call_type="chat")
             .values("model")
             .annotate(n=Sum("calls"))
             .order_by("-n", "model")
@@ -298,7 +302,7 @@ class Suite:
         def ranked(field_name):
             return [
                 row[field_name]
-                for row in CallRollup.objects.filter(account=self.account)
+                for row in HourlyCallRollup.objects.filter(account=self.account)
                 .values(field_name)
                 .annotate(n=Sum("calls"))
                 .order_by("-n", field_name)
@@ -730,11 +734,11 @@ class Suite:
         """The hour from which on about ``rows_wanted`` calls lie (None: all of them)."""
         from django.db.models import Sum
 
-        from logs.models import CallRollup
+        from logs.models import HourlyCallRollup
 
         total = 0
         for hour, calls in (
-            CallRollup.objects.values("hour").annotate(n=Sum("calls")).order_by("-hour")
+            HourlyCallRollup.objects.values("hour").annotate(n=Sum("calls")).order_by("-hour")
         ).values_list("hour", "n"):
             total += calls
             if total >= rows_wanted:
@@ -830,10 +834,10 @@ class Suite:
 
         from accounts.models import ApiKey
         from logs.demo import iter_calls
-        from logs.models import CallRollup
+        from logs.models import HourlyCallRollup
 
         busiest = list(
-            CallRollup.objects.values("api_key_id")
+            HourlyCallRollup.objects.values("api_key_id")
             .annotate(n=Sum("calls"))
             .order_by("-n", "api_key_id")
             .values_list("api_key_id", "n")[:50]
@@ -887,7 +891,7 @@ class Suite:
             # The deleted rows would otherwise linger as dead tuples in the next run's scans.
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "VACUUM ANALYZE logs_callrecord, logs_callpayload, logs_callrollup, "
+                    "VACUUM ANALYZE logs_callrecord, logs_callpayload, logs_hourlycallrollup, "
                     "logs_dailycallrollup, logs_monthlycallrollup, logs_dailymodelrollup, "
                     "logs_dailyaccountmodelrollup, logs_dailykeyrollup, logs_accountmodel"
                 )

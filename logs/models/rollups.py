@@ -91,7 +91,7 @@ class RollupRow(RollupMeasures):
         abstract = True
 
 
-class CallRollup(RollupRow):
+class HourlyCallRollup(RollupRow):
     """Hourly totals per account x key x group x model x call type x status class.
 
     Kept exact by the ingest service in the same transaction as the calls
@@ -198,7 +198,7 @@ class MonthlyCallRollup(RollupRow):
 
 
 # Coarsest first: how a time range is cut into whole periods (logs.read.planner).
-ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup, CallRollup)
+ROLLUP_LEVELS: tuple[type[RollupRow], ...] = (MonthlyCallRollup, DailyCallRollup, HourlyCallRollup)
 
 
 class PendingRollupDelta(RollupMeasures):
@@ -480,7 +480,7 @@ SUMMARY_ROLLUP_LEVELS: tuple[type[SummaryRollup], ...] = (
 LEVELS_BY_GRID: dict[Grid, tuple[type[RollupMeasures], ...]] = {
     MONTH: (MonthlyCallRollup,),
     DAY: (DailyModelRollup, DailyAccountModelRollup, DailyKeyRollup, DailyCallRollup),
-    HOUR: (HourlyModelRollup, HourlyAccountModelRollup, CallRollup),
+    HOUR: (HourlyModelRollup, HourlyAccountModelRollup, HourlyCallRollup),
     QUARTER_HOUR: (QuarterHourModelRollup, QuarterHourAccountModelRollup),
 }
 

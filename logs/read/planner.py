@@ -33,7 +33,7 @@ from accounts.models import Account
 from logs.models import (
     LEVELS_BY_GRID,
     CallRecord,
-    CallRollup,
+    HourlyCallRollup,
     PendingRollupDelta,
     RollupMeasures,
 )
@@ -182,7 +182,7 @@ def rollups_in(
 
 
 def stored_extent(
-    hourly: QuerySet[CallRollup], pending: QuerySet[PendingRollupDelta]
+    hourly: QuerySet[HourlyCallRollup], pending: QuerySet[PendingRollupDelta]
 ) -> tuple[datetime | None, datetime | None]:
     """[first, after) of the hours and quarter hours holding calls, folded or not."""
     folded = hourly.aggregate(first=Min("hour"), last=Max("hour"))
@@ -202,7 +202,7 @@ def bounded_by_stored_calls(filters: CallFilters) -> CallFilters | None:
     Buckets can then be listed, and no rollup period can hold one's boundary."""
     if filters.start is not None and filters.end is not None:
         return filters
-    first, after = stored_extent(CallRollup.objects.all(), PendingRollupDelta.objects.all())
+    first, after = stored_extent(HourlyCallRollup.objects.all(), PendingRollupDelta.objects.all())
     if first is None:
         return None
     start = filters.start if filters.start is not None else first

@@ -14,7 +14,7 @@ from django.db.models.functions import TruncDay, TruncHour
 
 from accounts.models import Account
 from logs.models import (
-    CallRollup,
+    HourlyCallRollup,
     PendingRollupDelta,
     RollupMeasures,
 )
@@ -94,7 +94,7 @@ def seek_page(
     # reading them costs about what the walk it would save does).
     hourly = answering_level(HOUR, needed)
     still_deep = offset - skipped >= SEEK_MIN_OFFSET
-    if position_day is not None and hourly is not CallRollup and still_deep:
+    if position_day is not None and hourly is not HourlyCallRollup and still_deep:
         hours = (position_day, DAY.next(position_day))
         skipped, boundary, _ = _skip_periods(
             hourly, user, account, filters, hours, offset, skipped, boundary, newest_first

@@ -26,7 +26,7 @@ from logs.models import (
     COST_DECIMAL_PLACES,
     USAGE_DECIMAL_PLACES,
     CallRecord,
-    CallRollup,
+    HourlyCallRollup,
     PendingRollupDelta,
     from_units,
     to_units,
@@ -35,8 +35,15 @@ from logs.periods import (
     HOUR,
     QUARTER_HOUR,
 )
-from logs.read.filters import CallFilters, dimensions_needed, filter_rollups
+from logs.read.filters import (
+    CallFilters,
+    dimensions_needed,
+    filter_calls,
+    filter_rollups,
+    raw_calls_only,
+)
 from logs.read.planner import plan_reads, raw_calls_in, rollups_in, stored_extent
+from logs.read.scope import visible_calls
 from logs.read.snapshot import consistent_read
 from logs.read.stats import StatsRow, scoped_usage_stats, usage_stats
 from logs.read.sums import errors_sum, raw_sums, read_sums
@@ -180,7 +187,12 @@ class ScopedCallStats:
         return keys[:limit]
 
     def extent(self) -> tuple[datetime | None, datetime | None]:
-        folded = filter_rollups(CallRollup, self.user, self.account, self.filters)
+        if raw_calls_only(self.filters):
+            # A request id: the one call's time, not every hour its filters touch.
+            return RawCallStats(
+                filter_calls(visible_calls(self.user, account=self.account), self.filters)
+            ).extent()
+        folded = filter_rollups(HourlyCallRollup, self.user, self.account, self.filters)
         pending = filter_rollups(PendingRollupDelta, self.user, self.account, self.filters)
         # The periods the time range touches: the calls' extent within it, not
         # the range itself (a wide range's chart covers its calls only).

@@ -16,7 +16,7 @@ from django.db import connection
 from logs.models import (
     COARSE_ROLLUP_LEVELS,
     FINE_ROLLUP_LEVELS,
-    CallRollup,
+    HourlyCallRollup,
     RollupMeasures,
     StatusClass,
 )
@@ -37,7 +37,7 @@ def apply_rollup_deltas(deltas: Mapping[tuple, Mapping[str, Any]]) -> None:
     """
     if not deltas:
         return
-    for level in (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
+    for level in (HourlyCallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
         _upsert_rollups(level, coarsen_deltas(deltas, level))
 
 
@@ -52,7 +52,7 @@ def _regrouped_measures(level: type[RollupMeasures]) -> list[str]:
                 f"<> '{StatusClass.SUCCESS.value}'), 0)"
             )
         else:
-            expressions.append(f"sum({quote(CallRollup._meta.get_field(name).column)})")
+            expressions.append(f"sum({quote(HourlyCallRollup._meta.get_field(name).column)})")
     return expressions
 
 
@@ -103,8 +103,8 @@ _STAGE_PERIOD = "quarter"
 def _rollup_stage_columns() -> list[str]:
     return [
         _STAGE_PERIOD,
-        *_dimension_columns(CallRollup)[1:],
-        *(CallRollup._meta.get_field(name).column for name in CallRollup.MEASURES),
+        *_dimension_columns(HourlyCallRollup)[1:],
+        *(HourlyCallRollup._meta.get_field(name).column for name in HourlyCallRollup.MEASURES),
     ]
 
 
@@ -115,9 +115,9 @@ def _create_rollup_stage(cursor) -> None:
     period, *rest = _rollup_stage_columns()
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(_ROLLUP_STAGE)} ON COMMIT DELETE ROWS "
-        f"AS SELECT {quote(CallRollup._meta.get_field('hour').column)} AS {quote(period)}, "
+        f"AS SELECT {quote(HourlyCallRollup._meta.get_field('hour').column)} AS {quote(period)}, "
         f"{', '.join(quote(c) for c in rest)} "
-        f"FROM {quote(CallRollup._meta.db_table)} WITH NO DATA"
+        f"FROM {quote(HourlyCallRollup._meta.db_table)} WITH NO DATA"
     )
 
 
@@ -133,7 +133,7 @@ def staged_rollup_statements(
     quote = connection.ops.quote_name
     stage = quote(source)
     statements = []
-    for level in levels or (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
+    for level in levels or (HourlyCallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
         table = quote(level._meta.db_table)
         dimensions = _dimension_columns(level)
         level_measures = [level._meta.get_field(name).column for name in level.MEASURES]
@@ -157,7 +157,7 @@ def _regroup_select(
     the staging table of quarter hours) regrouped into ``level``'s periods and
     dimensions, ordered by them."""
     quote = connection.ops.quote_name
-    hourly = _dimension_columns(CallRollup)
+    hourly = _dimension_columns(HourlyCallRollup)
     kept = [quote(hourly[i]) for i in full_dimension_positions(level)]
     if level.GRID is QUARTER_HOUR:
         period = quote(period_column)  # the finest grain: already the period

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from logs.models import (
-    CallRollup,
+    HourlyCallRollup,
     PendingRollupDelta,
     RollupMeasures,
     StatusClass,
@@ -32,7 +32,7 @@ def rollup_deltas(
 ) -> dict[tuple, dict[str, Any]]:
     """What a set of new calls adds to the rollups, at the finest grain any level
     keeps: per UTC quarter hour and every dimension of the full levels (in
-    ``CallRollup.DIMENSIONS`` order, the quarter's start in the period's place).
+    ``HourlyCallRollup.DIMENSIONS`` order, the quarter's start in the period's place).
     ``coarsen_deltas`` regroups them into each level. ``latest``, if given,
     receives each key's newest call time."""
     deltas: dict[tuple, dict[str, Any]] = {}
@@ -77,7 +77,7 @@ def coarsen_deltas(
     it does not keep, and counts errors)."""
     positions = full_dimension_positions(level)
     counts_errors = "errors" in level.MEASURES
-    status_at = CallRollup.DIMENSIONS.index("status_class")
+    status_at = HourlyCallRollup.DIMENSIONS.index("status_class")
     success = StatusClass.SUCCESS.value
     coarse: dict[tuple, dict[str, Any]] = {}
     for dimensions, measures in deltas.items():
@@ -95,7 +95,7 @@ def coarsen_deltas(
 def full_dimension_positions(level: type[RollupMeasures]) -> list[int]:
     """Where each of ``level``'s dimensions but the period sits in a key with
     every dimension (an hourly row's, or a quarter-hour delta's)."""
-    return [CallRollup.DIMENSIONS.index(name) for name in level.DIMENSIONS[1:]]
+    return [HourlyCallRollup.DIMENSIONS.index(name) for name in level.DIMENSIONS[1:]]
 
 
 # The fields of a pending row, in the order ingest writes them.

@@ -17,7 +17,7 @@ from logs.models import (
     COARSE_ROLLUP_LEVELS,
     FINE_ROLLUP_LEVELS,
     CallRecord,
-    CallRollup,
+    HourlyCallRollup,
     PendingRollupDelta,
     RollupMeasures,
     StatusClass,
@@ -70,7 +70,7 @@ def _rebuild_rollups(start: datetime | None, end: datetime | None) -> int:
     if end is not None:
         end = HOUR.floor(end)
         calls = calls.filter(created_at__lt=end)
-    fine_levels = (CallRollup, *FINE_ROLLUP_LEVELS)
+    fine_levels = (HourlyCallRollup, *FINE_ROLLUP_LEVELS)
     for level in (PendingRollupDelta, *fine_levels):
         rows = level.objects.all()
         if start is not None:
@@ -83,7 +83,7 @@ def _rebuild_rollups(start: datetime | None, end: datetime | None) -> int:
     else:
         _rebuild_rollups_python(calls, fine_levels)
     rebuild_coarse_rollups(start=start, end=end)
-    hourly = CallRollup.objects.all()
+    hourly = HourlyCallRollup.objects.all()
     if start is not None:
         hourly = hourly.filter(hour__gte=start)
     if end is not None:
@@ -127,7 +127,7 @@ def rebuild_coarse_rollups(*, start: datetime | None = None, end: datetime | Non
             if last != end:
                 last = level.next_period(last)
         period = level.PERIOD_FIELD
-        coarse, hourly = level.objects.all(), CallRollup.objects.all()
+        coarse, hourly = level.objects.all(), HourlyCallRollup.objects.all()
         if first is not None:
             coarse = coarse.filter(**{f"{period}__gte": first})
             hourly = hourly.filter(hour__gte=first)
@@ -139,14 +139,16 @@ def rebuild_coarse_rollups(*, start: datetime | None = None, end: datetime | Non
             _regroup_rollups_sql(level, first, last)
             continue
         # Elsewhere (SQLite: small data) the hours are regrouped in Python.
-        columns = [*CallRollup.DIMENSIONS, *CallRollup.MEASURES]
+        columns = [*HourlyCallRollup.DIMENSIONS, *HourlyCallRollup.MEASURES]
         columns = [
             f"{name}_id" if name in ("account", "api_key", "group") else name for name in columns
         ]
         deltas: dict[tuple, dict[str, Any]] = {}
-        width = len(CallRollup.DIMENSIONS)
+        width = len(HourlyCallRollup.DIMENSIONS)
         for values in hourly.order_by().values_list(*columns).iterator(chunk_size=5000):
-            deltas[values[:width]] = dict(zip(CallRollup.MEASURES, values[width:], strict=True))
+            deltas[values[:width]] = dict(
+                zip(HourlyCallRollup.MEASURES, values[width:], strict=True)
+            )
         _upsert_rollups(level, coarsen_deltas(deltas, level))
 
 
@@ -165,7 +167,7 @@ def _regroup_rollups_sql(
         *_dimension_columns(level),
         *(level._meta.get_field(name).column for name in level.MEASURES),
     ]
-    select = _regroup_select(level, quote(CallRollup._meta.db_table), " AND ".join(where))
+    select = _regroup_select(level, quote(HourlyCallRollup._meta.db_table), " AND ".join(where))
     sql = (
         f"INSERT INTO {quote(level._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
         + select

@@ -15,7 +15,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import AccessToken
 from accounts.services import create_access_token, revoke_access_token
-from logs.models import AccountModel, CallPayload, CallRecord, CallRollup
+from logs.models import AccountModel, CallPayload, CallRecord, HourlyCallRollup
 from tests.api.helpers import (
     INGEST_URL,
     LIST_URL,
@@ -56,7 +56,7 @@ def stored() -> dict[str, int]:
     return {
         "calls": CallRecord.objects.count(),
         "payloads": CallPayload.objects.count(),
-        "rollups": CallRollup.objects.count(),
+        "rollups": HourlyCallRollup.objects.count(),
         "models": AccountModel.objects.count(),
     }
 
@@ -89,13 +89,13 @@ def test_replaying_the_same_batch_changes_nothing(gateway, api_key):
     records = [record_dict(api_key) for _ in range(4)]
     assert post(gateway, records).json() == {"created": 4, "already_present": 0}
     before = stored()
-    rollups = list(CallRollup.objects.values_list("calls", "usage", "cost"))
+    rollups = list(HourlyCallRollup.objects.values_list("calls", "usage", "cost"))
 
     response = post(gateway, records)
     assert response.status_code == 201
     assert response.json() == {"created": 0, "already_present": 4}
     assert stored() == before
-    assert list(CallRollup.objects.values_list("calls", "usage", "cost")) == rollups
+    assert list(HourlyCallRollup.objects.values_list("calls", "usage", "cost")) == rollups
 
 
 def test_a_batch_mixing_new_and_replayed_records(gateway, api_key):

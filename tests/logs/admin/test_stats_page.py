@@ -791,3 +791,18 @@ def test_a_wide_range_with_recent_calls_only_is_not_shortened(decades):
     rows = tables(html)["calls"][1:]
     assert rows[0][0] == timezone.localtime(calls[2].created_at).date().isoformat()
     assert rows[-1][0] == timezone.localtime(calls[-1].created_at).date().isoformat()
+
+
+def test_the_stats_of_one_call_found_by_its_request_id_span_that_call(staff_client, db):
+    """A request id is read from raw calls alone: the chart covers the call's day."""
+    key = ApiKeyFactory()
+    moment = datetime(2026, 11, 3, 8, 30, tzinfo=UTC)
+    record = record_dict(key, created_at=moment)
+    ingest_calls([record, record_dict(key, created_at=moment - timedelta(days=9))], now=moment)
+
+    response = staff_client.get(ADMIN_STATS, {"q": record["request_id"], "interval": "day"})
+
+    assert response.status_code == 200
+    stats = response.context["stats"]
+    assert stats.totals.calls == 1
+    assert [row[0] for row in stats.charts[0].rows] == ["2026-11-03"]

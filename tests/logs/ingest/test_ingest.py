@@ -27,7 +27,7 @@ from accounts.services import revoke_api_key
 from logs.ingest import service as ingest_service
 from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.service import ingest_calls
-from logs.models import AccountModel, CallPayload, CallRecord, CallRollup, PendingRollupDelta
+from logs.models import AccountModel, CallPayload, CallRecord, HourlyCallRollup, PendingRollupDelta
 from logs.read.totals import call_totals
 from logs.retention.partitions import ensure_partitions, month_of, partition_name, partitions
 from tests.clock import at_instants
@@ -81,7 +81,7 @@ class Snapshot:
                 model._meta.label: model.objects.count()
                 for model in apps.get_app_config("logs").get_models()
             },
-            rollups=list(CallRollup.objects.order_by("pk").values()),
+            rollups=list(HourlyCallRollup.objects.order_by("pk").values()),
             pending=list(PendingRollupDelta.objects.order_by("pk").values()),
             last_used=dict(ApiKey.objects.values_list("pk", "last_used_at")),
         )
@@ -1273,7 +1273,7 @@ def test_a_call_stored_between_the_check_and_the_insert_is_judged_again(
     assert CallRecord.objects.filter(request_id=new["request_id"]).count() == 1
     assert CallPayload.objects.count() == 2
     fold_rollups()
-    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 2
+    assert sum(HourlyCallRollup.objects.values_list("calls", flat=True)) == 2
 
 
 def test_batches_in_one_transaction_add_to_the_rollups_once_each(api_key):
@@ -1282,7 +1282,7 @@ def test_batches_in_one_transaction_add_to_the_rollups_once_each(api_key):
         ingest_calls([record_dict(api_key) for _ in range(2)])
     fold_rollups()
 
-    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 5
+    assert sum(HourlyCallRollup.objects.values_list("calls", flat=True)) == 5
     for level in apps.get_app_config("logs").get_models():
         if level.__name__ in ("DailyCallRollup", "MonthlyCallRollup"):
             assert sum(level.objects.values_list("calls", flat=True)) == 5
@@ -1305,7 +1305,7 @@ def test_a_batch_not_waiting_for_the_disk_is_stored_and_judged_the_same(api_key)
         "req-nowait-2",
     ]
     fold_rollups()
-    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 2
+    assert sum(HourlyCallRollup.objects.values_list("calls", flat=True)) == 2
     with pytest.raises(IngestError) as refused:
         ingest_calls([dict(first, duration_ms=first["duration_ms"] + 1)], wait_for_disk=False)
     assert refused.value.errors[0].field == "request_id"

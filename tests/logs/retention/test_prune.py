@@ -15,7 +15,7 @@ from logs.ingest.service import ingest_calls
 from logs.models import (
     CallPayload,
     CallRecord,
-    CallRollup,
+    HourlyCallRollup,
 )
 from logs.retention.partitions import partition_name, partitions
 from logs.retention.prune import prune_calls
@@ -45,7 +45,7 @@ def test_prune_removes_old_calls_and_payloads_and_keeps_rollups(db, clock):
     ingest_calls(old + recent)
     fold_rollups()
     rollups_before = all_levels()
-    assert rollups_before["CallRollup"]  # something to keep
+    assert rollups_before["HourlyCallRollup"]  # something to keep
 
     result = prune_calls(older_than=timedelta(days=90))
 
@@ -115,4 +115,4 @@ def test_prune_drops_whole_month_partitions(db):
     assert "logs_callrecord_p2024_02" in result.partitions_dropped
     assert "logs_callpayload_p2024_03" in result.partitions_dropped
     assert CallRecord.objects.count() == 1
-    assert CallRollup.objects.filter(hour__year=2024).count() == 2
+    assert HourlyCallRollup.objects.filter(hour__year=2024).count() == 2

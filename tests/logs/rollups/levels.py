@@ -3,9 +3,9 @@ folding, rebuilding and pruning must leave the same rows."""
 
 from django.forms.models import model_to_dict
 
-from logs.models import COARSE_ROLLUP_LEVELS, FINE_ROLLUP_LEVELS, CallRollup
+from logs.models import COARSE_ROLLUP_LEVELS, FINE_ROLLUP_LEVELS, HourlyCallRollup
 
-ALL_LEVELS = (CallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS)
+ALL_LEVELS = (HourlyCallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS)
 
 
 def level_rows(level) -> list[tuple]:

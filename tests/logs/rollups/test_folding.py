@@ -22,8 +22,8 @@ from logs.ingest import store as ingest_store
 from logs.ingest.service import ingest_calls
 from logs.models import (
     CallRecord,
-    CallRollup,
     FoldStatus,
+    HourlyCallRollup,
     PendingRollupDelta,
 )
 from logs.read import seek, slow
@@ -201,13 +201,19 @@ def test_a_fold_that_fails_midway_loses_and_doubles_nothing(keys, monkeypatch):
     def broken_on_the_third_level(real):
         def statements(*args, **kwargs):
             produced = real(*args, **kwargs)
-            return [*produced[:2], "SELECT no_such_column FROM logs_callrollup", *produced[2:]]
+            return [
+                *produced[:2],
+                "SELECT no_such_column FROM logs_hourlycallrollup",
+                *produced[2:],
+            ]
 
         return statements
 
     def broken_apply(real):
         def apply_rows(rows):
-            rollup_apply._upsert_rollups(CallRollup, rollup_deltas.coarsen_deltas(rows, CallRollup))
+            rollup_apply._upsert_rollups(
+                HourlyCallRollup, rollup_deltas.coarsen_deltas(rows, HourlyCallRollup)
+            )
             raise OperationalError("the database went away")
 
         return apply_rows
@@ -262,7 +268,7 @@ def test_the_fold_command_folds_everything_and_refuses_a_bad_interval(keys, caps
 
     assert f"Folded {waiting} pending deltas." in capsys.readouterr().out
     assert not PendingRollupDelta.objects.exists()
-    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 30
+    assert sum(HourlyCallRollup.objects.values_list("calls", flat=True)) == 30
     for bad in ("0", "-1", "7200"):
         with pytest.raises(CommandError, match="--interval"):
             call_command("fold_rollups", "--loop", "--interval", bad)
@@ -416,7 +422,7 @@ def test_a_folder_whose_connection_is_killed_mid_fold_loses_and_doubles_nothing(
 
     fold_rollups()
     assert not PendingRollupDelta.objects.exists()
-    assert sum(CallRollup.objects.values_list("calls", flat=True)) == 200
+    assert sum(HourlyCallRollup.objects.values_list("calls", flat=True)) == 200
     folded = all_levels()
     rebuild_rollups()
     assert all_levels() == folded

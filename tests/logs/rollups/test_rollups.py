@@ -90,7 +90,7 @@ def test_incremental_rollups_equal_a_rebuild_from_raw_calls(random_calls):
     for level in ROLLUP_LEVELS:
         assert sum(row.calls for row in level.objects.all()) == len(random_calls)
     assert len(incremental["MonthlyCallRollup"]) < len(incremental["DailyCallRollup"])
-    assert len(incremental["DailyCallRollup"]) < len(incremental["CallRollup"])
+    assert len(incremental["DailyCallRollup"]) < len(incremental["HourlyCallRollup"])
 
     rebuild_rollups()
 
@@ -299,7 +299,7 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls, clo
         assert scoped_totals(staff) == expected
     tables = " ".join(q["sql"] for q in unfiltered.captured_queries)
     assert "logs_monthlycallrollup" in tables
-    assert "logs_callrecord" not in tables and '"logs_callrollup"' not in tables
+    assert "logs_callrecord" not in tables and '"logs_hourlycallrollup"' not in tables
 
     # Seven days from a whole hour to an open end: days, plus the hours before
     # the first midnight; no raw calls at all.
@@ -312,7 +312,7 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls, clo
     tables = " ".join(q["sql"] for q in week.captured_queries)
     # All accounts' whole days and hours: the per-model summaries, a few rows each.
     assert "logs_dailymodelrollup" in tables and "logs_hourlymodelrollup" in tables
-    assert "logs_dailycallrollup" not in tables and '"logs_callrollup"' not in tables
+    assert "logs_dailycallrollup" not in tables and '"logs_hourlycallrollup"' not in tables
     assert "logs_callrecord" not in tables
 
 
