@@ -26,8 +26,10 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(CheckedListMixin, admin.ModelAdmin):
-    list_display = ("name", "slug", "is_active", "created_at")
-    search_fields = ("name", "slug")
+    list_display = ("name", "slug", "source", "is_active", "created_at")
+    list_filter = ("source",)
+    search_fields = ("name", "slug", "=external_id")
+    readonly_fields = ("source", "external_id")
     prepopulated_fields = {"slug": ("name",)}
     inlines = (MembershipInline,)
 
@@ -53,21 +55,29 @@ class ApiKeyAdmin(CheckedListMixin, admin.ModelAdmin):
         "prefix",
         "account",
         "group",
+        "source",
         "created_at",
         "last_used_at",
         "revoked_at",
     )
-    list_filter = ("group", ("revoked_at", admin.EmptyFieldListFilter))
-    search_fields = ("name", "prefix", "account__name")
+    list_filter = ("group", "source", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix", "account__name", "=external_id")
     list_select_related = ("account", "group")
     autocomplete_fields = ("account",)
-    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = (
+        "prefix",
+        "source",
+        "external_id",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     actions = ("revoke_selected",)
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("account", "name", "group")
-        return ("account", "name", "group", "prefix", "created_at", "last_used_at", "revoked_at")
+        return ("account", "name", "group", *self.readonly_fields)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

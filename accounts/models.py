@@ -8,6 +8,17 @@ from django.db import models
 from django.utils import timezone
 
 
+class Source(models.TextChoices):
+    """Where an account or key was first seen, when a gateway's own records
+    brought it in rather than a person creating it here."""
+
+    LOCAL = "", "Created here"
+    LITELLM = "litellm", "LiteLLM"
+    NEWAPI = "newapi", "new-api"
+    ONEAPI = "oneapi", "one-api"
+    OPENTELEMETRY = "otel", "OpenTelemetry"
+
+
 class Account(models.Model):
     """A customer of the gateway. Every call, key and owner belongs to exactly one."""
 
@@ -15,9 +26,25 @@ class Account(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.LOCAL, blank=True, editable=False
+    )
+    external_id = models.CharField(
+        max_length=128,
+        blank=True,
+        editable=False,
+        help_text="The source's own id of this account (a LiteLLM team id, a new-api user id).",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~models.Q(source=""),
+                name="account_source_external_id_uniq",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -91,6 +118,15 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.LOCAL, blank=True, editable=False
+    )
+    external_id = models.CharField(
+        max_length=128,
+        blank=True,
+        editable=False,
+        help_text="The source's own id of this key (LiteLLM's key hash, a new-api token id).",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -98,7 +134,12 @@ class ApiKey(models.Model):
         ordering = ["account__name", "name"]
         verbose_name = "API key"
         constraints = [
-            models.UniqueConstraint(fields=["account", "name"], name="apikey_account_name_uniq")
+            models.UniqueConstraint(fields=["account", "name"], name="apikey_account_name_uniq"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~models.Q(source=""),
+                name="apikey_source_external_id_uniq",
+            ),
         ]
         indexes = [models.Index(fields=["name"], name="apikey_name_idx")]
 
