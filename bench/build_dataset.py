@@ -576,13 +576,13 @@ FROM (
 
 INSERT_PAYLOADS = f"""
 INSERT INTO logs_callpayload (
-    call_id, created_at,
+    call_id, created_at, account_id,
     request_params, request_params_truncated, request_params_original_bytes,
     request_headers, request_headers_truncated, request_headers_original_bytes,
     request_body, request_body_truncated, request_body_original_bytes,
     response, response_truncated, response_original_bytes,
     error_detail, error_detail_truncated, error_detail_original_bytes)
-SELECT id, created_at,
+SELECT id, created_at, account_id,
     json_build_object('model', model, 'temperature', 0.7, 'max_tokens', 1024,
                       'stream', is_stream)::text, false, NULL,
     '{{"Authorization": "[REDACTED]", "Content-Type": "application/json", '

@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
 LIST_TARGET_MS = 100
 STATS_TARGET_MS = 100
 API_TARGET_MS = 50
+SEARCH_TARGET_MS = 50  # a call by its request id, whatever its age
 EXPORT_TARGET_ROWS_PER_S = 200_000
 EXPORT_TARGET_MB = 200
 EXPORT_ROWS_FULL = 5_000_000
@@ -455,8 +456,6 @@ class Suite:
         return filter_calls(calls, filters)
 
     def run_lists(self):
-        from django.db import connection
-
         staff = self.client(self.staff)
         owner = self.client(self.owner)
         stock_cases = []
@@ -489,21 +488,31 @@ class Suite:
                         stock_cases.append(result)
 
         # The stock admin, on the same cases (slow: fewer runs, a guard, a statement timeout).
+        self.run_stock(
+            stock_cases,
+            staff,
+            lambda result: (
+                result.section == "admin"
+                and result.case.endswith("page 1")
+                and (", unfiltered," in result.case or ", account," in result.case)
+            ),
+        )
+
+    def run_stock(self, stock_cases: list[Result], staff, quick_keeps) -> None:
+        """The stock admin on ``stock_cases`` (each with its ``stock_url``); with
+        --quick only on those ``quick_keeps`` accepts."""
+        from django.db import connection
+
         if self.args.no_stock:
             for result in stock_cases:
                 result.stock_note = "skipped (--no-stock)"
             return
         print("Stock Django admin (same data, same filters):", flush=True)
-        skip_slow = self.quick
         with connection.cursor() as cursor:
             cursor.execute(f"SET statement_timeout = '{STOCK_STATEMENT_TIMEOUT_S}s'")
         try:
             for result in stock_cases:
-                if skip_slow and not (
-                    result.section == "admin"
-                    and result.case.endswith("page 1")
-                    and (", unfiltered," in result.case or ", account," in result.case)
-                ):
+                if self.quick and not quick_keeps(result):
                     result.stock_note = "skipped (--quick)"
                     continue
                 self.measure_stock(result, staff)
@@ -590,6 +599,91 @@ class Suite:
             f"(stock ÷ ours {ratio:.1f}) {note}",
             flush=True,
         )
+
+    # --- search by request id ---
+
+    def search_targets(self) -> list[tuple[str, str]]:
+        """(label, request id) of three calls of the portal's account: its newest,
+        one about nine days old and its oldest (in the oldest monthly partition).
+        The staff admin searches the same ids over every account."""
+        from logs.models import CallRecord
+
+        calls = CallRecord.objects.filter(account=self.account)
+        newest = calls.order_by("-created_at", "-id").values_list("request_id", flat=True)[0]
+        nine_days = (
+            calls.filter(created_at__lte=self.now - timedelta(days=9))
+            .order_by("-created_at", "-id")
+            .values_list("request_id", "created_at")
+            .first()
+        )
+        oldest = calls.order_by("created_at", "id").values_list("request_id", "created_at")[0]
+        targets = [("recent call", newest)]
+        if nine_days is not None:
+            targets.append(("call 9 days old", nine_days[0]))
+        age = (self.now - oldest[1]).days
+        targets.append((f"oldest call ({age} days)", oldest[0]))
+        return targets
+
+    def run_search(self):
+        staff = self.client(self.staff)
+        owner = self.client(self.owner)
+        api = self.client()
+        tokens = {
+            "staff": {"HTTP_AUTHORIZATION": f"Bearer {self.staff_token}"},
+            "owner": {"HTTP_AUTHORIZATION": f"Bearer {self.owner_token}"},
+        }
+        stock_cases = []
+        for label, request_id in self.search_targets():
+            for section, base, client, portal in (
+                ("admin", "/admin/logs/callrecord/", staff, False),
+                ("portal", "/portal/logs/callrecord/", owner, True),
+            ):
+                case = f"{section} search by request id, {label}"
+                url = base + "?" + urlencode({"q": request_id})
+                result = self.attempt(
+                    "search", case, self.measure_search, case, client, url, request_id
+                )
+                if result is not None and not result.error:
+                    stock = {"q": request_id}
+                    if portal:
+                        stock["account__id__exact"] = self.account.pk
+                    result.metrics["stock_url"] = "/stockadmin/logs/callrecord/?" + urlencode(stock)
+                    stock_cases.append(result)
+            for who, auth in tokens.items():
+                case = f"API calls by request id, {who}, {label}"
+                url = "/api/v1/calls/?" + urlencode({"request_id": request_id})
+                self.attempt("search", case, self.measure_search, case, api, url, request_id, auth)
+        # Stock search is Django's icontains: a scan of every call; quick runs skip it.
+        self.run_stock(stock_cases, staff, lambda result: False)
+
+    def measure_search(self, case, client, url, request_id, headers=None) -> Result:
+        """Time a search and check it shows that call, and only it (the
+        dataset's request ids are unique over all accounts)."""
+        import re
+
+        from logs.models import CallRecord
+
+        expected = [CallRecord.objects.get(request_id=request_id, account=self.account).pk]
+
+        def run():
+            elapsed, response, _ = timed_request(client, "get", url, **(headers or {}))
+            check(response, url)
+            if headers:
+                found = [row["id"] for row in response.json()["results"]]
+            else:
+                links = re.findall(rb"/logs/callrecord/(\d+)/change/", response.content)
+                found = sorted({int(pk) for pk in links})
+            if found != expected:
+                raise CaseError(f"{url}: expected only call {expected}, found {found}")
+            return elapsed
+
+        samples, note = sample(run, self.repeat)
+        result = Result("search", case, samples_ms=samples, note=note)
+        result.target = f"≤ {SEARCH_TARGET_MS} ms"
+        result.metrics["url"] = url
+        self.add(result)
+        result.passed = result.median_ms <= SEARCH_TARGET_MS
+        return result
 
     # --- totals and stats ---
 
@@ -1044,6 +1138,7 @@ class Suite:
         self.setup()
         sections = [
             ("list pages", self.run_lists),
+            ("search by request id", self.run_search),
             ("totals and stats", self.run_stats),
             ("API pages", self.run_api),
             ("exports", self.run_exports),
@@ -1344,7 +1439,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json-out", help="write the results as JSON here")
     parser.add_argument("--compare", help="JSON of a run at 100k calls: list pages vs it")
-    parser.add_argument("--only", help="comma-separated: list,totals,API,exports,ingest,…")
+    parser.add_argument("--only", help="comma-separated: list,search,totals,API,exports,ingest,…")
     parser.add_argument("--export-rows", type=int, default=0, help="streamed export (5,000,000)")
     parser.add_argument(
         "--memory-export-rows", default="", help="in-memory exports, comma-separated sizes"
