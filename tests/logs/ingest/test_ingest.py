@@ -891,7 +891,7 @@ def test_two_writers_of_the_same_call_store_it_once(monkeypatch):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_two_writers_of_one_request_id_in_different_months_store_one(monkeypatch):
-    # Partitioned by month, PostgreSQL can only enforce (request_id, created_at)
+    # Partitioned by month, PostgreSQL can only enforce (request_id, account_id, created_at)
     # uniqueness; the ingest service must still refuse the second version.
     key = ApiKeyFactory()
     this_month, last_month = timezone.now() - timedelta(days=3), timezone.now() - timedelta(days=45)
