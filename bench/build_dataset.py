@@ -828,6 +828,15 @@ def main(argv: list[str] | None = None) -> int:
         f"payloads, {row[2]:,} rollup rows, {row[3]} keys, error rate {row[5]:.2%}, "
         f"database {row[4]}."
     )
+    # Each level's rows: what a level costs in space (the quarter-hour summaries
+    # beside the hourly ones, for zones whose hours are not UTC hours).
+    from logs.models import COARSE_ROLLUP_LEVELS, FINE_ROLLUP_LEVELS, HourlyCallRollup
+
+    connection.ensure_connection()
+    print("Rollup rows per level:")
+    for level in (HourlyCallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
+        print(f"  {level.__name__:<34} {level.objects.count():10,}")
+    connection.close()
     print("Step timings:")
     for step, seconds in steps.timings:
         print(f"  {step:<34} {seconds:8.1f} s")
