@@ -263,6 +263,20 @@ def read_json_body(request, limit: int):
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType(content_type or "none")
+    raw = read_raw_body(request, limit)
+    try:
+        # fastjson.loads: orjson where it gives json.loads's result, json.loads otherwise.
+        return fastjson.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise IngestError(
+            [RecordError(None, "", f"the body is not valid JSON: {reason}")]
+        ) from None
+
+
+def read_raw_body(request, limit: int) -> bytes:
+    """The request's body as sent, at most ``limit`` bytes (BodyTooLarge beyond,
+    LengthRequired for a chunked body this server cannot read; see _read_body)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -273,14 +287,7 @@ def read_json_body(request, limit: int):
     raw = _read_body(request, limit + 1)
     if len(raw) > limit:
         raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
-    try:
-        # fastjson.loads: orjson where it gives json.loads's result, json.loads otherwise.
-        return fastjson.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise IngestError(
-            [RecordError(None, "", f"the body is not valid JSON: {reason}")]
-        ) from None
+    return raw
 
 
 def _read_body(request, size: int) -> bytes:
