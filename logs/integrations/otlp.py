@@ -18,6 +18,7 @@ import base64
 import ipaddress
 import json
 import math
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ CACHE_WRITE_TOKENS = (
 )
 REASONING_TOKENS = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
+END_USER = ("enduser.id", "user.id")
+TAGS_ATTRIBUTE = "usagelogs.tags"
 
 # error.type values that say which HTTP status the model's API answered: the
 # exception classes of the OpenAI and Anthropic SDKs (and the many clients that
@@ -126,6 +129,11 @@ _RECORD_SOURCES = {
     "input_tokens": INPUT_TOKENS[0],
     "output_tokens": OUTPUT_TOKENS[0],
     "cost": COST_ATTRIBUTES[0],
+    "cached_input_tokens": CACHE_READ_TOKENS[0],
+    "cache_write_tokens": CACHE_WRITE_TOKENS[0],
+    "reasoning_tokens": REASONING_TOKENS[0],
+    "end_user": END_USER[0],
+    "tags": TAGS_ATTRIBUTE,
     "error_reason": "error.type",
     "client_ip": "client.address",
     "request.params": "gen_ai.request.*",
@@ -350,7 +358,7 @@ def receive(request: ExportTraceServiceRequest, *, now: datetime | None = None) 
     """Map the request's GenAI spans and ingest them, all or nothing."""
     outcome = Outcome()
     records: list[dict[str, Any]] = []
-    refs: list[SpanRef] = []
+    refs: list[tuple[SpanRef, dict[str, str]]] = []
     for ref, span, resource in _spans(request):
         operation = _attributes(span.attributes).get("gen_ai.operation.name")
         if (
@@ -361,11 +369,11 @@ def receive(request: ExportTraceServiceRequest, *, now: datetime | None = None) 
             outcome.ignored += 1
             continue
         outcome.calls += 1
-        record, problems = span_record(ref, span, resource)
+        record, problems, spelt = span_record(ref, span, resource)
         outcome.problems.extend(problems)
         if record is not None:
             records.append(record)
-            refs.append(ref)
+            refs.append((ref, spelt))
     if outcome.problems or not records:
         # Nothing goes to ingest when a span is already known to be bad: the
         # request is all or nothing, and ingest would write the good ones.
@@ -423,6 +431,8 @@ class _Reader:
         self.attributes = attributes
         self.used: set[str] = set()
         self.problems: list[SpanProblem] = []
+        # The first name of a group of spellings → the one the span used.
+        self.found: dict[str, str] = {}
 
     def problem(self, name: str, message: str) -> None:
         self.problems.append(SpanProblem(self.ref, name, message))
@@ -435,6 +445,7 @@ class _Reader:
         self.used.update(names)
         for name in names:
             if name in self.attributes:
+                self.found[names[0]] = name
                 return name, self.attributes[name]
         return names[0], None
 
@@ -506,8 +517,10 @@ def _no_constant(name: str) -> Any:
 
 def span_record(
     ref: SpanRef, span: Span, resource: dict[str, AnyValue]
-) -> tuple[dict[str, Any] | None, list[SpanProblem]]:
-    """The ingest record of one GenAI span, or the problems that keep it from being one."""
+) -> tuple[dict[str, Any] | None, list[SpanProblem], dict[str, str]]:
+    """The ingest record of one GenAI span, or the problems that keep it from
+    being one; and how the span spelt the attributes the record has (for
+    ingest's problems, said in the span's words)."""
     read = _Reader(ref, _attributes(span.attributes))
     record: dict[str, Any] = {}
 
@@ -550,9 +563,9 @@ def span_record(
 
     record["input_tokens"] = read.count(*INPUT_TOKENS) or 0
     record["output_tokens"] = read.count(*OUTPUT_TOKENS) or 0
-    # Read (so a wrong type is refused by name) and kept for the call's token
-    # fields; see _token_details.
     details = _token_details(read)
+    if (tags := _tags(read, resource)) is not None:
+        details["tags"] = tags
 
     first_chunk = read.seconds("gen_ai.response.time_to_first_chunk")
     if first_chunk is not None:
@@ -583,8 +596,8 @@ def span_record(
     record.update(details)
 
     if read.problems:
-        return None, read.problems
-    return record, []
+        return None, read.problems, read.found
+    return record, [], read.found
 
 
 def _times(span: Span, read: _Reader) -> tuple[str | None, int | None]:
@@ -686,12 +699,35 @@ def _cost(read: _Reader) -> str | None:
 
 
 def _token_details(read: _Reader) -> dict[str, Any]:
-    """Cached and reasoning tokens (read and checked; stored once calls have
-    fields for them)."""
-    read.count(*CACHE_READ_TOKENS)
-    read.count(*CACHE_WRITE_TOKENS)
-    read.count(*REASONING_TOKENS)
-    return {}
+    """Cached, cache-write and reasoning tokens (the conventions count them in
+    input and output tokens, as calls do), the end user and tags."""
+    details: dict[str, Any] = {}
+    for field_name, names in (
+        ("cached_input_tokens", CACHE_READ_TOKENS),
+        ("cache_write_tokens", CACHE_WRITE_TOKENS),
+        ("reasoning_tokens", REASONING_TOKENS),
+    ):
+        if (count := read.count(*names)) is not None:
+            details[field_name] = count
+    if (end_user := read.text(*END_USER)) is not None:
+        details["end_user"] = end_user
+    return details
+
+
+def _tags(read: _Reader, resource: dict[str, AnyValue]) -> list[str] | None:
+    """``usagelogs.tags`` (a string array, or one string), on the span, else its resource."""
+    reader = read if TAGS_ATTRIBUTE in read.attributes else _Reader(read.ref, resource)
+    read.used.add(TAGS_ATTRIBUTE)
+    value = reader.attributes.get(TAGS_ATTRIBUTE)
+    if value is None:
+        return None
+    tags = plain(value)
+    if isinstance(tags, str):
+        return [tags]
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        read.problem(TAGS_ATTRIBUTE, f"must be a string array, got {describe_value(tags)}")
+        return None
+    return tags
 
 
 _REQUEST_PARAMS_PREFIX = "gen_ai.request."
@@ -764,13 +800,18 @@ def _span_context(
     return context
 
 
-def _span_problem(error: RecordError, refs: list[SpanRef]) -> SpanProblem:
+def _span_problem(error: RecordError, refs: list[tuple[SpanRef, dict[str, str]]]) -> SpanProblem:
     """An ingest problem, said of the span and attribute it came from."""
-    span = refs[error.index] if error.index is not None and error.index < len(refs) else None
-    head, _, rest = error.field.partition(".")
+    if error.index is None or error.index >= len(refs):
+        return SpanProblem(None, "", error.message)
+    span, spelt = refs[error.index]
+    # "tags[0]", "request.body.messages[2]": the record's field, then the path in it.
+    head = re.match(r"[a-z_]*", error.field).group()
+    rest = error.field[len(head) :].lstrip(".")
     source = _RECORD_SOURCES.get(error.field) or _RECORD_SOURCES.get(head)
     if source is None:
-        source = error.field
-    elif rest and error.field not in _RECORD_SOURCES:
+        return SpanProblem(span, error.field, error.message)
+    source = spelt.get(source, source)
+    if rest and error.field not in _RECORD_SOURCES:
         source = f"{source} ({rest})"
     return SpanProblem(span, source, error.message)

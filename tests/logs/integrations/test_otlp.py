@@ -293,3 +293,67 @@ def test_a_full_key_is_refused_without_being_kept(api_key):
     problems = refused(chat_span(api_key.secret))
     assert [name for _, name, _ in problems] == ["usagelogs.api_key"]
     assert api_key.secret not in repr(problems)
+
+
+# --- token accounting, end user, tags ---------------------------------------------------------
+
+
+def test_cached_and_reasoning_tokens_end_user_and_tags(api_key):
+    spec = chat_span(
+        api_key,
+        **{
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 300,
+            "gen_ai.usage.cache_read.input_tokens": 600,
+            "gen_ai.usage.cache_creation.input_tokens": 100,
+            "gen_ai.usage.reasoning.output_tokens": 200,
+            "enduser.id": "customer-4711",
+            "usagelogs.tags": ("support-bot", "prod"),
+        },
+    )
+    assert received(spec).created == 1
+    call = only_call()
+    assert (call.input_tokens, call.cached_input_tokens, call.cache_write_tokens) == (
+        1000,
+        600,
+        100,
+    )
+    assert (call.output_tokens, call.reasoning_tokens) == (300, 200)
+    assert call.end_user == "customer-4711"
+    assert call.tags == ["support-bot", "prod"]
+
+
+def test_older_cache_spellings_and_tags_on_the_resource(api_key):
+    spec = chat_span(
+        api_key,
+        **{
+            "gen_ai.usage.cache_read_input_tokens": 20,
+            "gen_ai.usage.cache_creation_input_tokens": 10,
+            "user.id": "u-1",
+        },
+    )
+    assert received(spec, resource={"usagelogs.tags": ("batch",)}).created == 1
+    call = only_call()
+    assert (call.cached_input_tokens, call.cache_write_tokens, call.end_user) == (20, 10, "u-1")
+    assert call.tags == ["batch"]
+    assert CallRecord.objects.filter(tags__has_tag="batch").count() == 1
+
+
+def test_more_cached_tokens_than_input_is_named_as_the_span_spelt_it(api_key):
+    problems = refused(chat_span(api_key, **{"gen_ai.usage.cache_read_input_tokens": 500}))
+    assert [name for _, name, _ in problems] == ["gen_ai.usage.cache_read_input_tokens"]
+    assert "input_tokens" in problems[0][2]
+
+
+@pytest.mark.parametrize(
+    "attributes, field",
+    [
+        ({"gen_ai.usage.reasoning.output_tokens": 31}, "gen_ai.usage.reasoning.output_tokens"),
+        ({"usagelogs.tags": (1, 2)}, "usagelogs.tags"),
+        ({"usagelogs.tags": ("ok", "")}, "usagelogs.tags ([1])"),
+        ({"enduser.id": "a\x07b"}, "enduser.id"),
+    ],
+)
+def test_bad_token_details_end_user_and_tags(api_key, attributes, field):
+    problems = refused(chat_span(api_key, **attributes))
+    assert [name for _, name, _ in problems] == [field]
