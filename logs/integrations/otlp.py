@@ -364,7 +364,7 @@ def receive(request: ExportTraceServiceRequest, *, now: datetime | None = None) 
         if (
             operation is None
             or operation.WhichOneof("value") != "string_value"
-            or operation.string_value.strip() in NOT_MODEL_CALLS
+            or operation.string_value.strip() in NOT_MODEL_CALLS | {""}
         ):
             outcome.ignored += 1
             continue
@@ -632,7 +632,7 @@ def _status(span: Span, read: _Reader) -> tuple[int, str, dict[str, Any]]:
         return (http_status or 200), "", {}
     if http_status is None or http_status < 400:
         http_status = ERROR_TYPE_STATUS.get((error_type or "").lower().rsplit(".", 1)[-1])
-        if http_status is None and error_type and error_type.isdigit():
+        if http_status is None and error_type and error_type.isascii() and error_type.isdigit():
             http_status = int(error_type) if 400 <= int(error_type) <= 599 else None
     message = span.status.message.strip()
     error: dict[str, Any] = {}
@@ -645,7 +645,7 @@ def _status(span: Span, read: _Reader) -> tuple[int, str, dict[str, Any]]:
             error["exception"] = {kv.key: plain(kv.value) for kv in event.attributes}
             break
     reason = error_type if error_type and error_type != "_OTHER" else message
-    reason = reason.splitlines()[0].strip() if reason.strip() else "error"
+    reason = next((line.strip() for line in reason.splitlines() if line.strip()), "error")
     if len(reason) > 255:
         reason = reason[:254] + "…"
     return (http_status or 500), reason, error

@@ -301,3 +301,71 @@ def test_any_json_span_is_answered_never_a_server_error(
     response = post(exporter, json.dumps(body), JSON)
     assert response.status_code in (200, 400), response.content[:300]
     assert stored() == (0, 0, 0)
+
+
+SDK_SCALARS = st.one_of(
+    st.text(max_size=30),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(),
+    st.booleans(),
+)
+SDK_VALUES = (
+    SDK_SCALARS
+    | st.lists(st.text(max_size=10), max_size=3)
+    | st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3)
+)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    attributes=st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "gen_ai.operation.name",
+                    "gen_ai.request.model",
+                    "gen_ai.response.model",
+                    "gen_ai.usage.input_tokens",
+                    "gen_ai.usage.output_tokens",
+                    "gen_ai.usage.cache_read.input_tokens",
+                    "gen_ai.usage.reasoning.output_tokens",
+                    "gen_ai.request.stream",
+                    "gen_ai.response.time_to_first_chunk",
+                    "gen_ai.input.messages",
+                    "error.type",
+                    "http.response.status_code",
+                    "server.port",
+                    "client.address",
+                    "enduser.id",
+                    "usagelogs.cost",
+                    "usagelogs.tags",
+                ]
+            ),
+            SDK_VALUES,
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    failed=st.booleans(),
+)
+def test_any_sdk_span_is_stored_whole_or_refused_whole(exporter, api_key, attributes, failed):
+    """SDK spans with anything in their attributes, over a valid base span and key:
+    a request is answered 200 with every GenAI span stored, or 400 with none."""
+    CallRecord.objects.all().delete()
+    specs = []
+    for extra in attributes:
+        spec = chat_span(api_key, **extra)
+        spec.error = "boom" if failed else None
+        specs.append(spec)
+    response = post(exporter, protobuf_of(*specs))
+    assert response.status_code in (200, 400), response.content[:300]
+    if response.status_code == 400:
+        assert violations(status_of(response, 400))
+        assert CallRecord.objects.count() == 0
+    else:
+        message = answer(response)
+        ignored = message.partial_success.error_message.split(" ", 1)[0]
+        assert CallRecord.objects.count() == len(specs) - (int(ignored) if ignored else 0)
