@@ -139,6 +139,9 @@ def test_spans_of_two_accounts_show_up_for_staff_and_each_owner(
         shown = {call.request_id for call in page.context["cl"].result_list}
         assert {c.request_id for c in mine} <= shown
         assert not {c.request_id for c in calls if c not in mine} & shown
+        # ... and through the API, with their own session.
+        through_api = {row["request_id"] for row in walk(session_client(world.owner))}
+        assert {c.request_id for c in calls} & through_api == {c.request_id for c in mine}
 
 
 def test_a_replayed_batch_changes_nothing(live_server, ingest_token, api_key):
