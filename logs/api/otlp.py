@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from google.rpc import code_pb2
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
 from accounts.api.throttling import IngestRateThrottle
@@ -50,6 +51,18 @@ def _failure(status: int, message: str, encoding: str) -> HttpResponse:
     return _answer(otlp.failure_status(code, message), status, encoding)
 
 
+class InRequestEncoding(BaseContentNegotiation):
+    """OTLP answers in the request's encoding, whatever Accept says (an exporter
+    may ask for application/x-protobuf, which no DRF renderer offers): the view
+    writes its own bodies, so no renderer is chosen by Accept."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 # Not in the OpenAPI schema: the body is OTLP's, specified by OpenTelemetry
 # (protobuf), which the schema could not describe; docs/integrations/ does.
 @extend_schema(exclude=True)
@@ -57,6 +70,7 @@ class OtlpTracesView(APIView):
     permission_classes = [CanIngest]
     throttle_classes = [IngestRateThrottle]
     parser_classes: list = []  # the body is read raw, below
+    content_negotiation_class = InRequestEncoding
 
     def post(self, request):
         encoding = _encoding_of(request)

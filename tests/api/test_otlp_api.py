@@ -369,3 +369,11 @@ def test_any_sdk_span_is_stored_whole_or_refused_whole(exporter, api_key, attrib
         message = answer(response)
         ignored = message.partial_success.error_message.split(" ", 1)[0]
         assert CallRecord.objects.count() == len(specs) - (int(ignored) if ignored else 0)
+
+
+@pytest.mark.parametrize("accept", [PROTOBUF, JSON, "*/*", "text/html"])
+def test_any_accept_header_is_answered_in_the_request_encoding(exporter, api_key, accept):
+    response = post(exporter, protobuf_of(chat_span(api_key)), HTTP_ACCEPT=accept)
+    assert response["Content-Type"] == PROTOBUF
+    assert not answer(response).HasField("partial_success")
+    assert CallRecord.objects.count() == 1
