@@ -260,10 +260,7 @@ def read_json_body(request, limit: int):
     too, where the server decodes it: Django reads only Content-Length bytes
     and would see an empty body.
     """
-    content_type = request.content_type.split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise UnsupportedMediaType(content_type or "none")
-    raw = read_raw_body(request, limit)
+    raw = read_body(request, limit, content_types=("application/json",))
     try:
         # fastjson.loads: orjson where it gives json.loads's result, json.loads otherwise.
         return fastjson.loads(raw)
@@ -274,9 +271,13 @@ def read_json_body(request, limit: int):
         ) from None
 
 
-def read_raw_body(request, limit: int) -> bytes:
-    """The request's body as sent, at most ``limit`` bytes (BodyTooLarge beyond,
-    LengthRequired for a chunked body this server cannot read; see _read_body)."""
+def read_body(request, limit: int, *, content_types: tuple[str, ...]) -> bytes:
+    """The request's body as bytes, at most ``limit`` of them (else BodyTooLarge),
+    for a content type among ``content_types`` (else 415). Chunked bodies as
+    ``_read_body`` says."""
+    content_type = request.content_type.split(";")[0].strip().lower()
+    if content_type not in content_types:
+        raise UnsupportedMediaType(content_type or "none")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

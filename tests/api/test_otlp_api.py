@@ -184,7 +184,7 @@ def test_a_refusal_answers_json_to_json(exporter, api_key):
         ),
         (b"not gzip", PROTOBUF, {"HTTP_CONTENT_ENCODING": "gzip"}, 400, "not valid gzip"),
         (b"", PROTOBUF, {"HTTP_CONTENT_ENCODING": "br"}, 415, "'br' is not supported"),
-        (b"", "text/plain", {}, 415, "'text/plain' is not supported"),
+        (b"", "text/plain", {}, 415, 'Unsupported media type "text/plain"'),
     ],
 )
 def test_malformed_requests_get_an_otlp_status(exporter, body, content_type, headers, status, says):
