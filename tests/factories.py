@@ -26,8 +26,8 @@ stays naive, so it is refused, as it should be); ``usage``/``cost`` may be
 
 from __future__ import annotations
 
-import base64
 import itertools
+from base64 import b64decode
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -402,5 +402,5 @@ def otlp_json(spans: list) -> dict[str, Any]:
             for span in scope_spans.get("spans", []):
                 for name in ("traceId", "spanId", "parentSpanId"):
                     if name in span:
-                        span[name] = base64.b64decode(span[name]).hex()
+                        span[name] = b64decode(span[name]).hex()
     return document
