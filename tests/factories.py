@@ -27,7 +27,9 @@ stays naive, so it is refused, as it should be); ``usage``/``cost`` may be
 from __future__ import annotations
 
 import itertools
+from base64 import b64decode
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,6 +39,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 from factory.django import DjangoModelFactory
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from accounts.models import Account, ApiKey, Group, Membership
 from accounts.services import create_api_key, revoke_api_key
@@ -294,3 +303,104 @@ class CallRecordFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class, *args, api_key, **overrides):
         return make_call(api_key, **overrides)
+
+
+# --- OpenTelemetry GenAI spans -------------------------------------------------------------
+#
+# Spans are made by the real OpenTelemetry SDK (never hand-written protobuf):
+# ``genai_spans(GenAiSpan(...), ...)`` ends each span at its given times and
+# returns the SDK's finished spans; ``otlp_request(spans)`` is the
+# ExportTraceServiceRequest the SDK's OTLP exporters send for them.
+
+
+@dataclass
+class GenAiSpan:
+    """One span as an instrumented client would make it: ``attributes`` are the
+    span's (GenAI semantic conventions and ours), ``error`` sets an ERROR status
+    with that message and records an exception event."""
+
+    attributes: dict[str, Any]
+    name: str = ""
+    start: datetime | None = None  # default: five minutes ago
+    duration_ms: float = 1500
+    error: str | None = None
+    kind: str = "CLIENT"
+
+
+def chat_span(api_key: ApiKey | str | None, **attributes: Any) -> GenAiSpan:
+    """A successful chat call's span (GenAI conventions), for ``api_key``
+    (an ApiKey or a prefix; None: no key attribute). ``attributes`` are added
+    to or override the defaults; a value of OMIT removes one."""
+    values: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.response.id": f"chatcmpl-{next_request_id()}",
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.request.max_tokens": 256,
+        "gen_ai.usage.input_tokens": 120,
+        "gen_ai.usage.output_tokens": 30,
+        "gen_ai.response.finish_reasons": ("stop",),
+        "server.address": "api.openai.com",
+        "server.port": 443,
+        "usagelogs.cost": "0.00012",
+    }
+    if api_key is not None:
+        values["usagelogs.api_key"] = api_key.prefix if isinstance(api_key, ApiKey) else api_key
+    values.update(attributes)
+    return GenAiSpan({k: v for k, v in values.items() if v is not OMIT})
+
+
+def genai_spans(*specs: GenAiSpan, resource: dict[str, Any] | None = None) -> list:
+    """The SDK's finished spans (ReadableSpan) for ``specs``, in order."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "support-bot", **(resource or {})})
+    )
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    start_spans(provider, *specs)
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def start_spans(provider, *specs: GenAiSpan) -> None:
+    """Make and end the spans of ``specs`` with ``provider``'s tracer (an SDK
+    TracerProvider with whatever processors the test set up)."""
+
+    tracer = provider.get_tracer("tests.factories")
+    for spec in specs:
+        start = spec.start or timezone.now() - timedelta(minutes=5)
+        start_ns = int(start.timestamp() * 1_000_000) * 1000
+        operation = spec.attributes.get("gen_ai.operation.name", "")
+        model = spec.attributes.get("gen_ai.request.model", "")
+        span = tracer.start_span(
+            spec.name or f"{operation} {model}".strip() or "work",
+            kind=SpanKind[spec.kind],
+            attributes=spec.attributes,
+            start_time=start_ns,
+        )
+        if spec.error is not None:
+            span.set_status(Status(StatusCode.ERROR, spec.error))
+            span.record_exception(RuntimeError(spec.error), timestamp=start_ns)
+        span.end(end_time=start_ns + int(spec.duration_ms * 1_000_000))
+
+
+def otlp_request(spans: list):
+    """The ExportTraceServiceRequest the SDK's OTLP exporters send for ``spans``."""
+
+    return encode_spans(spans)
+
+
+def otlp_json(spans: list) -> dict[str, Any]:
+    """``otlp_request(spans)`` in OTLP's JSON encoding: protobuf's JSON mapping
+    with trace and span ids in hex, as the OTLP specification has it."""
+
+    document = json_format.MessageToDict(otlp_request(spans))
+    for resource_spans in document.get("resourceSpans", []):
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                for name in ("traceId", "spanId", "parentSpanId"):
+                    if name in span:
+                        span[name] = b64decode(span[name]).hex()
+    return document

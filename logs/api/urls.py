@@ -1,6 +1,7 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
+from logs.api.otlp import OtlpTracesView
 from logs.api.views import CallViewSet, HealthView, StatsView
 
 router = DefaultRouter()
@@ -9,5 +10,7 @@ router.register("calls", CallViewSet, basename="call")
 urlpatterns = [
     path("stats/", StatsView.as_view(), name="stats"),
     path("health/", HealthView.as_view(), name="health"),
+    # An OTLP exporter's endpoint is this without "/v1/traces"; it appends that itself.
+    re_path(r"^integrations/otlp/v1/traces/?$", OtlpTracesView.as_view(), name="otlp-traces"),
     path("", include(router.urls)),
 ]
