@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from google.protobuf import json_format
@@ -693,7 +693,12 @@ def _cost(read: _Reader) -> str | None:
             return None
         # A double is not exact anyway: rounded to the places a cost is kept in.
         places = Decimal(1).scaleb(-COST_DECIMAL_PLACES)
-        return str(Decimal(repr(number)).quantize(places, ROUND_HALF_EVEN))
+        try:
+            return str(Decimal(repr(number)).quantize(places, ROUND_HALF_EVEN))
+        except InvalidOperation:
+            # Too many digits to keep at that many places: far beyond any cost.
+            read.problem(name, f"cannot be stored as a cost (too large), got {number}")
+            return None
     read.problem(name, f"must be a decimal number, got {describe_value(plain(value))}")
     return None
 

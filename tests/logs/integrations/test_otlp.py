@@ -237,6 +237,7 @@ SPAN = "resource_spans[0].scope_spans[0].spans[{}]"
         ({"usagelogs.cost": "abc"}, "usagelogs.cost", "decimal number"),
         ({"usagelogs.cost": "-1"}, "usagelogs.cost", "zero or more"),
         ({"usagelogs.cost": True}, "usagelogs.cost", "decimal number"),
+        ({"usagelogs.cost": 1e300}, "usagelogs.cost", "cannot be stored"),
         (
             {"gen_ai.response.time_to_first_chunk": 9.0},
             "gen_ai.response.time_to_first_chunk",
