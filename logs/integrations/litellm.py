@@ -138,6 +138,8 @@ _MAPPED_FIELDS = frozenset(
         "error_information",
         "error_str",
         "requester_ip_address",
+        "end_user",
+        "request_tags",
         "metadata",
     }
 )
@@ -185,6 +187,8 @@ ORIGINS: dict[str, str] = {
     "output_tokens": "completion_tokens",
     "cost": "response_cost",
     "client_ip": "requester_ip_address",
+    "end_user": "end_user",
+    "tags": "request_tags",
     "upstream": "api_base",
     f"request.params.{EXTRA_KEY}": "",
     "request.params": "model_parameters",
@@ -230,6 +234,11 @@ def to_record(index: int, payload: Any) -> tuple[Mapped | None, list[RecordError
     model = read.text("model")
     prompt_tokens = read.count("prompt_tokens")
     completion_tokens = read.count("completion_tokens")
+    token_parts, token_origins = _token_parts(meta.object("usage_object"), problems)
+    end_user = read.text("end_user")
+    tags = payload.get("request_tags")
+    if tags is not None and not isinstance(tags, list):
+        problems.add("request_tags", f"must be a list of strings, got {describe_value(tags)}")
     cost = _cost(payload.get("response_cost"), problems)
     error_information = read.object("error_information")
     error_str = read.text("error_str")
@@ -297,6 +306,9 @@ def to_record(index: int, payload: Any) -> tuple[Mapped | None, list[RecordError
         "ttft_ms": ttft_ms,
         "input_tokens": prompt_tokens,
         "output_tokens": completion_tokens,
+        **token_parts,
+        "end_user": end_user or None,
+        "tags": tags or None,
         # LiteLLM budgets are in dollars, its spend is the cost: no quota of its own.
         "usage": "0",
         "cost": cost,
@@ -310,7 +322,7 @@ def to_record(index: int, payload: Any) -> tuple[Mapped | None, list[RecordError
         "response": payload.get("response") or None,
         "error": _error_detail(error_information, error_str) if failed else None,
     }
-    origins = dict(ORIGINS)
+    origins = {**ORIGINS, **token_origins}
     if not model_group:
         origins["model"] = "model"
     if not error_message:
@@ -409,6 +421,46 @@ class _Reader:
             self._bad(name, "a whole number", value)
             return 0
         return value
+
+
+# Where LiteLLM's usage object (OpenAI's shape, Anthropic's cache counts added)
+# keeps each part of the token counts, first found first: own field → paths.
+_TOKEN_PARTS = {
+    "cached_input_tokens": (
+        ("prompt_tokens_details", "cached_tokens"),
+        ("cache_read_input_tokens",),
+    ),
+    "cache_write_tokens": (
+        ("cache_creation_input_tokens",),
+        ("prompt_tokens_details", "cache_creation_tokens"),
+    ),
+    "reasoning_tokens": (("completion_tokens_details", "reasoning_tokens"),),
+}
+
+
+def _token_parts(usage: Mapping, problems: Problems) -> tuple[dict[str, int], dict[str, str]]:
+    """Cached, cache-write and reasoning tokens from ``metadata.usage_object``,
+    and the field each was read from. LiteLLM counts cache reads and writes in
+    ``prompt_tokens`` (it adds Anthropic's to it) and reasoning in
+    ``completion_tokens``, as the own format does."""
+    parts: dict[str, int] = {}
+    origins: dict[str, str] = {}
+    for ours, paths in _TOKEN_PARTS.items():
+        for path in paths:
+            where: Any = usage
+            for step in path[:-1]:
+                where = where.get(step) if isinstance(where, Mapping) else None
+            if not isinstance(where, Mapping) or where.get(path[-1]) is None:
+                continue
+            name = ".".join(("metadata.usage_object", *path))
+            value = where[path[-1]]
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.add(name, f"must be a whole number, got {describe_value(value)}")
+            elif value:
+                parts[ours] = value
+                origins[ours] = name
+            break
+    return parts, origins
 
 
 def _milliseconds(seconds: float) -> int | None:

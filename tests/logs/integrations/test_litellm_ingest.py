@@ -175,3 +175,44 @@ def test_a_key_without_an_alias_gets_a_name():
 def test_batch_size_limits(settings, size):
     settings.USAGELOGS_INGEST_MAX_BATCH = 2
     assert errors_of([litellm_payload() for _ in range(size)]) == [(None, "")]
+
+
+def test_token_parts_end_user_and_tags_are_stored():
+    usage = {
+        "prompt_tokens": 1090,
+        "completion_tokens": 30,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 80,
+        "completion_tokens_details": {"reasoning_tokens": 20},
+    }
+    ingest_litellm(
+        [
+            litellm_payload(
+                prompt_tokens=1090,
+                end_user="customer-4711",
+                request_tags=["bot", "prod", "bot"],
+                metadata={"usage_object": usage},
+            )
+        ]
+    )
+    call = CallRecord.objects.get()
+    assert (call.input_tokens, call.cached_input_tokens, call.cache_write_tokens) == (
+        1090,
+        1000,
+        80,
+    )
+    assert (call.output_tokens, call.reasoning_tokens) == (30, 20)
+    assert call.end_user == "customer-4711"
+    assert call.tags == ["bot", "prod"]
+
+
+def test_cached_tokens_beyond_the_prompt_are_named_where_litellm_put_them():
+    usage = {"prompt_tokens_details": {"cached_tokens": 500}}
+    payload = litellm_payload(prompt_tokens=100, metadata={"usage_object": usage})
+    assert errors_of([payload]) == [
+        (0, "metadata.usage_object.prompt_tokens_details.cached_tokens")
+    ]
+
+
+def test_a_bad_tag_is_named_by_its_place_in_request_tags():
+    assert errors_of([litellm_payload(request_tags=["ok", "bad\ntag"])]) == [(0, "request_tags[1]")]

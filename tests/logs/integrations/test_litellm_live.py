@@ -151,6 +151,31 @@ def chat(metadata, *, reply="Hello!", stream=False, **kwargs):
     return call
 
 
+def cached_chat(metadata, *, call_id: str, model: str, usage: dict):
+    """A chat answered from the provider's prompt cache, as LiteLLM reports its usage."""
+    reply = {
+        "id": call_id,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "From cache"}}],
+        "usage": usage,
+    }
+
+    async def call(litellm):
+        await litellm.acompletion(
+            model=model,
+            messages=MESSAGES,
+            mock_response=reply,
+            # Where the proxy puts a request's tags and its end user (the body's "user").
+            metadata={
+                **metadata,
+                "tags": ["support-bot", "prod"],
+                "user_api_key_end_user_id": "customer-4711",
+            },
+        )
+
+    return call
+
+
 def embedding(metadata):
     async def call(litellm):
         await litellm.aembedding(
@@ -202,6 +227,30 @@ def test_a_proxys_calls_show_up_in_every_surface(litellm, live_server, ingest_to
         embedding(ALPHA_CI),
         failure(BETA_MAIN, Exception("upstream exploded")),
         chat(BETA_MAIN),
+        cached_chat(
+            ALPHA_PROD,
+            call_id=f"chatcmpl-cached-{log_format}",
+            model="gpt-4o-mini",
+            usage={
+                "prompt_tokens": 1200,
+                "completion_tokens": 80,
+                "total_tokens": 1280,
+                "prompt_tokens_details": {"cached_tokens": 1024},
+                "completion_tokens_details": {"reasoning_tokens": 64},
+            },
+        ),
+        cached_chat(
+            BETA_MAIN,
+            call_id=f"msg-cached-{log_format}",
+            model="anthropic/claude-sonnet-4-5",
+            usage={
+                "prompt_tokens": 1090,
+                "completion_tokens": 30,
+                "total_tokens": 1120,
+                "cache_read_input_tokens": 1000,
+                "cache_creation_input_tokens": 80,
+            },
+        ),
     )
 
     sent = sent_by_id(proxy)
@@ -229,8 +278,23 @@ def test_a_proxys_calls_show_up_in_every_surface(litellm, live_server, ingest_to
         assert call.cost == Decimal(str(payload["response_cost"]))
         assert call.is_stream is bool(payload["stream"])
 
+    # Today's token accounting, as LiteLLM reported it.
+    openai_cached = calls[f"chatcmpl-cached-{log_format}"]
+    assert (openai_cached.input_tokens, openai_cached.cached_input_tokens) == (1200, 1024)
+    assert (openai_cached.output_tokens, openai_cached.reasoning_tokens) == (80, 64)
+    assert openai_cached.tags == ["support-bot", "prod"]
+    assert openai_cached.end_user == "customer-4711"
+    assert openai_cached.cost > 0
+    anthropic_cached = calls[f"msg-cached-{log_format}"]
+    assert anthropic_cached.model == "claude-sonnet-4-5"
+    assert anthropic_cached.upstream.startswith("anthropic/claude-sonnet-4-5")
+    assert (anthropic_cached.cached_input_tokens, anthropic_cached.cache_write_tokens) == (1000, 80)
+    assert anthropic_cached.input_tokens == 1090
+
     by_kind = {
-        (c.call_type, c.is_stream, c.status_code): c for c in calls.values()
+        (c.call_type, c.is_stream, c.status_code): c
+        for c in calls.values()
+        if c.cached_input_tokens == 0
     }  # what LiteLLM made of each kind of call
     assert set(by_kind) == {
         ("chat", False, 200),
@@ -255,12 +319,12 @@ def test_a_proxys_calls_show_up_in_every_surface(litellm, live_server, ingest_to
         assert Decimal(row["cost"]) == call.cost
         assert row["input_tokens"] == sent[request_id]["prompt_tokens"]
 
-    # The portal, as Beta's owner sees it: Beta's two calls, nothing of Alpha's.
+    # The portal, as Beta's owner sees it: Beta's three calls, nothing of Alpha's.
     beta_owner = owner_of(Account.objects.get(external_id="team-beta"))
     response = logged_in(beta_owner).get("/portal/logs/callrecord/")
     assert response.status_code == 200
     listed = result_rows(response)
-    assert sorted(row["key_name"] for row in listed) == ["beta-main", "beta-main"]
+    assert sorted(row["key_name"] for row in listed) == ["beta-main"] * 3
     assert sorted(row["status"] for row in listed)[0].startswith("200")
     assert "alpha" not in response.content.decode().lower()
 

@@ -318,3 +318,64 @@ def test_a_body_of_no_payload_is_refused_as_a_whole(body):
     with pytest.raises(IngestError) as refused:
         parse_body(body)
     assert [e.index for e in refused.value.errors] == [None]
+
+
+# --- today's token accounting, the end user and tags --------------------------------------
+
+
+def test_openai_cached_and_reasoning_tokens_come_from_the_usage_object():
+    usage = {
+        "prompt_tokens": 120,
+        "completion_tokens": 30,
+        "prompt_tokens_details": {"cached_tokens": 100, "audio_tokens": None},
+        "completion_tokens_details": {"reasoning_tokens": 12},
+    }
+    one = mapped(litellm_payload(metadata={"usage_object": usage}))
+    record = one.record
+    assert (record["cached_input_tokens"], record["reasoning_tokens"]) == (100, 12)
+    assert "cache_write_tokens" not in record  # none written: the own format's 0
+    assert one.origins["cached_input_tokens"] == (
+        "metadata.usage_object.prompt_tokens_details.cached_tokens"
+    )
+
+
+def test_anthropic_cache_reads_and_writes_come_from_the_usage_object():
+    # LiteLLM adds Anthropic's cache reads and writes to prompt_tokens, as the own format counts.
+    usage = {
+        "prompt_tokens": 1090,
+        "completion_tokens": 30,
+        "cache_read_input_tokens": 1000,
+        "cache_creation_input_tokens": 80,
+        "prompt_tokens_details": None,
+    }
+    record = mapped(litellm_payload(prompt_tokens=1090, metadata={"usage_object": usage})).record
+    assert (record["cached_input_tokens"], record["cache_write_tokens"]) == (1000, 80)
+
+
+def test_without_a_usage_object_there_are_no_token_parts():
+    record = mapped(litellm_payload(metadata={"usage_object": None})).record
+    assert not {"cached_input_tokens", "cache_write_tokens", "reasoning_tokens"} & set(record)
+
+
+def test_a_bad_token_part_is_named_by_its_place_in_the_usage_object():
+    usage = {"completion_tokens_details": {"reasoning_tokens": "12"}}
+    assert "metadata.usage_object.completion_tokens_details.reasoning_tokens" in problems_of(
+        litellm_payload(metadata={"usage_object": usage})
+    )
+
+
+def test_end_user_and_request_tags():
+    record = mapped(litellm_payload(end_user="customer-4711", request_tags=["bot", "prod"])).record
+    assert (record["end_user"], record["tags"]) == ("customer-4711", ["bot", "prod"])
+    empty = mapped(litellm_payload(end_user=None, request_tags=[])).record
+    assert (empty["end_user"], empty["tags"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [({"end_user": 5}, "end_user"), ({"request_tags": "prod"}, "request_tags")],
+)
+def test_a_bad_end_user_or_tag_list_is_named(overrides, field):
+    payload = litellm_payload()
+    payload.update(overrides)
+    assert field in problems_of(payload)
