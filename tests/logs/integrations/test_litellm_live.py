@@ -86,20 +86,24 @@ class Proxy:
         """Make the calls, wait for LiteLLM to log each, and flush its batch."""
         asyncio.run(self._run(calls))
 
-    async def _run(self, calls) -> None:
+    def _logger(self):
+        """The callback as the proxy builds it from ``callback_settings``."""
         from litellm.integrations.generic_api.generic_api_callback import GenericAPILogger
         from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
-        logger = GenericAPILogger(
+        return GenericAPILogger(
             endpoint=f"{self.url}/api/v1/integrations/litellm/",
             headers={"Authorization": f"Bearer {self.token}"},
             log_format=self.log_format,
             # A client of this event loop (LiteLLM's shared one outlives it).
             async_httpx_client=AsyncHTTPHandler(),
-            # Only the explicit flush below sends: one batch, as the proxy's timer would.
+            # Only an explicit flush sends: one batch, as the proxy's timer would.
             batch_size=1000,
             flush_interval=3600,
         )
+
+    async def _run(self, calls) -> None:
+        logger = self._logger()
         self.litellm.callbacks = [logger]
         try:
             for call in calls:
@@ -112,24 +116,16 @@ class Proxy:
             await logger.flush_queue()
         finally:
             self.litellm.callbacks = []
+            await logger.async_httpx_client.close()
 
     def send_again(self) -> None:
         """The same batch once more, as a proxy retrying it would."""
 
         async def again():
-            from litellm.integrations.generic_api.generic_api_callback import GenericAPILogger
-            from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-
-            logger = GenericAPILogger(
-                endpoint=f"{self.url}/api/v1/integrations/litellm/",
-                headers={"Authorization": f"Bearer {self.token}"},
-                log_format=self.log_format,
-                async_httpx_client=AsyncHTTPHandler(),
-                batch_size=1000,
-                flush_interval=3600,
-            )
+            logger = self._logger()
             logger.log_queue.extend(self.sent)
             await logger.flush_queue()
+            await logger.async_httpx_client.close()
 
         asyncio.run(again())
 
