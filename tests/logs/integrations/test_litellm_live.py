@@ -314,6 +314,17 @@ def test_a_proxys_calls_show_up_in_every_surface(litellm, live_server, ingest_to
         assert (row["account_name"], row["key_name"]) == (call.account.name, call.api_key.name)
         assert Decimal(row["cost"]) == call.cost
         assert row["input_tokens"] == sent[request_id]["prompt_tokens"]
+        assert row["cached_input_tokens"] == call.cached_input_tokens
+    cached_row = rows[f"chatcmpl-cached-{log_format}"]
+    assert (cached_row["cached_input_tokens"], cached_row["reasoning_tokens"]) == (1024, 64)
+    assert (cached_row["tags"], cached_row["end_user"]) == (
+        ["support-bot", "prod"],
+        "customer-4711",
+    )
+    tagged = walk(token_client(token_for(staff)), {"tag": "support-bot"})
+    assert sorted(row["request_id"] for row in tagged) == sorted(
+        [f"chatcmpl-cached-{log_format}", f"msg-cached-{log_format}"]
+    )
 
     # The portal, as Beta's owner sees it: Beta's three calls, nothing of Alpha's.
     beta_owner = owner_of(Account.objects.get(external_id="team-beta"))
@@ -334,6 +345,13 @@ def test_a_proxys_calls_show_up_in_every_surface(litellm, live_server, ingest_to
     assert "upstream exploded" in fields["error_reason"]
     assert '"error_class": "InternalServerError"' in payload_parts(response)["error_detail"]
     assert "Say hello" in payload_parts(response)["request_body"]
+
+    # The admin's detail of the Anthropic call: its cache reads and writes.
+    response = logged_in(staff).get(f"/admin/logs/callrecord/{anthropic_cached.pk}/change/")
+    fields = detail_fields(response)
+    assert (fields["cached_input_tokens"], fields["cache_write_tokens"]) == ("1,000", "80")
+    assert fields["tags"] == "support-bot prod"
+    assert fields["end_user"] == "customer-4711"
 
     # A proxy retrying the batch changes nothing.
     before = list(CallRecord.objects.values().order_by("id"))
