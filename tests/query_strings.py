@@ -35,7 +35,19 @@ from tests.factories import (
 
 T0 = datetime(2026, 11, 19, 21, 0, tzinfo=UTC)  # calls run from here past midnight
 
-FILTER_NAMES = ("start", "end", "account", "model", "key_name", "group", "call_type", "status")
+FILTER_NAMES = (
+    "start",
+    "end",
+    "account",
+    "model",
+    "key_name",
+    "group",
+    "call_type",
+    "status",
+    # Token accounting.
+    "tag",
+    "end_user",
+)
 DRILL_DOWN = ("created_at__year", "created_at__month", "created_at__day")
 
 # (account slug, key, model, call type, status code, minutes after T0)
@@ -49,6 +61,10 @@ CALLS = [
     ("globex", "globex-prod", "gpt-4o-mini", "completion", 200, 210),
     ("acme", "acme-prod", "gpt-4o-mini", "chat", 200, 240),
 ]
+# Tags and end users of some of those calls (by index): "prod" and "ana" in both
+# accounts, the rest in one (an owner must not be offered Globex's).
+TAGS = {0: ["prod", "nightly"], 1: ["prod", "globex-eu"], 3: ["prod"], 6: ["globex-eu"]}
+END_USERS = {0: "ana", 1: "ana", 2: "bo", 4: "gus", 7: "ana"}
 
 
 @dataclass
@@ -98,6 +114,8 @@ def build_world() -> QueryWorld:
             status_code=status,
             error_reason="upstream" if status >= 400 else "",
             created_at=T0 + timedelta(minutes=minutes),
+            tags=TAGS.get(index, []),
+            end_user=END_USERS.get(index, ""),
         )
         for index, (_, key, model, call_type, status, minutes) in enumerate(CALLS)
     ]
@@ -120,6 +138,8 @@ def build_world() -> QueryWorld:
             "model": {c.model for c in calls},
             "key_name": set(keys),
             "group": set(groups),
+            "tag": {tag for c in calls for tag in c.tags},
+            "end_user": {c.end_user for c in calls if c.end_user},
             **fixed,
         },
     )
@@ -131,6 +151,8 @@ def build_world() -> QueryWorld:
             "model": {c.model for c in acme_calls},
             "key_name": {"acme-prod", "acme-batch"},
             "group": {"default", "vip"},
+            "tag": {tag for c in acme_calls for tag in c.tags},
+            "end_user": {c.end_user for c in acme_calls if c.end_user},
             **fixed,
         },
     )

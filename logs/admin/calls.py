@@ -32,13 +32,22 @@ from logs.admin.export import CallRecordResource
 from logs.admin.filters import (
     AccountFilter,
     CallTypeFilter,
+    EndUserFilter,
     GroupFilter,
     KeyNameFilter,
     ModelFilter,
     StatusFilter,
+    TagFilter,
     TimeRangeFilter,
 )
-from logs.admin.formatting import LONG_DURATION_MS, format_duration, format_speed, utc_iso
+from logs.admin.formatting import (
+    LONG_DURATION_MS,
+    format_duration,
+    format_speed,
+    share,
+    token_parts_summary,
+    utc_iso,
+)
 from logs.admin.stats_page import (
     EXPLANATION,
     INTERVAL_LABELS,
@@ -102,6 +111,9 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         GroupFilter,
         CallTypeFilter,
         StatusFilter,
+        # Token accounting: the customer's own labels.
+        TagFilter,
+        EndUserFilter,
     )
     list_select_related = ("account", "api_key", "group")
     date_hierarchy = "created_at"
@@ -226,11 +238,26 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
 
     @admin.display(description="Tokens (in / out)")
     def tokens(self, call: CallRecord):
-        return format_html(
+        cell = format_html(
             '{} <small class="call-split">({} / {})</small>',
             f"{call.total_tokens:,}",
             f"{call.input_tokens:,}",
             f"{call.output_tokens:,}",
+        )
+        details = token_parts_summary(call)
+        if not details:
+            return cell
+        # The cached share on a line of its own under the split: no wider column.
+        cached = (
+            f"{share(call.cached_input_tokens, call.input_tokens)} cached"
+            if call.cached_input_tokens
+            else "cache, reasoning"
+        )
+        return format_html(
+            '{} <small class="call-split call-token-parts" title="{}">{}</small>',
+            cell,
+            details,
+            cached,
         )
 
     # --- views -----------------------------------------------------------------
@@ -439,6 +466,9 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             ),
             "parts": payload_parts(getattr(call, "payload", None)),
             "nearby_url": self.nearby_url(request, call),
+            "cached_share": share(call.cached_input_tokens, call.input_tokens),
+            "end_user_url": self.label_url(request, "end_user", call.end_user),
+            "tag_links": [(tag, self.label_url(request, "tag", tag)) for tag in call.tags],
             "show_internal": self.scope_account(request) is None,
             "index_url": reverse(f"{self.admin_site.name}:index"),
             "changelist_url": reverse(
@@ -460,6 +490,11 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             messages.WARNING,
         )
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:index"))
+
+    def label_url(self, request, name: str, value: str) -> str:
+        """The list of calls with this tag or end user (the visible accounts')."""
+        changelist = reverse(f"{self.admin_site.name}:logs_callrecord_changelist")
+        return f"{changelist}?{urlencode({name: value})}"
 
     def nearby_url(self, request, call: CallRecord) -> str:
         params = {

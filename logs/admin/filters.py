@@ -23,7 +23,7 @@ from accounts.admin_lists import Problem, quoted
 from accounts.scoping import key_names, visible_accounts
 from logs.models import CallType, StatusClass
 from logs.read.filters import EARLIEST_YEAR, LATEST_YEAR, CallFilters, filter_calls, filter_moment
-from logs.read.scope import model_names, visible_groups
+from logs.read.scope import end_user_names, end_user_seen, model_names, tag_names, visible_groups
 
 
 def parse_user_datetime(raw: str, *, end_of_day: bool = False) -> datetime:
@@ -289,3 +289,37 @@ class StatusFilter(ScopedChoiceFilter):
 
     def filters_for(self, value: str) -> CallFilters:
         return CallFilters(status=value)
+
+
+# --- token accounting: the customer's own labels ------------------------------------
+
+
+class TagFilter(ScopedChoiceFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        return [(tag, tag) for tag in tag_names(request.user, **self.scope(request, model_admin))]
+
+    def filters_for(self, value: str) -> CallFilters:
+        return CallFilters(tag=value)
+
+
+class EndUserFilter(ScopedChoiceFilter):
+    """Lists the first end users by name; accepts any end user of the visible
+    accounts (an account may have thousands: the call detail links to its end
+    user's calls)."""
+
+    title = "end user"
+    parameter_name = "end_user"
+
+    def lookups(self, request, model_admin):
+        scope = self.scope(request, model_admin)
+        self._seen = lambda value: end_user_seen(request.user, value, **scope)
+        return [(name, name) for name in end_user_names(request.user, **scope)]
+
+    def is_offered(self, value: str) -> bool:
+        return super().is_offered(value) or ("\x00" not in value and self._seen(value))
+
+    def filters_for(self, value: str) -> CallFilters:
+        return CallFilters(end_user=value)

@@ -54,3 +54,24 @@ def milliseconds(value: float | None) -> str:
 
 def tokens_per_second(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f} tok/s"
+
+
+def share(part: int, whole: int) -> str:
+    """``part`` as a percentage of ``whole`` (cached tokens of the input, say)."""
+    return "—" if not whole else charts.percent(part / whole)
+
+
+def token_parts_summary(call) -> str:
+    """The parts of a call's tokens in words, for a tooltip: cache reads and
+    writes of the input, reasoning of the output ("" when it has none)."""
+    parts = []
+    if call.cached_input_tokens:
+        parts.append(
+            f"{call.cached_input_tokens:,} input tokens read from the cache "
+            f"({share(call.cached_input_tokens, call.input_tokens)} of the input)"
+        )
+    if call.cache_write_tokens:
+        parts.append(f"{call.cache_write_tokens:,} written to the cache")
+    if call.reasoning_tokens:
+        parts.append(f"{call.reasoning_tokens:,} reasoning tokens (part of the output)")
+    return "; ".join(parts)

@@ -194,6 +194,29 @@ class ModelSpeed:
         )
 
 
+@dataclass(frozen=True)
+class ModelCaching:
+    """One line of the per-model token accounting table, formatted for display."""
+
+    name: str
+    input_tokens: str
+    cached_input_tokens: str
+    cached_share: str
+    cache_write_tokens: str
+    reasoning_tokens: str
+
+    @classmethod
+    def of(cls, row: StatsRow) -> ModelCaching:
+        return cls(
+            name=row.key or "",
+            input_tokens=integer(row.input_tokens),
+            cached_input_tokens=integer(row.cached_input_tokens),
+            cached_share=rate(row.cached_input_share),
+            cache_write_tokens=integer(row.cache_write_tokens),
+            reasoning_tokens=integer(row.reasoning_tokens),
+        )
+
+
 @dataclass
 class UsageStats:
     interval: str
@@ -202,6 +225,7 @@ class UsageStats:
     last: datetime | None = None
     charts: list[Chart] = field(default_factory=list)
     model_speed: list[ModelSpeed] = field(default_factory=list)
+    model_caching: list[ModelCaching] = field(default_factory=list)
     top_models_by_calls: list[Ranked] = field(default_factory=list)
     top_models_by_cost: list[Ranked] = field(default_factory=list)
     top_keys_by_calls: list[Ranked] = field(default_factory=list)
@@ -211,6 +235,18 @@ class UsageStats:
     @property
     def has_calls(self) -> bool:
         return self.totals.calls > 0
+
+    @property
+    def has_token_parts(self) -> bool:
+        """Whether any call reported cache or reasoning tokens (else no table of them)."""
+        totals = self.totals
+        return bool(
+            totals.cached_input_tokens or totals.cache_write_tokens or totals.reasoning_tokens
+        )
+
+    @property
+    def cached_share(self) -> str:
+        return rate(self.totals.cached_input_share)
 
     @property
     def interval_label(self) -> str:
@@ -296,6 +332,7 @@ def build_usage_stats(
         last=last,
         charts=time_charts(series, interval),
         model_speed=[ModelSpeed.of(row) for row in models],
+        model_caching=[ModelCaching.of(row) for row in models],
         top_models_by_calls=[_ranked_model(row, row.calls, totals.calls) for row in models[:TOP]],
         top_models_by_cost=[
             _ranked_model(row, row.cost, totals.cost)

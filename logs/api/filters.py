@@ -76,6 +76,9 @@ class CallFilterSet(filters.FilterSet):
         min_value=1,
         max_value=2**63 - 1,
     )
+    # Token accounting: the customer's own labels.
+    tag = filters.CharFilter(method=_no_op, help_text="Calls carrying this tag.")
+    end_user = filters.CharFilter(method=_no_op, help_text="Exact end-user id.")
 
     class Meta:
         form = CallFilterForm
@@ -93,6 +96,8 @@ class CallFilterSet(filters.FilterSet):
             status=data.get("status") or None,
             request_id=data.get("request_id") or None,
             account_id=int(data["account"]) if data.get("account") is not None else None,
+            tag=data.get("tag") or None,
+            end_user=data.get("end_user") or None,
         )
 
     def filter_queryset(self, queryset):

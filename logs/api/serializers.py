@@ -61,6 +61,9 @@ class CallSerializer(PlannedRepresentation, serializers.ModelSerializer):
     usage = serializers.DecimalField(max_digits=20, decimal_places=6, read_only=True)
     cost = serializers.DecimalField(max_digits=20, decimal_places=8, read_only=True)
     output_tokens_per_second = serializers.FloatField(read_only=True, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The call's tags, as sent."
+    )
 
     class Meta:
         model = CallRecord
@@ -86,9 +89,14 @@ class CallSerializer(PlannedRepresentation, serializers.ModelSerializer):
             "input_tokens",
             "output_tokens",
             "total_tokens",
+            "cached_input_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
             "usage",
             "cost",
             "client_ip",
+            "end_user",
+            "tags",
         )
         read_only_fields = fields
 
@@ -184,6 +192,12 @@ class StatsRowSerializer(PlannedRepresentation, serializers.Serializer):
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
+    cached_input_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    reasoning_tokens = serializers.IntegerField()
+    cached_input_share = serializers.FloatField(
+        allow_null=True, help_text="Cached input tokens over input tokens."
+    )
     usage = serializers.DecimalField(max_digits=24, decimal_places=6)
     cost = serializers.DecimalField(max_digits=24, decimal_places=8)
     average_duration_ms = serializers.FloatField(allow_null=True)

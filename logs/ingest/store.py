@@ -23,8 +23,10 @@ from logs.ingest.records import ValidCall
 from logs.models import (
     COST_DECIMAL_PLACES,
     USAGE_DECIMAL_PLACES,
+    AccountEndUser,
     AccountGroup,
     AccountModel,
+    AccountTag,
     CallPayload,
     CallRecord,
     PendingRollupDelta,
@@ -244,24 +246,32 @@ def create_calls(fresh: list[Resolved]) -> list[int]:
     return [record.pk for record in records]
 
 
-def _first_uses(calls: list[ValidCall]) -> tuple[dict, dict]:
-    """(account, model) and (account, group) pairs of the calls, with their first time."""
+def _first_uses(calls: list[ValidCall]) -> tuple[dict, dict, dict, dict]:
+    """(account, model), (account, group), (account, tag) and (account, end user)
+    pairs of the calls, with their first time."""
     models_seen: dict[tuple[int, str], datetime] = {}
     groups_seen: dict[tuple[int, int], datetime] = {}
+    tags_seen: dict[tuple[int, str], datetime] = {}
+    end_users_seen: dict[tuple[int, str], datetime] = {}
+
+    def note(seen: dict, slot: tuple, moment: datetime) -> None:
+        if slot not in seen or moment < seen[slot]:
+            seen[slot] = moment
+
     for call in calls:
-        for seen, slot in (
-            (models_seen, (call.account_id, call.model)),
-            (groups_seen, (call.account_id, call.group_id)),
-        ):
-            if slot not in seen or call.created_at < seen[slot]:
-                seen[slot] = call.created_at
-    return models_seen, groups_seen
+        note(models_seen, (call.account_id, call.model), call.created_at)
+        note(groups_seen, (call.account_id, call.group_id), call.created_at)
+        for tag in call.tags:
+            note(tags_seen, (call.account_id, tag), call.created_at)
+        if call.end_user:
+            note(end_users_seen, (call.account_id, call.end_user), call.created_at)
+    return models_seen, groups_seen, tags_seen, end_users_seen
 
 
 def remember_models(calls: list[ValidCall]) -> None:
-    """Note the models and groups each account used, for filter choices
-    (SQLite; on PostgreSQL ``_registry_statements`` run with the batch's others)."""
-    models_seen, groups_seen = _first_uses(calls)
+    """Note the models, groups, tags and end users each account used, for filter
+    choices (SQLite; on PostgreSQL ``_registry_statements`` run with the batch's others)."""
+    models_seen, groups_seen, tags_seen, end_users_seen = _first_uses(calls)
     AccountModel.objects.bulk_create(
         [AccountModel(account_id=a, model=m, first_seen_at=t) for (a, m), t in models_seen.items()],
         ignore_conflicts=True,
@@ -273,6 +283,17 @@ def remember_models(calls: list[ValidCall]) -> None:
         ],
         ignore_conflicts=True,
     )
+    AccountTag.objects.bulk_create(
+        [AccountTag(account_id=a, tag=tag, first_seen_at=t) for (a, tag), t in tags_seen.items()],
+        ignore_conflicts=True,
+    )
+    AccountEndUser.objects.bulk_create(
+        [
+            AccountEndUser(account_id=a, end_user=user, first_seen_at=t)
+            for (a, user), t in end_users_seen.items()
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _registry_statements(calls: list[ValidCall]) -> list[tuple[str, list]]:
@@ -280,11 +301,15 @@ def _registry_statements(calls: list[ValidCall]) -> list[tuple[str, list]]:
     concurrent batches wait on each other's new rows in the same order and
     cannot deadlock."""
     statements = []
-    models_seen, groups_seen = _first_uses(calls)
+    models_seen, groups_seen, tags_seen, end_users_seen = _first_uses(calls)
     for model, seen, column, column_type in (
         (AccountModel, models_seen, "model", "varchar"),
         (AccountGroup, groups_seen, "group_id", "bigint"),
+        (AccountTag, tags_seen, "tag", "varchar"),
+        (AccountEndUser, end_users_seen, "end_user", "varchar"),
     ):
+        if not seen:
+            continue
         ordered = sorted(seen.items())
         sql = unnest_insert_sql(
             model._meta.db_table,

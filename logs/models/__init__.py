@@ -22,7 +22,7 @@ from logs.models.fields import (
     from_units,
     to_units,
 )
-from logs.models.registries import AccountGroup, AccountModel
+from logs.models.registries import AccountEndUser, AccountGroup, AccountModel, AccountTag
 from logs.models.retention import PruneRun
 from logs.models.rollups import (
     COARSE_ROLLUP_LEVELS,
@@ -57,8 +57,10 @@ __all__ = [
     "SUMMARY_ROLLUP_LEVELS",
     "USAGE_DECIMAL_PLACES",
     "AccessRecord",
+    "AccountEndUser",
     "AccountGroup",
     "AccountModel",
+    "AccountTag",
     "CallPayload",
     "CallRecord",
     "CallType",

@@ -148,6 +148,12 @@ class CallRecord(models.Model):
             models.Index(fields=["model", "-created_at", "-id"], name="call_model_page_idx"),
             models.Index(fields=["group", "-created_at", "-id"], name="call_group_page_idx"),
             models.Index(fields=["call_type", "-created_at", "-id"], name="call_type_page_idx"),
+            # The end-user filter (raw calls only), on the calls that name one.
+            models.Index(
+                fields=["end_user", "-created_at", "-id"],
+                condition=~Q(end_user=""),
+                name="call_end_user_page_idx",
+            ),
         ]
         constraints = [
             # request_id first: a search by request id over every account (the

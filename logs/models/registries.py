@@ -46,3 +46,35 @@ class AccountGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.group_id}"
+
+
+class AccountTag(models.Model):
+    """Which tags an account's calls carried, kept by ingest (filter choices)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    tag = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "tag"], name="account_tag_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.tag}"
+
+
+class AccountEndUser(models.Model):
+    """Which end users an account's calls named, kept by ingest (filter choices).
+    An account may have many: the filter offers the first few by name and
+    accepts any of them (``logs.read.scope.end_user_seen``)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    end_user = models.CharField(max_length=128)
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "end_user"], name="account_end_user_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.end_user}"

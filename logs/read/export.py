@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +59,12 @@ def _plain_decimal(value) -> str:
     return "" if value is None else format(value, "f")
 
 
+def _tags(value: list[str]) -> str:
+    """A call's tags as the JSON list PostgreSQL writes for jsonb (``["a", "b"]``:
+    a tag may hold any separator); no tags, an empty cell."""
+    return json.dumps(value, ensure_ascii=False) if value else ""
+
+
 def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -82,6 +89,11 @@ SQL_UTC = (
 
 
 SQL_YES_NO = "CASE WHEN {} THEN 'yes' ELSE 'no' END"
+
+
+# As _tags: jsonb's text is json.dumps's (", " between elements, the same
+# escapes; tags hold no control characters). It starts with "[": formula-safe.
+SQL_TAGS = "CASE WHEN jsonb_array_length({}) = 0 THEN NULL ELSE ({})::text END"
 
 
 def sql_plain_decimal(places: int) -> str:
@@ -120,8 +132,13 @@ CSV_COLUMNS: tuple[CsvColumn, ...] = (
     CsvColumn("input_tokens", "input tokens", "input_tokens", sql=SQL_AS_IS),
     CsvColumn("output_tokens", "output tokens", "output_tokens", sql=SQL_AS_IS),
     CsvColumn("total_tokens", "total tokens", "total_tokens", sql=SQL_AS_IS),
+    CsvColumn("cached_input_tokens", "cached input tokens", "cached_input_tokens", sql=SQL_AS_IS),
+    CsvColumn("cache_write_tokens", "cache write tokens", "cache_write_tokens", sql=SQL_AS_IS),
+    CsvColumn("reasoning_tokens", "reasoning tokens", "reasoning_tokens", sql=SQL_AS_IS),
     CsvColumn("usage", "usage", "usage", _plain_decimal, sql_plain_decimal(USAGE_DECIMAL_PLACES)),
     CsvColumn("cost", "cost", "cost", _plain_decimal, sql_plain_decimal(COST_DECIMAL_PLACES)),
+    CsvColumn("end_user", "end user", "end_user"),
+    CsvColumn("tags", "tags", "tags", _tags, SQL_TAGS),
 )
 
 

@@ -60,6 +60,9 @@ class CallFilters:
     status: str | None = None
     request_id: str | None = None
     account_id: int | None = None
+    # Token accounting: the customer's own labels (raw calls only).
+    tag: str | None = None
+    end_user: str | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
@@ -121,6 +124,10 @@ def _call_type(value: str) -> Q:
     return Q(call_type=value)
 
 
+def _has_tag(value: str) -> Q:
+    return Q(tags__has_tag=value)
+
+
 FILTERS: tuple[Filter, ...] = (
     Filter("model", _equals("model"), "model", _equals("model")),
     Filter("key_name", _named("api_key", ApiKey), "api_key", _named("api_key", ApiKey)),
@@ -131,6 +138,10 @@ FILTERS: tuple[Filter, ...] = (
     # (request_id, account_id, created_at) serves it on every monthly partition.
     Filter("request_id", _equals("request_id")),
     Filter("account_id", _equals("account_id"), "account", _equals("account_id")),
+    # Token accounting: labels the gateway's customer sets. Rollups keep neither
+    # (one row per tag or end user would multiply them), so both read raw calls.
+    Filter("tag", _has_tag),
+    Filter("end_user", _equals("end_user")),
 )
 FILTERS_BY_NAME = {vocabulary_filter.name: vocabulary_filter for vocabulary_filter in FILTERS}
 

@@ -64,11 +64,19 @@ class StatsRow:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     usage: Decimal
     cost: Decimal
     duration_ms_sum: int
     output_ms_sum: int
     histogram: tuple[int, ...]
+
+    @property
+    def cached_input_share(self) -> float | None:
+        """The part of the input tokens read from the prompt cache."""
+        return self.cached_input_tokens / self.input_tokens if self.input_tokens else None
 
     @property
     def average_duration_ms(self) -> float | None:

@@ -35,6 +35,9 @@ class CallTotals:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     usage: Decimal
     cost: Decimal
     duration_ms_sum: int

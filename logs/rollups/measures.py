@@ -39,6 +39,9 @@ class CallFacts(Protocol):
     ttft_ms: int | None
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     usage: Decimal
     cost: Decimal
 
@@ -125,6 +128,10 @@ MEASURES: tuple[Measure, ...] = (
         lambda call: call.input_tokens + call.output_tokens,
         lambda: Sum("total_tokens"),
     ),
+    # Parts of the input (prompt cache reads and writes) and of the output.
+    _column("cached_input_tokens"),
+    _column("cache_write_tokens"),
+    _column("reasoning_tokens"),
     _column("usage", is_money=True),
     _column("cost", is_money=True),
     _column("duration_ms_sum", call_name="duration_ms"),

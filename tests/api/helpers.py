@@ -31,6 +31,8 @@ FILTER_PARAMETERS = (
     "status",
     "request_id",
     "account",
+    "tag",
+    "end_user",
 )
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -131,8 +133,13 @@ def expected_csv_cells(row: dict) -> list[str]:
         str(row["input_tokens"]),
         str(row["output_tokens"]),
         str(row["total_tokens"]),
+        str(row["cached_input_tokens"]),
+        str(row["cache_write_tokens"]),
+        str(row["reasoning_tokens"]),
         row["usage"],
         row["cost"],
+        escaped(row["end_user"]),
+        json.dumps(row["tags"], ensure_ascii=False) if row["tags"] else "",
     ]
 
 

@@ -205,7 +205,7 @@ def judge(query: str, endpoint: str, viewer: Viewer, world: QueryWorld):
                 bad.add(name)
             elif moment is not None:
                 moments[name] = moment
-        elif name in ("model", "key_name", "group", "request_id"):
+        elif name in ("model", "key_name", "group", "request_id", "tag", "end_user"):
             if "\x00" in value:
                 bad.add(name)
             elif stripped:
@@ -281,6 +281,8 @@ def text_match(name: str, value: str):
         "key_name": lambda c: c.api_key.name == value,
         "group": lambda c: c.group.name == value,
         "request_id": lambda c: c.request_id == value,
+        "tag": lambda c: value in c.tags,
+        "end_user": lambda c: c.end_user == value,
     }[name]
 
 

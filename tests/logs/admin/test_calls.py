@@ -860,8 +860,13 @@ def expected_cells(call: CallRecord, **cells) -> list[str]:
         "input tokens": str(call.input_tokens),
         "output tokens": str(call.output_tokens),
         "total tokens": str(call.total_tokens),
+        "cached input tokens": str(call.cached_input_tokens),
+        "cache write tokens": str(call.cache_write_tokens),
+        "reasoning tokens": str(call.reasoning_tokens),
         "usage": "",
         "cost": "",
+        "end user": call.end_user,
+        "tags": json.dumps(call.tags, ensure_ascii=False) if call.tags else "",
     }
     row.update(cells)
     assert list(row) == CSV_HEADERS
@@ -918,11 +923,12 @@ def test_export_cells_are_exact(staff_client, world):
 def test_export_writes_tiny_amounts_as_plain_decimals(staff_client, world):
     """A cost below a millionth (or zero) is written with its eight places, not as 1.2E-7."""
     rows = exported_by_request_id(export(staff_client))
+    money = slice(CSV_HEADERS.index("usage"), CSV_HEADERS.index("cost") + 1)
 
-    assert rows["req-d_status"][18:] == ["0.000000", "0.00000000"]
-    assert rows["req-t2"][18:] == ["1234.123456", "0.00000012"]
-    assert rows["req-d_key"][18:] == ["0.000001", "0.00000001"]
-    assert rows["req-d_start"][19] == "0.00000003"
+    assert rows["req-d_status"][money] == ["0.000000", "0.00000000"]
+    assert rows["req-t2"][money] == ["1234.123456", "0.00000012"]
+    assert rows["req-d_key"][money] == ["0.000001", "0.00000001"]
+    assert rows["req-d_start"][CSV_HEADERS.index("cost")] == "0.00000003"
 
 
 @pytest.mark.parametrize("trigger", ["=", "+", "-", "@"])

@@ -115,6 +115,8 @@ def world(db, default_group) -> World:
                     "usage": "0.5",
                     "cost": "0.00012",
                     "upstream": "alpha-upstream-internal",
+                    "tags": ["shared-tag", "alpha-tag"],
+                    "end_user": "shared-user",
                 },
             ),
             (
@@ -148,6 +150,8 @@ def world(db, default_group) -> World:
     b_prod = ApiKeyFactory(account=b, name="bravo-prod", group=default_group)
     bravo_payload = {
         "upstream": "bravo-upstream",
+        "tags": ["bravo-tag", "shared-tag"],
+        "end_user": "bravo-user",
         "endpoint": "/v1/bravo/chat",
         "request": {"body": {"messages": [{"role": "user", "content": "bravo confidential"}]}},
     }
@@ -186,6 +190,7 @@ def world(db, default_group) -> World:
                     "usage": "3",
                     "cost": "0.03",
                     **bravo_payload,
+                    "end_user": "shared-user",
                 },
             ),
         ]
@@ -273,6 +278,8 @@ def test_filter_choices_offer_only_the_accounts_own_values(owner_a, world):
     assert filter_choices(response, "model") == ["alpha-model", "gpt-4o-mini"]
     assert filter_choices(response, "key_name") == ["alpha-batch", "alpha-prod"]
     assert filter_choices(response, "group") == ["alpha-tier", "default"]
+    assert filter_choices(response, "tag") == ["alpha-tag", "shared-tag"]
+    assert filter_choices(response, "end_user") == ["shared-user"]
     assert filter_choices(response, "account") in (None, [])
     shown = [text for text, _ in links(response)]
     assert "alpha-model" in shown
@@ -298,6 +305,9 @@ def test_a_shared_model_filter_shows_only_the_accounts_calls_of_that_model(owner
         pytest.param({"group": "bravo-group"}, True, id="b-group"),
         pytest.param({"account": "B"}, True, id="b-account"),
         pytest.param({"q": "req-bravo-1"}, False, id="b-request-id"),
+        pytest.param({"tag": "bravo-tag"}, True, id="b-tag"),
+        pytest.param({"end_user": "bravo-user"}, True, id="b-end-user"),
+        pytest.param({"tag": "shared-tag", "key_name": "bravo-prod"}, True, id="b-key-shared-tag"),
         pytest.param(
             {"model": "bravo-only-model", "key_name": "bravo-secret-key", "group": "bravo-group"},
             True,
@@ -321,6 +331,20 @@ def test_filtering_on_the_other_accounts_values_shows_nothing(owner_a, world, pa
     # the filter choices stay A's own, whatever was asked for
     assert filter_choices(response, "model") == ["alpha-model", "gpt-4o-mini"]
     assert filter_choices(response, "key_name") == ["alpha-batch", "alpha-prod"]
+    assert filter_choices(response, "tag") == ["alpha-tag", "shared-tag"]
+    assert filter_choices(response, "end_user") == ["shared-user"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("tag", "shared-tag"), ("end_user", "shared-user")])
+def test_a_shared_tag_or_end_user_shows_only_the_accounts_calls(owner_a, world, name, value):
+    response = owner_a.get(CALLS, {name: value})
+
+    assert listed(response) == ["req-alpha-1"]
+    assert response.context["totals"].calls == 1
+    assert totals_on_page(response)["calls"] == "1"
+    assert_no_trace_of_b(world, page(response))
+    rows = csv_rows(export(owner_a, {name: value}))
+    assert [row[1] for row in rows[1:]] == ["req-alpha-1"]
 
 
 def test_the_detail_of_an_own_call_hides_internal_fields(owner_a, world):
@@ -390,6 +414,8 @@ def test_the_export_holds_only_the_accounts_calls(owner_a, world):
         pytest.param({"group": "bravo-group"}, True, id="b-group"),
         pytest.param({"account": "B"}, True, id="b-account"),
         pytest.param({"q": "req-bravo-3"}, False, id="b-request-id"),
+        pytest.param({"tag": "bravo-tag"}, True, id="b-tag"),
+        pytest.param({"end_user": "bravo-user"}, True, id="b-end-user"),
         pytest.param(
             {"model": "gpt-4o-mini", "key_name": "bravo-prod"}, True, id="b-key-shared-model"
         ),

@@ -493,6 +493,8 @@ def matches(name: str, value: str):
         "group": lambda c: c.group.name == value,
         "call_type": lambda c: c.call_type == value,
         "status": lambda c: status[value][0] <= c.status_code < status[value][1],
+        "tag": lambda c: value in c.tags,
+        "end_user": lambda c: c.end_user == value,
     }[name]
 
 

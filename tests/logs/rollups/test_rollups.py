@@ -44,6 +44,8 @@ from tests.logs.rollups.levels import all_levels
 
 pytestmark = pytest.mark.django_db
 
+TOKEN_PARTS = ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
+
 
 @pytest.fixture
 def random_calls(db, clock):
@@ -59,19 +61,30 @@ def random_calls(db, clock):
         ApiKeyFactory(name="prod"),
     ]
     now = clock.now
+
+    def token_parts(record: dict) -> dict:
+        """Cache reads, cache writes and reasoning: random parts of the record's tokens."""
+        cached = rnd.randint(0, record["input_tokens"])
+        record["cached_input_tokens"] = cached
+        record["cache_write_tokens"] = rnd.randint(0, record["input_tokens"] - cached)
+        record["reasoning_tokens"] = rnd.randint(0, record["output_tokens"])
+        return record
+
     records = [
-        record_dict(
-            rnd.choice(keys),
-            created_at=now - timedelta(minutes=rnd.randint(1, rnd.choice([30, 75 * 24]) * 60)),
-            model=rnd.choice(["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]),
-            call_type=rnd.choice(["chat", "embedding", "image"]),
-            status_code=rnd.choice([200, 200, 200, 400, 429, 500, 503]),
-            duration_ms=rnd.choice([0, 49, 50, 999, 1000, 1001, 65_000, 200_000]),
-            ttft_ms=None,
-            input_tokens=rnd.randint(0, 5000),
-            output_tokens=rnd.randint(0, 800),
-            usage=str(Decimal(rnd.randint(0, 10**6)) / 10**6),
-            cost=str(Decimal(rnd.randint(0, 10**8)) / 10**8),
+        token_parts(
+            record_dict(
+                rnd.choice(keys),
+                created_at=now - timedelta(minutes=rnd.randint(1, rnd.choice([30, 75 * 24]) * 60)),
+                model=rnd.choice(["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]),
+                call_type=rnd.choice(["chat", "embedding", "image"]),
+                status_code=rnd.choice([200, 200, 200, 400, 429, 500, 503]),
+                duration_ms=rnd.choice([0, 49, 50, 999, 1000, 1001, 65_000, 200_000]),
+                ttft_ms=None,
+                input_tokens=rnd.randint(0, 5000),
+                output_tokens=rnd.randint(0, 800),
+                usage=str(Decimal(rnd.randint(0, 10**6)) / 10**6),
+                cost=str(Decimal(rnd.randint(0, 10**8)) / 10**8),
+            )
         )
         for _ in range(600)
     ]
@@ -116,6 +129,11 @@ def test_each_day_and_month_row_sums_the_raw_calls_of_its_period(random_calls):
                 totals.input_tokens,
                 totals.cost,
             ), (unit, start)
+            assert (
+                [getattr(row, name) for name in TOKEN_PARTS]
+                == [getattr(totals, name) for name in TOKEN_PARTS]
+                == [sum(calls.values_list(name, flat=True)) for name in TOKEN_PARTS]
+            )
 
 
 def test_each_summary_row_sums_the_raw_calls_of_its_period_and_dimensions(random_calls):
@@ -143,6 +161,9 @@ def test_each_summary_row_sums_the_raw_calls_of_its_period_and_dimensions(random
                 totals.cost,
                 totals.duration_ms_sum,
             ), (level.__name__, start, kept)
+            assert [getattr(row, name) for name in TOKEN_PARTS] == [
+                sum(calls.values_list(name, flat=True)) for name in TOKEN_PARTS
+            ], (level.__name__, start, kept)
 
 
 @at_instants("midnight UTC", "last minute of November")
