@@ -194,6 +194,7 @@ class NewApiFormat:
             "client_ip": text(row, "ip").strip() or None,
             "upstream": f"channel-{channel}" if channel else "",
         }
+        record.update(self._token_details(other, record))
         if details:
             record["request"] = {"params": details}
         if log_type == ERROR:
@@ -207,6 +208,26 @@ class NewApiFormat:
                 **{k: other[k] for k in ("error_type", "error_code") if k in other},
             }
         return record
+
+    @staticmethod
+    def _token_details(other: dict[str, Any], record: dict[str, Any]) -> dict[str, int]:
+        """Cache and reasoning tokens from ``other``, where they are parts of the
+        row's prompt and completion tokens as ingest counts them. Counts that do
+        not fit (a version that bills cache tokens beside the prompt) stay in the
+        request params only: input and output tokens stay exactly the source's."""
+
+        def count(name: str) -> int:
+            value = other.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+        details = {}
+        cached, written = count("cache_tokens"), count("cache_creation_tokens")
+        if cached >= 0 and written >= 0 and cached + written <= record["input_tokens"]:
+            details["cached_input_tokens"], details["cache_write_tokens"] = cached, written
+        reasoning = count("reasoning_tokens")
+        if 0 <= reasoning <= record["output_tokens"]:
+            details["reasoning_tokens"] = reasoning
+        return details
 
     def _duration_ms(self, row: dict[str, Any]) -> int:
         for name in ("elapsed_time", "request_time"):  # one-api: milliseconds

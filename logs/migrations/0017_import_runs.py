@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('logs', '0013_hourly_call_rollup'),
+        ('logs', '0015_token_accounting'),
     ]
 
     operations = [

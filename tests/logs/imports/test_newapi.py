@@ -133,6 +133,8 @@ def test_each_field_lands_where_the_mapping_says(history):
         source["prompt_tokens"],
         source["completion_tokens"],
     )
+    assert call.cached_input_tokens == other["cache_tokens"]
+    assert (call.cache_write_tokens, call.reasoning_tokens) == (0, 0)
     assert call.usage == Decimal(source["quota"])
     assert call.cost == quota_cost(source["quota"])
     assert call.duration_ms == source["use_time"] * 1000
