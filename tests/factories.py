@@ -26,6 +26,7 @@ stays naive, so it is refused, as it should be); ``usage``/``cost`` may be
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -276,6 +277,80 @@ def fold_rollups() -> int:
     while (result := fold_pending_rollups()) is not None and result.deltas:
         folded += result.deltas
     return folded
+
+
+_litellm_ids = itertools.count(1)
+
+
+def litellm_key_hash(key: str) -> str:
+    """LiteLLM's ``user_api_key_hash`` of a proxy key: its SHA-256, in hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def litellm_payload(*, metadata: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """One StandardLoggingPayload as a LiteLLM proxy posts it (the shape of
+    litellm 1.x's, trimmed of the fields the mapping never reads): a successful
+    chat call of key ``alpha-prod`` of team ``team-alpha``, five minutes ago.
+    ``metadata`` entries are merged into the payload's metadata; ``OMIT``
+    removes a field. The live tests (tests/logs/integrations/test_litellm_live.py)
+    post the real library's payloads."""
+    start = timezone.now().timestamp() - 300
+    call_id = f"chatcmpl-test-{next(_litellm_ids):07d}"
+    usage = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
+    payload: dict[str, Any] = {
+        "id": call_id,
+        "litellm_call_id": f"call-{call_id}",
+        "trace_id": f"trace-{call_id}",
+        "call_type": "acompletion",
+        "cache_hit": None,
+        "stream": None,
+        "status": "success",
+        "custom_llm_provider": "openai",
+        "startTime": start,
+        "endTime": start + 1.5,
+        "completionStartTime": start + 1.5,
+        "response_time": 1.5,
+        "model": "gpt-4o-mini",
+        "metadata": {
+            "user_api_key_hash": litellm_key_hash("sk-alpha-prod"),
+            "user_api_key_alias": "alpha-prod",
+            "user_api_key_team_id": "team-alpha",
+            "user_api_key_team_alias": "Alpha",
+            "user_api_key_user_id": None,
+            "user_api_key_request_route": "/chat/completions",
+            "requester_ip_address": None,
+            "usage_object": usage,
+        },
+        "response_cost": 0.0000135,
+        "total_tokens": 150,
+        "prompt_tokens": 120,
+        "completion_tokens": 30,
+        "request_tags": [],
+        "end_user": None,
+        "api_base": "https://api.openai.com",
+        "model_group": "gpt-4o-mini",
+        "model_id": "deployment-1",
+        "requester_ip_address": "203.0.113.7",
+        "messages": [{"role": "user", "content": "Hello there"}],
+        "response": {
+            "id": call_id,
+            "object": "chat.completion",
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi!"}}],
+            "usage": usage,
+        },
+        "model_parameters": {"temperature": 0.2, "max_tokens": 256},
+        "hidden_params": {"model_id": "deployment-1", "api_base": "https://api.openai.com"},
+        "error_str": None,
+        "error_information": None,
+    }
+    payload["metadata"].update(metadata or {})
+    payload.update(overrides)
+    for container in (payload, payload["metadata"]):
+        for name, value in list(container.items()):
+            if value is OMIT:
+                del container[name]
+    return payload
 
 
 class CallRecordFactory(factory.Factory):

@@ -231,6 +231,10 @@ USAGELOGS_INGEST_MAX_BODY_BYTES = env_int("USAGELOGS_INGEST_MAX_BODY_BYTES", 32 
 USAGELOGS_FOLD_AFTER_INGEST = env_bool("USAGELOGS_FOLD_AFTER_INGEST", True)
 # /api/v1/health/ says "behind" once the oldest pending delta has waited this long.
 USAGELOGS_FOLD_BEHIND_SECONDS = env_int("USAGELOGS_FOLD_BEHIND_SECONDS", 60)
+# Gateways that post their own records (LiteLLM: docs/integrations/) name their
+# teams and keys; those seen for the first time become accounts and keys here.
+# Off: a record of a team or key not set up here is refused (400).
+USAGELOGS_INTEGRATIONS_CREATE_ACCOUNTS = env_bool("USAGELOGS_INTEGRATIONS_CREATE_ACCOUNTS", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -260,8 +260,23 @@ def read_json_body(request, limit: int):
     too, where the server decodes it: Django reads only Content-Length bytes
     and would see an empty body.
     """
+    raw = read_body(request, limit, content_types=("application/json",))
+    try:
+        # fastjson.loads: orjson where it gives json.loads's result, json.loads otherwise.
+        return fastjson.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise IngestError(
+            [RecordError(None, "", f"the body is not valid JSON: {reason}")]
+        ) from None
+
+
+def read_body(request, limit: int, *, content_types: tuple[str, ...]) -> bytes:
+    """The request's body as bytes, at most ``limit`` of them (else BodyTooLarge),
+    for a content type among ``content_types`` (else 415). Chunked bodies as
+    ``_read_body`` says."""
     content_type = request.content_type.split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if content_type not in content_types:
         raise UnsupportedMediaType(content_type or "none")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -273,14 +288,7 @@ def read_json_body(request, limit: int):
     raw = _read_body(request, limit + 1)
     if len(raw) > limit:
         raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
-    try:
-        # fastjson.loads: orjson where it gives json.loads's result, json.loads otherwise.
-        return fastjson.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise IngestError(
-            [RecordError(None, "", f"the body is not valid JSON: {reason}")]
-        ) from None
+    return raw
 
 
 def _read_body(request, size: int) -> bytes:
