@@ -126,7 +126,12 @@ def import_batch(
         outcome.stopped_at = RefusedRow(fmt.source_id(row), name(error.field), error.message, row)
         return outcome
     try:
-        result = write_batch(checked, skip_bad=skip_bad, wait_for_disk=False)
+        result = write_batch(
+            checked,
+            skip_bad=skip_bad,
+            wait_for_disk=False,
+            replays_are_present=getattr(fmt, "replays_are_present", False),
+        )
     except IngestError as exc:  # a request id already stored with other content
         error = exc.errors[0]
         row = rows[error.index]

@@ -65,7 +65,13 @@ def check_batch(records: Sequence[Any], *, now: datetime) -> CheckedBatch:
     return CheckedBatch(resolved, [*errors, *key_errors], len(records))
 
 
-def write_batch(batch: CheckedBatch, *, skip_bad: bool, wait_for_disk: bool = True) -> BulkResult:
+def write_batch(
+    batch: CheckedBatch,
+    *,
+    skip_bad: bool,
+    wait_for_disk: bool = True,
+    replays_are_present: bool = False,
+) -> BulkResult:
     """Write a checked batch in one transaction, all or nothing.
 
     Without ``skip_bad`` a batch with any problem (found by ``check_batch``,
@@ -73,6 +79,10 @@ def write_batch(batch: CheckedBatch, *, skip_bad: bool, wait_for_disk: bool = Tr
     and writes nothing. With it, the good records are written and the
     problems returned in ``refused``. ``wait_for_disk=False`` as in
     ``ingest_calls``: the caller waits for the disk once, at the end.
+
+    ``replays_are_present``: a request id already stored counts as present even
+    when its content differs, for a source whose calls another path may have
+    stored first with more detail (LiteLLM's live integration and its spend logs).
     """
     if batch.errors and not skip_bad:
         raise IngestError(sorted(batch.errors, key=lambda e: e.index or 0))
@@ -86,6 +96,8 @@ def write_batch(batch: CheckedBatch, *, skip_bad: bool, wait_for_disk: bool = Tr
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         lock_request_ids([call.request_id for call, *_ in batch.resolved])
         fresh, duplicates, conflicts = judge_replays(batch.resolved)
+        if conflicts and replays_are_present:
+            duplicates, conflicts = duplicates + len(conflicts), []
         if conflicts:
             if not skip_bad:
                 raise IngestError(conflicts)

@@ -12,7 +12,7 @@ import json
 import random
 import sqlite3
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -245,3 +245,161 @@ def source_sums(rows: list[dict[str, Any]], *, quota_per_usd: int = 500_000) -> 
 
 def quota_cost(quota: int, quota_per_usd: int = 500_000) -> Decimal:
     return (Decimal(quota) / quota_per_usd).quantize(Decimal("0.00000001"))
+
+
+# --- LiteLLM ------------------------------------------------------------------------
+
+LITELLM_COLUMNS = (
+    "request_id",
+    "call_type",
+    "api_key",
+    "spend",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "startTime",
+    "endTime",
+    "completionStartTime",
+    "model",
+    "model_id",
+    "model_group",
+    "custom_llm_provider",
+    "api_base",
+    "user",
+    "metadata",
+    "cache_hit",
+    "cache_key",
+    "request_tags",
+    "team_id",
+    "end_user",
+    "requester_ip_address",
+    "messages",
+    "response",
+    "session_id",
+    "status",
+)
+# As prisma migrates schema.prisma's model LiteLLM_SpendLogs on PostgreSQL.
+LITELLM_POSTGRES_DDL = (
+    'CREATE TABLE "LiteLLM_SpendLogs" ("request_id" TEXT NOT NULL, "call_type" TEXT NOT NULL, '
+    '"api_key" TEXT NOT NULL DEFAULT \'\', "spend" DOUBLE PRECISION NOT NULL DEFAULT 0.0, '
+    '"total_tokens" INTEGER NOT NULL DEFAULT 0, "prompt_tokens" INTEGER NOT NULL DEFAULT 0, '
+    '"completion_tokens" INTEGER NOT NULL DEFAULT 0, "startTime" TIMESTAMP(3) NOT NULL, '
+    '"endTime" TIMESTAMP(3) NOT NULL, "completionStartTime" TIMESTAMP(3), '
+    "\"model\" TEXT NOT NULL DEFAULT '', \"model_id\" TEXT DEFAULT '', "
+    "\"model_group\" TEXT DEFAULT '', \"custom_llm_provider\" TEXT DEFAULT '', "
+    "\"api_base\" TEXT DEFAULT '', \"user\" TEXT DEFAULT '', \"metadata\" JSONB DEFAULT '{}', "
+    "\"cache_hit\" TEXT DEFAULT '', \"cache_key\" TEXT DEFAULT '', "
+    '"request_tags" JSONB DEFAULT \'[]\', "team_id" TEXT, "end_user" TEXT, '
+    '"requester_ip_address" TEXT, "messages" JSONB DEFAULT \'{}\', '
+    '"response" JSONB DEFAULT \'{}\', "session_id" TEXT, "status" TEXT, '
+    'CONSTRAINT "LiteLLM_SpendLogs_pkey" PRIMARY KEY ("request_id"))'
+)
+LITELLM_SQLITE_DDL = (
+    'CREATE TABLE "LiteLLM_SpendLogs" ('
+    + ", ".join(
+        f'"{c}" TEXT' if c != "request_id" else '"request_id" TEXT PRIMARY KEY'
+        for c in LITELLM_COLUMNS
+    )
+    + ")"
+)
+KEY_HASHES = {f"{n:064x}": (f"team-{n % 3}" if n % 4 else None, f"key-{n}") for n in range(1, 9)}
+
+
+def litellm_rows(count: int, *, seed: int = 5) -> list[dict[str, Any]]:
+    """Spend-log rows: successes and failures, streamed and not, with and without a team."""
+    rng = random.Random(seed)
+    rows = []
+    for n in range(count):
+        key_hash = rng.choice(list(KEY_HASHES))
+        team, alias = KEY_HASHES[key_hash]
+        start = datetime.fromtimestamp(START + n * 211 + rng.randrange(200), tz=UTC)
+        streamed = rng.random() < 0.5
+        seconds = rng.uniform(0.3, 20)
+        end = start + timedelta(seconds=seconds)
+        first = start + timedelta(seconds=seconds / 4) if streamed else end
+        prompt, completion = rng.randrange(1, 3000), rng.randrange(0, 600)
+        failed = rng.random() < 0.05
+        metadata: dict[str, Any] = {
+            "user_api_key_alias": alias,
+            "user_api_key_team_alias": f"{team} alias" if team else None,
+            "user_api_key_user_id": f"user-{rng.randrange(5)}",
+            "spend_logs_metadata": None,
+        }
+        if failed:
+            prompt = completion = 0
+            metadata["error_information"] = {
+                "error_code": "429",
+                "error_class": "RateLimitError",
+                "error_message": "litellm.RateLimitError: too many requests",
+            }
+        group = rng.choice(("gpt-4o", "claude-sonnet"))
+        rows.append(
+            {
+                "request_id": f"chatcmpl-{seed}-{n:06d}",
+                "call_type": "acompletion",
+                "api_key": key_hash,
+                "spend": 0.0 if failed else (prompt * 2.5e-06 + completion * 1e-05),
+                "total_tokens": prompt + completion,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "startTime": start.replace(tzinfo=None),
+                "endTime": end.replace(tzinfo=None),
+                "completionStartTime": first.replace(tzinfo=None),
+                "model": f"{group}-2024-08-06",
+                "model_id": "deployment-1",
+                "model_group": group,
+                "custom_llm_provider": "openai",
+                "api_base": "https://api.openai.com/v1",
+                "user": "",
+                "metadata": metadata,
+                "cache_hit": "False",
+                "cache_key": "",
+                "request_tags": ["prod", "batch"] if n % 3 == 0 else [],
+                "team_id": team,
+                "end_user": f"customer-{n % 7}" if n % 2 else None,
+                "requester_ip_address": "198.51.100.4",
+                "messages": {},
+                "response": {},
+                "session_id": None,
+                "status": "failure" if failed else "success",
+            }
+        )
+    return rows
+
+
+def litellm_as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as a dump (or SQLite) holds it: times as text, JSON columns as JSON text."""
+    return {
+        k: v.isoformat(sep=" ")
+        if isinstance(v, datetime)
+        else json.dumps(v)
+        if isinstance(v, dict | list)
+        else v
+        for k, v in row.items()
+    }
+
+
+def write_litellm_sqlite(path: Path, rows: list[dict[str, Any]]) -> Path:
+    db = sqlite3.connect(path)
+    db.execute(LITELLM_SQLITE_DDL)
+    columns = ", ".join(f'"{c}"' for c in LITELLM_COLUMNS)
+    marks = ", ".join("?" for _ in LITELLM_COLUMNS)
+    db.executemany(
+        f'INSERT INTO "LiteLLM_SpendLogs" ({columns}) VALUES ({marks})',
+        [tuple(litellm_as_text(row)[c] for c in LITELLM_COLUMNS) for row in rows],
+    )
+    db.commit()
+    db.close()
+    return path
+
+
+def litellm_sums(rows: list[dict[str, Any]]) -> dict:
+    """(UTC day, model group, key hash) → calls, tokens and cost, as the spend logs count."""
+    sums: dict = defaultdict(Counter)
+    for row in rows:
+        slot = sums[(row["startTime"].date(), row["model_group"], row["api_key"])]
+        slot["calls"] += 1
+        slot["input_tokens"] += row["prompt_tokens"]
+        slot["output_tokens"] += row["completion_tokens"]
+        slot["cost"] += Decimal(str(row["spend"])).quantize(Decimal("0.00000001"))
+    return dict(sums)
