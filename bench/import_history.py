@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -212,6 +213,7 @@ def main() -> None:
         if args.batch_size:
             command += ["--batch-size", str(args.batch_size)]
         load = machine()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             command,
@@ -221,11 +223,19 @@ def main() -> None:
             text=True,
         )
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(done.stdout.strip())
     if done.returncode:
         sys.exit(done.stderr)
     rate = args.rows / elapsed
     print(f"{args.rows:,} source rows in {elapsed:.1f} s: {rate:,.0f} rows/s ({load})")
+    # The import's own processes (this one's children), not PostgreSQL's: the rate
+    # one core of Python sustains, whatever else the machine was running.
+    print(
+        f"CPU time of the import's processes: {cpu:.1f} s, "
+        f"{args.rows / cpu:,.0f} rows per CPU-second"
+    )
     if args.json_out:
         Path(args.json_out).write_text(
             json.dumps(
@@ -235,6 +245,8 @@ def main() -> None:
                     "rows": args.rows,
                     "seconds": round(elapsed, 2),
                     "rows_per_second": round(rate),
+                    "import_cpu_seconds": round(cpu, 1),
+                    "rows_per_cpu_second": round(args.rows / cpu),
                     "command": " ".join(command[1:]),
                     "summary": done.stdout.strip(),
                     "machine": load,

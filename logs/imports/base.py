@@ -9,12 +9,12 @@ other source.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from logs.imports.tables import Table
+from logs.ingest import fastjson
 from logs.ingest.text import has_lone_surrogate
 
 
@@ -137,7 +137,7 @@ def json_object(row: dict[str, Any], name: str) -> dict[str, Any]:
         return value
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = fastjson.loads(value.encode("utf-8", "surrogatepass"))
         except (ValueError, RecursionError):
             parsed = None
         if isinstance(parsed, dict):
