@@ -182,21 +182,34 @@ def test_a_litellm_postgresql_database_is_read_by_url(tmp_path):
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _server_url(name)
-    rows = litellm_rows(500)
+    rows = litellm_rows(550)
+    columns = ", ".join(f'"{c}"' for c in LITELLM_COLUMNS)
+
+    def fill(batch):
+        with (
+            psycopg.connect(url) as source,
+            source.cursor().copy(f'COPY "LiteLLM_SpendLogs" ({columns}) FROM STDIN') as copy,
+        ):
+            for row in batch:
+                copy.write_row([litellm_as_text(row)[c] for c in LITELLM_COLUMNS])
+
     try:
         with psycopg.connect(url) as source:
             source.execute(LITELLM_POSTGRES_DDL)
-            columns = ", ".join(f'"{c}"' for c in LITELLM_COLUMNS)
-            with source.cursor().copy(f'COPY "LiteLLM_SpendLogs" ({columns}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row([litellm_as_text(row)[c] for c in LITELLM_COLUMNS])
+        fill(rows[:500])
 
         out, _, error = run("--from", "litellm", url, "--batch-size", "100", "--workers", "2")
 
         assert error is None, error
-        assert f"Done: {len(rows)} imported" in out
+        assert "Done: 500 imported" in out
+        assert stored_sums() == litellm_sums(rows[:500])
+        assert rollup_sums() == litellm_sums(rows[:500])
+
+        # The proxy logged more calls since: the next run reads on from (startTime, request_id).
+        fill(rows[500:])
+        out, _, error = run("--from", "litellm", url)
+        assert "Done: 50 imported, 0 already present" in out
         assert stored_sums() == litellm_sums(rows)
-        assert rollup_sums() == litellm_sums(rows)
     finally:
         with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
