@@ -73,6 +73,27 @@ def _ingest_calls(
         )
     now = now or timezone.now()
 
+    valid, errors = validate_records(records, now)
+    resolved, key_errors = resolve_keys(valid)
+    errors.extend(key_errors)
+
+    if errors:
+        # Report conflicting replays together with every other problem of the batch.
+        # (A batch with no other problem has its replays judged once, in _store.)
+        errors.extend(judge_replays(resolved)[2])
+        raise IngestError(sorted(errors, key=lambda e: (e.index is not None, e.index or 0)))
+
+    ensure_partitions({month_of(call.created_at) for call, *_ in resolved})
+    try:
+        return _store(resolved, wait_for_disk)
+    except IntegrityError:
+        # Another writer stored one of these request_ids between our check and
+        # our insert. Run once more: now the check sees it and judges the replay.
+        return _store(resolved, wait_for_disk)
+
+
+def validate_records(records: Sequence[Any], now: datetime) -> tuple[list[ValidCall], list]:
+    """Every record validated: the valid calls and every problem of the others."""
     valid: list[ValidCall] = []
     errors: list[RecordError] = []
     for index, record in enumerate(records):
@@ -81,7 +102,12 @@ def _ingest_calls(
             errors.extend(record_errors)
         if call is not None:
             valid.append(call)
+    return valid, errors
 
+
+def resolve_keys(valid: list[ValidCall]) -> tuple[list[Resolved], list[RecordError]]:
+    """Each valid call with its key and group (ids filled in), or why it has none:
+    an unknown key prefix, a key revoked before the call, an unknown group."""
     keys = {
         key.prefix: key
         for key in ApiKey.objects.filter(prefix__in={c.key_prefix for c in valid}).select_related(
@@ -91,6 +117,7 @@ def _ingest_calls(
     group_names = {c.group_name for c in valid if c.group_name is not None}
     groups = {g.name: g for g in Group.objects.filter(name__in=group_names)} if group_names else {}
 
+    errors: list[RecordError] = []
     resolved: list[Resolved] = []
     for call in valid:
         key = keys.get(call.key_prefix)
@@ -117,20 +144,7 @@ def _ingest_calls(
         call.api_key_id = key.pk
         call.group_id = group.pk
         resolved.append((call, key, group))
-
-    if errors:
-        # Report conflicting replays together with every other problem of the batch.
-        # (A batch with no other problem has its replays judged once, in _store.)
-        errors.extend(judge_replays(resolved)[2])
-        raise IngestError(sorted(errors, key=lambda e: (e.index is not None, e.index or 0)))
-
-    ensure_partitions({month_of(call.created_at) for call, *_ in resolved})
-    try:
-        return _store(resolved, wait_for_disk)
-    except IntegrityError:
-        # Another writer stored one of these request_ids between our check and
-        # our insert. Run once more: now the check sees it and judges the replay.
-        return _store(resolved, wait_for_disk)
+    return resolved, errors
 
 
 @transaction.atomic

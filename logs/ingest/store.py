@@ -93,8 +93,11 @@ def _call_ids(count: int) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
+def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[int]:
     """Write new calls and everything they change; returns their ids.
+
+    ``deltas=False`` leaves out the pending rollup deltas, for a bulk import
+    that rebuilds the rollups of its range once at the end (``logs.ingest.bulk``).
 
     Calls and payloads go in with COPY. The server indexes the calls while
     they stream in, and meanwhile this process prepares the payload rows and
@@ -145,7 +148,7 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
-            pending = pending_rows(calls, added_at=timezone.now())
+            pending = pending_rows(calls, added_at=timezone.now()) if deltas else []
             statements = _registry_statements(calls)
         if payload_rows:
             payloads_sql = (
@@ -155,16 +158,17 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
             with cursor.copy(payloads_sql) as copy:
                 for row in payload_rows:
                     copy.write_row(row)
-        columns = pending_columns()
-        pending_sql = (
-            f"COPY {quote(PendingRollupDelta._meta.db_table)} "
-            f"({', '.join(quote(c) for c in columns)}) FROM STDIN"
-        )
-        with cursor.copy(pending_sql) as copy:
-            for row in pending:
-                row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
-                row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
-                copy.write_row([row[name] for name in PENDING_FIELDS])
+        if pending:
+            columns = pending_columns()
+            pending_sql = (
+                f"COPY {quote(PendingRollupDelta._meta.db_table)} "
+                f"({', '.join(quote(c) for c in columns)}) FROM STDIN"
+            )
+            with cursor.copy(pending_sql) as copy:
+                for row in pending:
+                    row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
+                    row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
+                    copy.write_row([row[name] for name in PENDING_FIELDS])
         execute_together(cursor, statements)
     return ids
 

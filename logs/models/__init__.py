@@ -22,6 +22,7 @@ from logs.models.fields import (
     from_units,
     to_units,
 )
+from logs.models.imports import ImportRun
 from logs.models.registries import AccountEndUser, AccountGroup, AccountModel, AccountTag
 from logs.models.retention import PruneRun
 from logs.models.rollups import (
@@ -73,6 +74,7 @@ __all__ = [
     "HourlyAccountModelRollup",
     "HourlyCallRollup",
     "HourlyModelRollup",
+    "ImportRun",
     "MonthlyCallRollup",
     "PendingRollupDelta",
     "PruneRun",
