@@ -244,10 +244,25 @@ class IngestRecordSerializer(serializers.Serializer):
     input_tokens = serializers.IntegerField(min_value=0)
     output_tokens = serializers.IntegerField(min_value=0)
     total_tokens = serializers.IntegerField(min_value=0, required=False)
+    cached_input_tokens = serializers.IntegerField(
+        min_value=0, required=False, help_text="Read from the prompt cache; part of input_tokens."
+    )
+    cache_write_tokens = serializers.IntegerField(
+        min_value=0, required=False, help_text="Written to the prompt cache; part of input_tokens."
+    )
+    reasoning_tokens = serializers.IntegerField(
+        min_value=0, required=False, help_text="Part of output_tokens."
+    )
     usage = serializers.DecimalField(max_digits=18, decimal_places=6)
     cost = serializers.DecimalField(max_digits=18, decimal_places=8)
     client_ip = serializers.IPAddressField(required=False)
     upstream = serializers.CharField(required=False)
+    end_user = serializers.CharField(
+        max_length=128, required=False, help_text="The customer's own end-user id."
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=20, required=False
+    )
     request = serializers.JSONField(required=False)
     response = serializers.JSONField(required=False)
     error = serializers.JSONField(required=False)

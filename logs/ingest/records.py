@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -27,7 +27,7 @@ from logs.ingest.redaction import (
     redact_field,
     redact_upstream,
 )
-from logs.ingest.text import describe_value, printable, storable, unstorable
+from logs.ingest.text import describe_value, is_label, printable, storable, unlabel, unstorable
 from logs.models import (
     COST_DECIMAL_PLACES,
     USAGE_DECIMAL_PLACES,
@@ -75,10 +75,15 @@ TOP_LEVEL_FIELDS = frozenset(
         "input_tokens",
         "output_tokens",
         "total_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
         "usage",
         "cost",
         "client_ip",
         "upstream",
+        "end_user",
+        "tags",
         "request",
         "response",
         "error",
@@ -102,6 +107,15 @@ REQUIRED_FIELDS = (
 
 
 REQUEST_FIELDS = frozenset({"params", "body", "headers"})
+
+
+MAX_END_USER_LENGTH = 128
+
+
+MAX_TAGS = 20
+
+
+MAX_TAG_LENGTH = 64
 
 
 @dataclass(slots=True)
@@ -131,6 +145,12 @@ class ValidCall:
     parts: dict[str, Any]  # redacted, not yet capped
     # Each part's JSON text as stored (before the cap); None for an absent part.
     texts: dict[str, str | None]
+    # Parts of input_tokens (cache reads, cache writes) and of output_tokens.
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    end_user: str = ""
+    tags: list[str] = field(default_factory=list)  # distinct, in the order sent
     account_id: int = 0
     api_key_id: int = 0
     group_id: int = 0
@@ -169,6 +189,17 @@ class ValidCall:
             "upstream": self.upstream,
             "parts": self.parts,
         }
+        # Fields added later count only when set: a call sent before they existed
+        # (or sent again without them) keeps the hash it was stored with.
+        for name, value, default in (
+            ("cached_input_tokens", self.cached_input_tokens, 0),
+            ("cache_write_tokens", self.cache_write_tokens, 0),
+            ("reasoning_tokens", self.reasoning_tokens, 0),
+            ("end_user", self.end_user, ""),
+            ("tags", self.tags, []),
+        ):
+            if value != default:
+                canonical[name] = value
         # Same text as json.dumps(canonical, sort_keys=True, separators=(",", ":"),
         # default=str) (written by orjson where that is the same): stored hashes of
         # earlier calls must keep matching.
@@ -414,6 +445,39 @@ def validate_usual(index: int, record: Any, now: datetime) -> ValidCall | None:
         type(total_tokens) is not int or total_tokens != input_tokens + output_tokens
     ):
         return None
+    # Absent or null is 0; "or 0" would take false, "" and 0.0 for 0 too.
+    cached_input_tokens = get("cached_input_tokens")
+    if cached_input_tokens is None:
+        cached_input_tokens = 0
+    cache_write_tokens = get("cache_write_tokens")
+    if cache_write_tokens is None:
+        cache_write_tokens = 0
+    reasoning_tokens = get("reasoning_tokens")
+    if reasoning_tokens is None:
+        reasoning_tokens = 0
+    if (
+        type(cached_input_tokens) is not int
+        or type(cache_write_tokens) is not int
+        or type(reasoning_tokens) is not int
+        or cached_input_tokens < 0
+        or cache_write_tokens < 0
+        or reasoning_tokens < 0
+        or cached_input_tokens + cache_write_tokens > input_tokens
+        or reasoning_tokens > output_tokens
+    ):
+        return None
+    end_user = get("end_user")
+    if end_user is None:
+        end_user = ""
+    elif (
+        type(end_user) is not str
+        or not is_label(end_user)
+        or len(end_user := end_user.strip()) > MAX_END_USER_LENGTH
+    ):
+        return None
+    tags = _usual_tags(get("tags"))
+    if tags is None:
+        return None
     usage = _usual_decimal(get("usage"), USAGE_DECIMAL_PLACES, MAX_USAGE)
     cost = _usual_decimal(get("cost"), COST_DECIMAL_PLACES, MAX_COST)
     if usage is None or cost is None:
@@ -499,7 +563,95 @@ def validate_usual(index: int, record: Any, now: datetime) -> ValidCall | None:
         upstream=redact_upstream(upstream),
         parts=prepared[0],
         texts=prepared[1],
+        cached_input_tokens=cached_input_tokens,
+        cache_write_tokens=cache_write_tokens,
+        reasoning_tokens=reasoning_tokens,
+        end_user=_redacted_end_user(end_user),
+        tags=tags,
     )
+
+
+def _usual_tags(value: Any) -> list[str] | None:
+    """_tags for a value that passes, else None (without saying why)."""
+    if value is None:
+        return []
+    if type(value) is not list:
+        return None
+    distinct: dict[str, None] = {}
+    for item in value:
+        if type(item) is not str or not is_label(item):
+            return None
+        tag = item.strip()
+        if not 0 < len(tag) <= MAX_TAG_LENGTH or looks_like_credential(tag):
+            return None
+        distinct[tag] = None
+    if len(distinct) > MAX_TAGS:
+        return None
+    return list(distinct)
+
+
+def _tags(record: Mapping, problems: Problems) -> list[str]:
+    """The record's tags: distinct, in the order first sent."""
+    value = record.get("tags")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add("tags", f"must be a list of strings, got {describe_value(value)}")
+        return []
+    distinct: dict[str, None] = {}
+    for position, item in enumerate(value):
+        name = f"tags[{position}]"
+        if not isinstance(item, str):
+            problems.add(name, f"must be a string, got {describe_value(item)}")
+            continue
+        if problem := unlabel(item):
+            problems.add(name, problem)
+            continue
+        tag = item.strip()
+        if not tag:
+            problems.add(name, "must not be empty")
+        elif len(tag) > MAX_TAG_LENGTH:
+            problems.add(name, f"must be at most {MAX_TAG_LENGTH} characters, got {len(tag)}")
+        elif looks_like_credential(tag):
+            # A tag is what calls are filtered by: redacting it would blur it.
+            problems.add(name, _CREDENTIAL_PROBLEM)
+        else:
+            distinct[tag] = None
+    if len(distinct) > MAX_TAGS:
+        problems.add("tags", f"must hold at most {MAX_TAGS} distinct tags, got {len(distinct)}")
+    return list(distinct)
+
+
+def _end_user(record: Mapping, problems: Problems) -> str:
+    value = record.get("end_user")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        problems.add("end_user", f"must be a string, got {describe_value(value)}")
+        return ""
+    if problem := unlabel(value):
+        problems.add("end_user", problem)
+        return ""
+    value = value.strip()
+    if len(value) > MAX_END_USER_LENGTH:
+        problems.add(
+            "end_user",
+            f"must be at most {MAX_END_USER_LENGTH} characters, got {len(value)}",
+        )
+        return ""
+    return value
+
+
+def _redacted_end_user(end_user: str) -> str:
+    """The end user as stored: a gateway may copy a credential there (an email
+    with a token, a session id), which is redacted like free text; redaction can
+    lengthen a short secret, so the result is kept within the column."""
+    if not end_user:
+        return end_user
+    redacted = redact_field(end_user)
+    if len(redacted) > MAX_END_USER_LENGTH:
+        redacted = redacted[: MAX_END_USER_LENGTH - 1] + "…"
+    return redacted
 
 
 # request_id and model are identities: the idempotency key, and what calls are grouped,
@@ -587,6 +739,43 @@ def validate_record_fully(index: int, record: Any, now: datetime) -> tuple[Valid
                 f"must equal input_tokens + output_tokens ({input_tokens + output_tokens}), "
                 f"got {total}",
             )
+    token_parts = {}
+    for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+        token_parts[name] = 0
+        if record.get(name) is not None:
+            token_parts[name] = _int(record, name, problems, minimum=0, maximum=MAX_INT32)
+    cached_input_tokens = token_parts["cached_input_tokens"]
+    cache_write_tokens = token_parts["cache_write_tokens"]
+    reasoning_tokens = token_parts["reasoning_tokens"]
+    if input_tokens is not None and cached_input_tokens is not None:
+        if cached_input_tokens > input_tokens:
+            problems.add(
+                "cached_input_tokens",
+                f"is part of input_tokens, so must not exceed it ({input_tokens}), "
+                f"got {cached_input_tokens}",
+            )
+        elif (
+            cache_write_tokens is not None
+            and cached_input_tokens + cache_write_tokens > input_tokens
+        ):
+            problems.add(
+                "cache_write_tokens",
+                "cached_input_tokens + cache_write_tokens are part of input_tokens, so must "
+                f"not exceed it ({input_tokens}), got "
+                f"{cached_input_tokens} + {cache_write_tokens}",
+            )
+    if (
+        output_tokens is not None
+        and reasoning_tokens is not None
+        and reasoning_tokens > output_tokens
+    ):
+        problems.add(
+            "reasoning_tokens",
+            f"is part of output_tokens, so must not exceed it ({output_tokens}), "
+            f"got {reasoning_tokens}",
+        )
+    end_user = _end_user(record, problems)
+    tags = _tags(record, problems)
     usage = _decimal(record, "usage", problems, places=USAGE_DECIMAL_PLACES, below=MAX_USAGE)
     cost = _decimal(record, "cost", problems, places=COST_DECIMAL_PLACES, below=MAX_COST)
 
@@ -675,6 +864,11 @@ def validate_record_fully(index: int, record: Any, now: datetime) -> tuple[Valid
             upstream=upstream,
             parts=redacted_parts,
             texts=texts,
+            cached_input_tokens=cached_input_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+            end_user=_redacted_end_user(end_user),
+            tags=tags,
         ),
         [],
     )

@@ -8,6 +8,7 @@ a few array parameters whatever the batch size. Elsewhere, bulk_create.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,11 @@ _CALL_COLUMNS = (
     "client_ip",
     "upstream",
     "content_hash",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "end_user",
+    "tags",
 )
 
 
@@ -127,6 +133,12 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
                         call.client_ip,
                         call.upstream,
                         call.stored_hash(),
+                        call.cached_input_tokens,
+                        call.cache_write_tokens,
+                        call.reasoning_tokens,
+                        call.end_user,
+                        # COPY's text format: the server reads it as jsonb.
+                        json.dumps(call.tags),
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
@@ -203,6 +215,11 @@ def create_calls(fresh: list[Resolved]) -> list[int]:
                 client_ip=call.client_ip,
                 upstream=call.upstream,
                 content_hash=call.stored_hash(),
+                cached_input_tokens=call.cached_input_tokens,
+                cache_write_tokens=call.cache_write_tokens,
+                reasoning_tokens=call.reasoning_tokens,
+                end_user=call.end_user,
+                tags=call.tags,
             )
             for call, _, _ in fresh
         ]

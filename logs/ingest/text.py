@@ -6,6 +6,7 @@ it would retry forever.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -63,3 +64,24 @@ def unstorable(text: str) -> str:
 def storable(text: str) -> bool:
     """``not unstorable(text)``, for the fast path."""
     return "\x00" not in text and not has_lone_surrogate(text)
+
+
+# Identifiers a user filters by and reads in a cell (end users, tags): a control
+# character there (a newline, an escape sequence) is a gateway's bug, and would
+# garble the page, the CSV and the filter's choices.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+_CONTROL_PROBLEM = "must not contain control characters (such as a newline, a tab or \\u0000)"
+
+
+def unlabel(text: str) -> str:
+    """Why ``text`` cannot be a label — an end user id, a tag ("" when it can)."""
+    if _CONTROL.search(text):
+        return _CONTROL_PROBLEM
+    return unstorable(text)
+
+
+def is_label(text: str) -> bool:
+    """``not unlabel(text)``, for the fast path."""
+    return _CONTROL.search(text) is None and not has_lone_surrogate(text)

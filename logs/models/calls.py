@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from accounts.models import Account, ApiKey, Group
 from logs.models.fields import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, FixedDecimalField
+from logs.models.tags import HasTag
 
 
 class CallType(models.TextChoices):
@@ -78,6 +79,21 @@ class CallRecord(models.Model):
     input_tokens = models.PositiveIntegerField()
     output_tokens = models.PositiveIntegerField()
     total_tokens = models.PositiveBigIntegerField()
+    # Defaults in the database too: rows written by SQL that predates these
+    # columns (bench/build_dataset.py) get them.
+    cached_input_tokens = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Input tokens read from the provider's prompt cache (part of input).",
+    )
+    cache_write_tokens = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Input tokens written to the prompt cache (part of input).",
+    )
+    reasoning_tokens = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Reasoning tokens (part of output)."
+    )
     usage = FixedDecimalField(
         decimal_places=USAGE_DECIMAL_PLACES, help_text="Quota/credits consumed."
     )
@@ -86,6 +102,16 @@ class CallRecord(models.Model):
     upstream = models.CharField(
         max_length=128, blank=True, help_text="Internal: the upstream channel that served it."
     )
+    end_user = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The customer's own end-user id.",
+    )
+    # A JSON list of distinct strings; "calls with tag X" is ``tags__has_tag=X``
+    # (logs.models.tags), correct on PostgreSQL and SQLite alike.
+    tags = models.JSONField(default=list, db_default=[], blank=True)
     # SHA-256 of the canonical, redacted record: a replay of the same request_id
     # is accepted only when this matches.
     content_hash = models.CharField(max_length=64)
@@ -123,6 +149,17 @@ class CallRecord(models.Model):
                 condition=Q(total_tokens=models.F("input_tokens") + models.F("output_tokens")),
                 name="call_total_tokens_is_sum",
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    input_tokens__gte=models.F("cached_input_tokens")
+                    + models.F("cache_write_tokens")
+                ),
+                name="call_cache_tokens_within_input",
+            ),
+            models.CheckConstraint(
+                condition=Q(output_tokens__gte=models.F("reasoning_tokens")),
+                name="call_reasoning_tokens_within_output",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +181,9 @@ class CallRecord(models.Model):
         if self.output_tokens <= 0 or generation_ms <= 0:
             return None
         return self.output_tokens * 1000 / generation_ms
+
+
+CallRecord._meta.get_field("tags").register_lookup(HasTag)
 
 
 class CallPayload(models.Model):

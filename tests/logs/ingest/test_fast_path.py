@@ -93,6 +93,9 @@ values = st.one_of(
     st.text(max_size=12),
     interesting,
     st.lists(st.integers(), max_size=2),
+    # Tags: lists of strings, good and bad, repeated.
+    st.lists(interesting, max_size=3),
+    st.lists(st.sampled_from(["a", " a", "a\tb", "t" * 64, "t" * 65]), max_size=22),
     st.dictionaries(st.sampled_from(["params", "headers", "body", "x", "type"]), interesting),
     st.dictionaries(
         st.sampled_from(["params", "headers", "body", "message", "code"]),
@@ -129,6 +132,7 @@ def assert_storable(call) -> None:
     columns, nothing that is not valid Unicode anywhere, no zone in an address."""
     columns = (call.request_id, call.key_prefix, call.group_name or "", call.model)
     columns += (call.endpoint, call.error_reason, call.upstream, call.client_ip or "")
+    columns += (call.end_user, *call.tags)
     for text in columns:
         assert "\x00" not in text, text
         text.encode("utf-8")
@@ -138,6 +142,12 @@ def assert_storable(call) -> None:
             assert "\x00" not in text  # JSON text writes it as \u0000
             text.encode("utf-8")
     assert call.created_at >= datetime(2000, 1, 1, tzinfo=UTC)
+    assert len(call.end_user) <= 128 and len(call.tags) <= 20
+    assert all(0 < len(tag) <= 64 for tag in call.tags)
+    for label in (call.end_user, *call.tags):
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in label), label
+    assert call.cached_input_tokens + call.cache_write_tokens <= call.input_tokens
+    assert call.reasoning_tokens <= call.output_tokens
     # ...and no credential is left in the call's own text columns.
     assert not looks_like_credential(call.request_id)
     assert not looks_like_credential(call.model)
