@@ -1,9 +1,10 @@
 """Writing a validated batch: calls, payloads, the models and groups each
 account used (filter choices) and the batch's pending rollup deltas.
 
-On PostgreSQL calls, payloads and deltas go in with COPY (ids drawn from the
-sequence first, in one statement), the rest as one statement per table with
-a few array parameters whatever the batch size. Elsewhere, bulk_create.
+On PostgreSQL calls and payloads go in with COPY (ids drawn from the sequence
+first, in one statement), the registries as one statement per table with a
+few array parameters whatever the batch size, the pending deltas summed by
+the server from the calls just written. Elsewhere, bulk_create.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from logs.models import (
     AccountModel,
     CallPayload,
     CallRecord,
-    PendingRollupDelta,
     to_units,
 )
-from logs.rollups.deltas import PENDING_FIELDS, pending_columns, pending_rows
+from logs.rollups.deltas import pending_from_calls_sql
 
 _CALL_COLUMNS = (
     "id",
@@ -142,8 +142,20 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
-            pending = pending_rows(calls, added_at=timezone.now())
             statements = _registry_statements(calls)
+            # The batch's pending rollup deltas, summed by the server from the
+            # rows just copied (nothing per call to do here).
+            statements.append(
+                (
+                    pending_from_calls_sql(CallRecord._meta.db_table),
+                    [
+                        timezone.now(),
+                        pg_int_array_literal(ids),
+                        min(call.created_at for call in calls),
+                        max(call.created_at for call in calls),
+                    ],
+                )
+            )
         if payload_rows:
             payloads_sql = (
                 f"COPY {quote(CallPayload._meta.db_table)} "
@@ -152,16 +164,6 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
             with cursor.copy(payloads_sql) as copy:
                 for row in payload_rows:
                     copy.write_row(row)
-        columns = pending_columns()
-        pending_sql = (
-            f"COPY {quote(PendingRollupDelta._meta.db_table)} "
-            f"({', '.join(quote(c) for c in columns)}) FROM STDIN"
-        )
-        with cursor.copy(pending_sql) as copy:
-            for row in pending:
-                row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
-                row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
-                copy.write_row([row[name] for name in PENDING_FIELDS])
         execute_together(cursor, statements)
     return ids
 
