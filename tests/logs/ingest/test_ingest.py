@@ -897,7 +897,8 @@ def longest_prefix_within(text: str, max_bytes: int) -> str:
 
 
 def json_text(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A part's text as stored: compact JSON, other than ASCII as it is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_a_big_part_is_cut_to_the_cap_and_says_so(api_key, settings):
