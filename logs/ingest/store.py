@@ -138,7 +138,7 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
                         call.reasoning_tokens,
                         call.end_user,
                         # COPY's text format: the server reads it as jsonb.
-                        json.dumps(call.tags),
+                        json.dumps(call.tags) if call.tags else "[]",
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
@@ -182,7 +182,9 @@ def _payload_rows(calls: list[ValidCall], ids: list[int]) -> list[list[Any]]:
             text = texts[name]
             if text is None:
                 row += ("", False, None)
-            elif len(text.encode()) <= max_bytes:  # as cap_text, without its dataclass
+            # As cap_text, without its dataclass; a text of at most a quarter of the
+            # cap in characters is within it in bytes (UTF-8: 4 bytes at most each).
+            elif len(text) * 4 <= max_bytes or len(text.encode()) <= max_bytes:
                 row += (text, False, None)
             else:
                 stored = cap_text(text, max_bytes)
