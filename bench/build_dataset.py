@@ -576,13 +576,13 @@ FROM (
 
 INSERT_PAYLOADS = f"""
 INSERT INTO logs_callpayload (
-    call_id, created_at,
+    call_id, created_at, account_id,
     request_params, request_params_truncated, request_params_original_bytes,
     request_headers, request_headers_truncated, request_headers_original_bytes,
     request_body, request_body_truncated, request_body_original_bytes,
     response, response_truncated, response_original_bytes,
     error_detail, error_detail_truncated, error_detail_original_bytes)
-SELECT id, created_at,
+SELECT id, created_at, account_id,
     json_build_object('model', model, 'temperature', 0.7, 'max_tokens', 1024,
                       'stream', is_stream)::text, false, NULL,
     '{{"Authorization": "[REDACTED]", "Content-Type": "application/json", '
@@ -828,6 +828,15 @@ def main(argv: list[str] | None = None) -> int:
         f"payloads, {row[2]:,} rollup rows, {row[3]} keys, error rate {row[5]:.2%}, "
         f"database {row[4]}."
     )
+    # Each level's rows: what a level costs in space (the quarter-hour summaries
+    # beside the hourly ones, for zones whose hours are not UTC hours).
+    from logs.models import COARSE_ROLLUP_LEVELS, FINE_ROLLUP_LEVELS, HourlyCallRollup
+
+    connection.ensure_connection()
+    print("Rollup rows per level:")
+    for level in (HourlyCallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS):
+        print(f"  {level.__name__:<34} {level.objects.count():10,}")
+    connection.close()
     print("Step timings:")
     for step, seconds in steps.timings:
         print(f"  {step:<34} {seconds:8.1f} s")

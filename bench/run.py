@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
 LIST_TARGET_MS = 100
 STATS_TARGET_MS = 100
 API_TARGET_MS = 50
+SEARCH_TARGET_MS = 50  # a call by its request id, whatever its age
 EXPORT_TARGET_ROWS_PER_S = 200_000
 EXPORT_TARGET_MB = 200
 EXPORT_ROWS_FULL = 5_000_000
@@ -230,6 +231,7 @@ class Suite:
                 "calls": calls,
                 "payloads": CallPayload.objects.count(),
                 "rollup_rows": HourlyCallRollup.objects.count(),
+                "rollup_level_rows": rollup_level_rows(),
                 "accounts": Account.objects.count(),
                 "keys": ApiKey.objects.count(),
                 "oldest_call": oldest.isoformat(timespec="seconds"),
@@ -455,8 +457,6 @@ class Suite:
         return filter_calls(calls, filters)
 
     def run_lists(self):
-        from django.db import connection
-
         staff = self.client(self.staff)
         owner = self.client(self.owner)
         stock_cases = []
@@ -489,21 +489,31 @@ class Suite:
                         stock_cases.append(result)
 
         # The stock admin, on the same cases (slow: fewer runs, a guard, a statement timeout).
+        self.run_stock(
+            stock_cases,
+            staff,
+            lambda result: (
+                result.section == "admin"
+                and result.case.endswith("page 1")
+                and (", unfiltered," in result.case or ", account," in result.case)
+            ),
+        )
+
+    def run_stock(self, stock_cases: list[Result], staff, quick_keeps) -> None:
+        """The stock admin on ``stock_cases`` (each with its ``stock_url``); with
+        --quick only on those ``quick_keeps`` accepts."""
+        from django.db import connection
+
         if self.args.no_stock:
             for result in stock_cases:
                 result.stock_note = "skipped (--no-stock)"
             return
         print("Stock Django admin (same data, same filters):", flush=True)
-        skip_slow = self.quick
         with connection.cursor() as cursor:
             cursor.execute(f"SET statement_timeout = '{STOCK_STATEMENT_TIMEOUT_S}s'")
         try:
             for result in stock_cases:
-                if skip_slow and not (
-                    result.section == "admin"
-                    and result.case.endswith("page 1")
-                    and (", unfiltered," in result.case or ", account," in result.case)
-                ):
+                if self.quick and not quick_keeps(result):
                     result.stock_note = "skipped (--quick)"
                     continue
                 self.measure_stock(result, staff)
@@ -591,6 +601,91 @@ class Suite:
             flush=True,
         )
 
+    # --- search by request id ---
+
+    def search_targets(self) -> list[tuple[str, str]]:
+        """(label, request id) of three calls of the portal's account: its newest,
+        one about nine days old and its oldest (in the oldest monthly partition).
+        The staff admin searches the same ids over every account."""
+        from logs.models import CallRecord
+
+        calls = CallRecord.objects.filter(account=self.account)
+        newest = calls.order_by("-created_at", "-id").values_list("request_id", flat=True)[0]
+        nine_days = (
+            calls.filter(created_at__lte=self.now - timedelta(days=9))
+            .order_by("-created_at", "-id")
+            .values_list("request_id", "created_at")
+            .first()
+        )
+        oldest = calls.order_by("created_at", "id").values_list("request_id", "created_at")[0]
+        targets = [("recent call", newest)]
+        if nine_days is not None:
+            targets.append(("call 9 days old", nine_days[0]))
+        age = (self.now - oldest[1]).days
+        targets.append((f"oldest call ({age} days)", oldest[0]))
+        return targets
+
+    def run_search(self):
+        staff = self.client(self.staff)
+        owner = self.client(self.owner)
+        api = self.client()
+        tokens = {
+            "staff": {"HTTP_AUTHORIZATION": f"Bearer {self.staff_token}"},
+            "owner": {"HTTP_AUTHORIZATION": f"Bearer {self.owner_token}"},
+        }
+        stock_cases = []
+        for label, request_id in self.search_targets():
+            for section, base, client, portal in (
+                ("admin", "/admin/logs/callrecord/", staff, False),
+                ("portal", "/portal/logs/callrecord/", owner, True),
+            ):
+                case = f"{section} search by request id, {label}"
+                url = base + "?" + urlencode({"q": request_id})
+                result = self.attempt(
+                    "search", case, self.measure_search, case, client, url, request_id
+                )
+                if result is not None and not result.error:
+                    stock = {"q": request_id}
+                    if portal:
+                        stock["account__id__exact"] = self.account.pk
+                    result.metrics["stock_url"] = "/stockadmin/logs/callrecord/?" + urlencode(stock)
+                    stock_cases.append(result)
+            for who, auth in tokens.items():
+                case = f"API calls by request id, {who}, {label}"
+                url = "/api/v1/calls/?" + urlencode({"request_id": request_id})
+                self.attempt("search", case, self.measure_search, case, api, url, request_id, auth)
+        # Stock search is Django's icontains: a scan of every call; quick runs skip it.
+        self.run_stock(stock_cases, staff, lambda result: False)
+
+    def measure_search(self, case, client, url, request_id, headers=None) -> Result:
+        """Time a search and check it shows that call, and only it (the
+        dataset's request ids are unique over all accounts)."""
+        import re
+
+        from logs.models import CallRecord
+
+        expected = [CallRecord.objects.get(request_id=request_id, account=self.account).pk]
+
+        def run():
+            elapsed, response, _ = timed_request(client, "get", url, **(headers or {}))
+            check(response, url)
+            if headers:
+                found = [row["id"] for row in response.json()["results"]]
+            else:
+                links = re.findall(rb"/logs/callrecord/(\d+)/change/", response.content)
+                found = sorted({int(pk) for pk in links})
+            if found != expected:
+                raise CaseError(f"{url}: expected only call {expected}, found {found}")
+            return elapsed
+
+        samples, note = sample(run, self.repeat)
+        result = Result("search", case, samples_ms=samples, note=note)
+        result.target = f"≤ {SEARCH_TARGET_MS} ms"
+        result.metrics["url"] = url
+        self.add(result)
+        result.passed = result.median_ms <= SEARCH_TARGET_MS
+        return result
+
     # --- totals and stats ---
 
     def run_stats(self):
@@ -637,21 +732,33 @@ class Suite:
         )
         staff = self.client(self.staff)
         owner = self.client(self.owner)
+        sizes: dict[str, list[int]] = {}
         for name, client, base in (
             ("admin stats page, 30 days", staff, "/admin/logs/callrecord/stats/"),
             ("portal stats page, 30 days", owner, "/portal/logs/callrecord/stats/"),
         ):
-            cases.append((name, self.request_run(client, base + "?start=" + local_start)))
-            # The same page per hour: six charts of 720 columns, six tables of 720 rows.
+            daily = base + "?start=" + local_start
+            cases.append((name, self.request_run(client, daily, sizes=sizes.setdefault(name, []))))
+            # The same page per hour: five charts of 720 columns, five tables of 720 rows.
             hourly = base + "?interval=hour&start=" + local_start
-            cases.append((name + " per hour", self.request_run(client, hourly)))
+            hourly_name = name + " per hour"
+            sizes[hourly_name] = []
+            cases.append((hourly_name, self.request_run(client, hourly, sizes=sizes[hourly_name])))
         for name, run in cases:
-            self.attempt("stats", name, self.measure_simple, "stats", name, run, STATS_TARGET_MS)
+            result = self.attempt(
+                "stats", name, self.measure_simple, "stats", name, run, STATS_TARGET_MS
+            )
+            if result is not None and sizes.get(name):
+                # The page's weight is part of its cost: the browser parses and draws it.
+                result.value = f"HTML {sizes[name][-1] / 1000:,.0f} kB"
+                result.metrics["html_bytes"] = sizes[name][-1]
 
-    def request_run(self, client, url, headers=None, marker=None):
+    def request_run(self, client, url, headers=None, marker=None, sizes=None):
         def run():
-            elapsed, response, _ = timed_request(client, "get", url, **(headers or {}))
+            elapsed, response, size = timed_request(client, "get", url, **(headers or {}))
             check(response, url, marker=marker)
+            if sizes is not None:
+                sizes.append(size)
             return elapsed
 
         return run
@@ -865,6 +972,100 @@ class Suite:
         self.add(result)
         result.passed = rate >= INGEST_TARGET
 
+    def run_rollup_levels(self):
+        """What each rollup level costs (issue 11 asked for the quarter-hour ones):
+        the pending deltas a batch of 1,000 calls appends in the ingest
+        transaction, and each level's statement when folding them. Batches as the
+        ingest case posts them (calls spread over a day) and as a gateway sends
+        them (calls of the last minute); nothing of it stays (rolled back, then
+        the calls removed as for ingest)."""
+        from django.db import connection, transaction
+        from django.db.models import Max
+        from django.test import override_settings
+
+        from logs.models import PendingRollupDelta
+        from logs.rollups.apply import staged_rollup_statements
+
+        levels = rollup_levels()
+        batches = 1 if self.quick else 5
+        client = self.client()
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {self.ingest_token}"}
+        url = "/api/v1/calls/ingest/"
+        pending_table = connection.ops.quote_name(PendingRollupDelta._meta.db_table)
+        for spread, seconds in (("calls over a day", None), ("calls of the last minute", 60)):
+            records = self.ingest_records(batches * 1000, seed=13 if seconds is None else 14)
+            if seconds is not None:
+                newest = datetime.now(UTC) - timedelta(seconds=1)
+                rng = random.Random(14)
+                for record in records:
+                    moment = newest - timedelta(milliseconds=rng.randrange(seconds * 1000))
+                    record["created_at"] = moment.isoformat(timespec="milliseconds")
+            before = PendingRollupDelta.objects.aggregate(m=Max("id"))["m"] or 0
+            per_level: dict[str, list[float]] = {level._meta.db_table: [] for level in levels}
+            with self.removed_afterwards(), override_settings(USAGELOGS_FOLD_AFTER_INGEST=False):
+                for i in range(0, len(records), 1000):
+                    body = json.dumps(records[i : i + 1000]).encode()
+                    _, response, _ = timed_request(
+                        client, "post", url, data=body, content_type="application/json", **auth
+                    )
+                    check(response, url, expect=201)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        # Each batch appends its own rows (added_at tells them apart).
+                        "SELECT count(*), count(DISTINCT (added_at, date_trunc('hour', quarter), "
+                        "account_id, api_key_id, group_id, model, call_type, status_class)) "
+                        f"FROM {pending_table} WHERE id > %s",
+                        [before],
+                    )
+                    pending, hourly_keys = cursor.fetchone()
+                for _ in range(self.repeat):
+                    with transaction.atomic():
+                        with connection.cursor() as cursor:
+                            cursor.execute(
+                                "CREATE TEMPORARY TABLE bench_staged_deltas "
+                                f"(LIKE {pending_table}) ON COMMIT DROP"
+                            )
+                            cursor.execute(
+                                "INSERT INTO bench_staged_deltas SELECT * FROM "
+                                f"{pending_table} WHERE id > %s",
+                                [before],
+                            )
+                            statements = staged_rollup_statements(
+                                levels, source="bench_staged_deltas"
+                            )
+                            for level, statement in zip(levels, statements, strict=True):
+                                began = time.perf_counter()
+                                cursor.execute(statement)
+                                per_level[level._meta.db_table].append(
+                                    (time.perf_counter() - began) * 1000
+                                )
+                        transaction.set_rollback(True)  # measured, not kept
+            calls = len(records)
+            self.add(
+                Result(
+                    "rollups",
+                    f"pending deltas per 1,000 calls, {spread}",
+                    value=f"{pending * 1000 / calls:,.0f} rows "
+                    f"({hourly_keys * 1000 / calls:,.0f} if keyed by the hour)",
+                    metrics={"pending_per_1000": pending * 1000 / calls,
+                             "hourly_keys_per_1000": hourly_keys * 1000 / calls},
+                    note=f"{batches} batches of 1,000 through the ingest API, not folded",
+                )
+            )  # fmt: skip
+            total = sum(statistics.median(samples) for samples in per_level.values())
+            for level in levels:
+                samples = per_level[level._meta.db_table]
+                share = statistics.median(samples) / total if total else 0.0
+                self.add(
+                    Result(
+                        "rollups",
+                        f"fold {calls:,} calls ({spread}) into {level.__name__}",
+                        samples_ms=samples,
+                        value=f"{share:.0%} of folding",
+                        metrics={"share": share},
+                    )
+                )
+
     def run_import(self):
         from django.core.management import call_command
 
@@ -981,16 +1182,18 @@ class Suite:
         self.setup()
         sections = [
             ("list pages", self.run_lists),
+            ("search by request id", self.run_search),
             ("totals and stats", self.run_stats),
             ("API pages", self.run_api),
             ("exports", self.run_exports),
             ("ingest", self.run_ingest),
+            ("rollups", self.run_rollup_levels),
             ("import_calls", self.run_import),
             ("prune", self.run_prune),
         ]
         only = set(self.args.only.split(",")) if self.args.only else None
         for name, function in sections:
-            if only and name.split()[0] not in only:
+            if only and not only & (set(name.split()) - {"and", "pages"}):
                 continue
             print(f"== {name}", flush=True)
             self.attempt(name, name, function)
@@ -1082,6 +1285,22 @@ def removed_afterwards():
             )
 
 
+def rollup_levels() -> tuple:
+    """Every rollup level, in the order folding writes them."""
+    from logs.models import COARSE_ROLLUP_LEVELS, FINE_ROLLUP_LEVELS, HourlyCallRollup
+
+    return (HourlyCallRollup, *COARSE_ROLLUP_LEVELS, *FINE_ROLLUP_LEVELS)
+
+
+def rollup_level_rows() -> dict[str, int]:
+    """Rows of each rollup level (and of the pending deltas), by model name."""
+    from logs.models import PendingRollupDelta
+
+    return {
+        level.__name__: level.objects.count() for level in (*rollup_levels(), PendingRollupDelta)
+    }
+
+
 def payload_columns() -> list[str]:
     from logs.models import CallPayload
 
@@ -1159,6 +1378,15 @@ def render_markdown(meta: dict, results: list[Result]) -> str:
         f"{meta.get('rollup_rows', 0):,} rollup rows, {meta.get('accounts')} accounts, "
         f"{meta.get('keys')} keys, {meta.get('oldest_call')} to {meta.get('newest_call')}, "
         f"database {meta.get('database_size')}.",
+        *(
+            [
+                "Rollup rows per level: "
+                + ", ".join(f"{name} {rows:,}" for name, rows in meta["rollup_level_rows"].items())
+                + "."
+            ]
+            if meta.get("rollup_level_rows")
+            else []
+        ),
         f"Runs: warm-up + {meta.get('repeat')} per case (stock admin: warm-up + "
         f"{meta.get('stock_repeat')}, once when over {STOCK_GUARD_S} s). Load average (1, 5, "
         f"15 min) at start {_load(meta.get('load_average_start'))}, "
@@ -1349,7 +1577,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json-out", help="write the results as JSON here")
     parser.add_argument("--compare", help="JSON of a run at 100k calls: list pages vs it")
-    parser.add_argument("--only", help="comma-separated: list,totals,API,exports,ingest,…")
+    parser.add_argument(
+        "--only", help="comma-separated: list,search,totals (or stats),API,exports,ingest,rollups,…"
+    )
     parser.add_argument("--export-rows", type=int, default=0, help="streamed export (5,000,000)")
     parser.add_argument(
         "--memory-export-rows", default="", help="in-memory exports, comma-separated sizes"

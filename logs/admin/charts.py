@@ -1,8 +1,11 @@
 """Small server-rendered SVG charts (no JavaScript, nothing from a CDN).
 
 Each function returns one ``<svg role="img">`` as a ``SafeString``: axes with
-value ticks, an ``aria-label`` that says what the chart shows, and a
-``<title>`` on every bar or point so hovering shows its exact value. Every
+value ticks, an ``aria-label`` that says what the chart shows, and one
+``<path>`` per series (a subpath per bar, or per run of a line), with a
+``<title>`` naming the series and its peak. A month of hours is 720 columns:
+an element per bar made pages of megabytes. Where the columns are few
+(``HOVER_COLUMNS``), hovering one shows its exact values. Every
 piece of text is escaped here, so labels may come straight from user data (a
 model called ``<script>`` is drawn as text). Colours are CSS classes
 (``chart-*``, see ``logs/static/logs/calls.css``) that read the admin's CSS
@@ -52,6 +55,9 @@ MARGIN_BOTTOM = 30
 FONT_SIZE = 12
 CHAR_WIDTH = 6.6  # rough width of one character at FONT_SIZE, for spacing tick labels
 MAX_BAR_WIDTH = 48
+# Up to this many columns (four days of hours, three months of days) hovering a
+# column shows its values; beyond, the table beside the chart has them.
+HOVER_COLUMNS = 96
 
 
 @dataclass(frozen=True)
@@ -146,34 +152,38 @@ def stacked_bar_chart(
     integer: bool = False,
     empty_text: str = EMPTY_TEXT,
 ) -> SafeString:
-    """Bars of several series stacked on each other, one column per label."""
+    """Bars of several series stacked on each other, one column per label.
+
+    Each series is one ``<path>``: a closed rectangle (a subpath) per column
+    where its value is above zero, sitting on the series below it."""
     _check_lengths(labels, series, tick_labels)
     if not labels:
         return _empty(empty_text)
+    # Exact sums for the description; floats, once per value, for the drawing.
     totals = [sum(_or_zero(s.values[i]) for s in series) for i in range(len(labels))]
-    frame = _Frame(len(labels), nice_ticks(max(_number(t) for t in totals), integer=integer))
+    numbers = [[_number(v) for v in s.values] for s in series]
+    heights = [sum(column) for column in zip(*numbers, strict=True)]
+    frame = _Frame(len(labels), nice_ticks(max(heights), integer=integer))
     parts = [frame.grid(axis_format), frame.x_ticks(tick_labels or labels)]
-    for i, label in enumerate(labels):
-        values = ", ".join(f"{s.name} {value_format(_or_zero(s.values[i]))}" for s in series)
-        parts.append(frame.hit_area(i, f"{label}: {values}"))
-    # The per-bar loop writes its elements directly (what _html would give:
-    # coordinates are digits and need no escaping): 720 hourly bars per series.
-    classes = [_escape(s.css_class) for s in series]
-    for i, label in enumerate(labels):
-        base = 0.0
-        x, width = frame.bar_x(i)
-        x_text, width_text = _f(x), _f(width)
-        for s, css_class in zip(series, classes, strict=True):
-            value = _or_zero(s.values[i])
-            top = base + _number(value)
-            y_top, y_base = frame.y(top), frame.y(base)
-            title_text = _escape(f"{label} — {s.name}: {value_format(value)}")
-            parts.append(
-                f'<rect class="chart-bar {css_class}" x="{x_text}" y="{_f(y_top)}" '
-                f'width="{width_text}" height="{_f(max(y_base - y_top, 0.0))}">'
-                f"<title>{title_text}</title></rect>"
-            )
-            base = top
+    # Where each column's next series starts, in viewBox units (rounded once, so
+    # stacked rectangles meet exactly).
+    bases = [_f(frame.bottom)] * len(labels)
+    running = [0.0] * len(labels)
+    columns = [frame.bar_x(i) for i in range(len(labels))]
+    xs = [_f(x) for x, _ in columns]
+    widths = [_f(width) for _, width in columns]
+    for s, floats in zip(series, numbers, strict=True):
+        subpaths = []
+        for i, number in enumerate(floats):
+            if number <= 0:
+                continue
+            running[i] += number
+            top = _f(frame.y(running[i]))
+            subpaths.append(f"M{xs[i]},{bases[i]}V{top}h{widths[i]}V{bases[i]}z")
+            bases[i] = top
+        parts.append(_series_path("chart-bar", s, floats, subpaths, labels, value_format))
+    # Over the bars, so hovering a bar shows its column's values.
+    parts.extend(frame.hit_areas(labels, series, lambda v: value_format(_or_zero(v))))
     kind = "stacked bar chart" if len(series) > 1 else "bar chart"
     return _svg(title, _describe(kind, title, labels, series, totals, value_format), parts, series)
 
@@ -191,6 +201,11 @@ def line_chart(
 ) -> SafeString:
     """Lines through the values; ``None`` leaves a gap. A lone value is a dot.
 
+    Each series is one ``<path class="chart-line">`` (a subpath per run of
+    present values) and one ``<path class="chart-point">`` of dots: on every
+    value when the columns are few enough to tell apart, else on lone values
+    only (a line cannot show those).
+
     ``axis_at_least`` keeps small values small: an error rate of 0.2% on an
     axis that reaches at least 1% does not fill the whole height."""
     _check_lengths(labels, series, tick_labels)
@@ -199,31 +214,21 @@ def line_chart(
         return _empty(empty_text)
     frame = _Frame(len(labels), nice_ticks(max(max(present), axis_at_least)))
     parts = [frame.grid(axis_format), frame.x_ticks(tick_labels or labels)]
-    for i, label in enumerate(labels):
-        values = ", ".join(
-            f"{s.name} {'—' if s.values[i] is None else value_format(s.values[i])}" for s in series
-        )
-        parts.append(frame.hit_area(i, f"{label}: {values}"))
-    radius = 3 if len(labels) <= 60 else 2
+    every_point = len(labels) <= HOVER_COLUMNS
     for s in series:
+        lines, dots = [], []
+        floats = [_number(v) for v in s.values]
         for run in _runs(s.values):
+            points = [f"{_f(frame.center(i))},{_f(frame.y(floats[i]))}" for i in run]
             if len(run) > 1:
-                points = " ".join(
-                    f"{_f(frame.center(i))},{_f(frame.y(_number(s.values[i])))}" for i in run
-                )
-                parts.append(
-                    _html('<polyline class="chart-line {}" points="{}"/>', s.css_class, points)
-                )
-        css_class = _escape(s.css_class)
-        for i, value in enumerate(s.values):
-            if value is None:
-                continue
-            title_text = _escape(f"{labels[i]} — {s.name}: {value_format(value)}")
-            parts.append(
-                f'<circle class="chart-point {css_class}" cx="{_f(frame.center(i))}" '
-                f'cy="{_f(frame.y(_number(value)))}" r="{radius}">'
-                f"<title>{title_text}</title></circle>"
-            )
+                lines.append(f"M{points[0]}L{' '.join(points[1:])}")
+            if every_point or len(run) == 1:
+                # A zero-length subpath with round caps is drawn as a dot.
+                dots.extend(f"M{point}h0" for point in points)
+        parts.append(_series_path("chart-line", s, floats, lines, labels, value_format))
+        if dots:
+            parts.append(_series_path("chart-point", s, floats, dots, labels, value_format))
+    parts.extend(frame.hit_areas(labels, series, lambda v: "—" if v is None else value_format(v)))
     values = [
         max((v for v in column if v is not None), default=None)
         for column in zip(*(s.values for s in series), strict=True)
@@ -288,12 +293,17 @@ class _Frame:
         return mark_safe("".join(lines))
 
     def x_ticks(self, labels: Sequence[str]) -> SafeString:
-        """As many labels as fit without overlapping, evenly spaced, first one included."""
-        longest = max(len(label) for label in labels) * CHAR_WIDTH + 12
+        """As many labels as fit without overlapping, evenly spaced, the first
+        one included. An empty label is no tick: the caller picks the columns
+        worth a label (midnights on a month of hours) and this thins those."""
+        shown = [i for i, label in enumerate(labels) if label]
+        if not shown:
+            return mark_safe("")
+        longest = max(len(labels[i]) for i in shown) * CHAR_WIDTH + 12
         fit = max(1, int((self.right - self.left) // longest))
-        every = max(1, math.ceil(len(labels) / fit))
+        every = max(1, math.ceil(len(shown) / fit))
         texts = []
-        for i in range(0, len(labels), every):
+        for i in shown[::every]:
             x = self.center(i)
             half = len(labels[i]) * CHAR_WIDTH / 2
             anchor = "middle"
@@ -318,13 +328,45 @@ class _Frame:
             )
         return mark_safe("".join(texts))
 
-    def hit_area(self, index: int, text: str) -> str:
-        """A transparent column over the whole height: hover anywhere in it for the values."""
-        return (
-            f'<rect class="chart-hit" x="{_f(self.left + self.slot * index)}" '
-            f'y="{_f(self.top)}" width="{_f(self.slot)}" height="{_f(self.bottom - self.top)}">'
-            f"<title>{_escape(text)}</title></rect>"
-        )
+    def hit_areas(self, labels: Sequence[str], series: Sequence[Series], shown) -> list[str]:
+        """Transparent columns over the whole height, each with a ``<title>`` of
+        its values, to read one column by hovering: only where the columns are
+        few (hundreds of them would be most of the page; the table has them)."""
+        if len(labels) > HOVER_COLUMNS:
+            return []
+        areas = []
+        for i, label in enumerate(labels):
+            values = ", ".join(f"{s.name} {shown(s.values[i])}" for s in series)
+            areas.append(
+                f'<rect class="chart-hit" x="{_f(self.left + self.slot * i)}" '
+                f'y="{_f(self.top)}" width="{_f(self.slot)}" height="{_f(self.bottom - self.top)}">'
+                f"<title>{_escape(f'{label}: {values}')}</title></rect>"
+            )
+        return areas
+
+
+def _series_path(
+    kind: str,
+    series: Series,
+    numbers: Sequence[float],
+    subpaths: list[str],
+    labels: Sequence[str],
+    value_format,
+) -> str:
+    """One series drawn as one ``<path>``, with a ``<title>`` naming it and its
+    highest value (``numbers``: its values as drawn)."""
+    values = series.values
+    peak = max(
+        ((number, -i) for i, number in enumerate(numbers) if values[i] is not None), default=None
+    )
+    text = series.name
+    if peak is not None:
+        index = -peak[1]
+        text += f": highest {value_format(values[index])} at {labels[index]}"
+    return (
+        f'<path class="{kind} {_escape(series.css_class)}" d="{"".join(subpaths)}">'
+        f"<title>{_escape(text)}</title></path>"
+    )
 
 
 def _svg(title: str, description: str, parts: list[str], series) -> SafeString:

@@ -78,22 +78,45 @@ def fill_buckets(
     ]
 
 
-def full_label(moment: datetime, interval: str) -> str:
-    local = timezone.localtime(moment)
+def full_labels(starts: Sequence[datetime], interval: str) -> list[str]:
+    """Each bucket's name, in the table and where hovering shows a value."""
+    zone = timezone.get_current_timezone()
+    local = [start.astimezone(zone) for start in starts]
     if interval != "hour":
-        return local.strftime("%Y-%m-%d")
-    label = local.strftime("%Y-%m-%d %H:%M")
-    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        # The hour a daylight-saving change repeats: say which of the two it is.
-        label += f" {local.tzname()}"
-    return label
+        return [moment.strftime("%Y-%m-%d") for moment in local]
+    labels = []
+    for moment in local:
+        label = moment.strftime("%Y-%m-%d %H:%M")
+        if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
+            # The hour a daylight-saving change repeats: say which of the two it is.
+            label += f" {moment.tzname()}"
+        labels.append(label)
+    return labels
 
 
-def tick_label(moment: datetime, interval: str, *, several_days: bool) -> str:
-    local = timezone.localtime(moment)
-    if interval == "day":
-        return local.strftime("%b %d")
-    return local.strftime("%b %d %H:%M" if several_days else "%H:%M")
+def tick_labels(starts: Sequence[datetime], interval: str) -> list[str]:
+    """The time axis labels, one per bucket, empty where a bucket gets no tick:
+    the chart thins what is left to what fits. Hours: each hour within a day,
+    midnights (the date) and noons over a few days, midnights only beyond."""
+    zone = timezone.get_current_timezone()
+    local = [start.astimezone(zone) for start in starts]
+    if interval != "hour":
+        return [moment.strftime("%b %d") for moment in local]
+    several_days = bool(local) and local[0].date() != local[-1].date()
+    hours: set[int] | None = None  # every hour
+    if len(local) > 4 * 24:
+        hours = {0}
+    elif len(local) > 24:
+        hours = {0, 12}
+    labels = []
+    for moment in local:
+        if hours is not None and (moment.hour not in hours or moment.minute):
+            labels.append("")
+        elif several_days and moment.hour == 0 and not moment.minute:
+            labels.append(moment.strftime("%b %d"))
+        else:
+            labels.append(moment.strftime("%H:%M"))
+    return labels
 
 
 def selected_time_range(changelist) -> tuple[datetime | None, datetime | None]:
@@ -328,11 +351,8 @@ def time_charts(series: list[tuple[datetime, StatsRow | None]], interval: str) -
     """Calls, tokens (input and output), usage, cost and error rate per bucket."""
     starts = [start for start, _ in series]
     rows = [row for _, row in series]
-    several_days = bool(starts) and (
-        timezone.localtime(starts[0]).date() != timezone.localtime(starts[-1]).date()
-    )
-    labels = [full_label(start, interval) for start in starts]
-    ticks = [tick_label(start, interval, several_days=several_days) for start in starts]
+    labels = full_labels(starts, interval)
+    ticks = tick_labels(starts, interval)
     unit = "Hour" if interval == "hour" else "Day"
 
     def values(measure: Callable[[StatsRow], object], empty=0) -> list:

@@ -66,6 +66,7 @@ _CALL_COLUMNS = (
 _PAYLOAD_COLUMNS = (
     "call_id",
     "created_at",
+    "account_id",
     *(
         column
         for part in CallPayload.PARTS
@@ -177,7 +178,7 @@ def _payload_rows(calls: list[ValidCall], ids: list[int]) -> list[list[Any]]:
         texts = call.texts
         if all(texts[name] is None for name in parts):
             continue
-        row: list[Any] = [pk, call.created_at]
+        row: list[Any] = [pk, call.created_at, call.account_id]
         for name in parts:
             text = texts[name]
             if text is None:
@@ -233,7 +234,9 @@ def create_calls(fresh: list[Resolved]) -> list[int]:
     for (call, *_), record in zip(fresh, records, strict=True):
         if all(text is None for text in call.texts.values()):
             continue
-        payload = CallPayload(call_id=record.pk, created_at=record.created_at)
+        payload = CallPayload(
+            call_id=record.pk, created_at=record.created_at, account_id=record.account_id
+        )
         for name in CallPayload.PARTS:
             stored = cap_text(call.texts[name], max_bytes)
             setattr(payload, name, stored.text)

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.db.models.expressions
-import logs.models
+from logs.migrations._frozen import FixedDecimalField
 from django.conf import settings
 from django.db import migrations, models
 
@@ -34,8 +34,8 @@ class Migration(migrations.Migration):
                 ('input_tokens', models.PositiveIntegerField()),
                 ('output_tokens', models.PositiveIntegerField()),
                 ('total_tokens', models.PositiveBigIntegerField()),
-                ('usage', logs.models.FixedDecimalField(decimal_places=6, help_text='Quota/credits consumed.')),
-                ('cost', logs.models.FixedDecimalField(decimal_places=8, help_text='Cost in USD.')),
+                ('usage', FixedDecimalField(decimal_places=6, help_text='Quota/credits consumed.')),
+                ('cost', FixedDecimalField(decimal_places=8, help_text='Cost in USD.')),
                 ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
                 ('upstream', models.CharField(blank=True, help_text='Internal: the upstream channel that served it.', max_length=128)),
                 ('content_hash', models.CharField(max_length=64)),
@@ -86,8 +86,8 @@ class Migration(migrations.Migration):
                 ('input_tokens', models.PositiveBigIntegerField(default=0)),
                 ('output_tokens', models.PositiveBigIntegerField(default=0)),
                 ('total_tokens', models.PositiveBigIntegerField(default=0)),
-                ('usage', logs.models.FixedDecimalField(decimal_places=6, default=0)),
-                ('cost', logs.models.FixedDecimalField(decimal_places=8, default=0)),
+                ('usage', FixedDecimalField(decimal_places=6, default=0)),
+                ('cost', FixedDecimalField(decimal_places=8, default=0)),
                 ('duration_ms_sum', models.PositiveBigIntegerField(default=0)),
                 ('output_ms_sum', models.PositiveBigIntegerField(default=0)),
                 ('h00', models.PositiveBigIntegerField(default=0)),

@@ -8,11 +8,41 @@ partition column; request ids are unique per (request_id, created_at), and
 the ingest service checks them across months. Other databases are unchanged.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.db import migrations
 
-from logs.retention.partitions import ensure_partitions, month_of
+# Partitions as logs.retention.partitions made them when this was written, frozen
+# here so later changes to that module cannot change what this migration does.
+PARTITIONED_TABLES = ("logs_callrecord", "logs_callpayload")
+MONTHS_AHEAD = 3
+
+
+def month_of(moment: datetime) -> date:
+    moment = moment.astimezone(UTC)
+    return date(moment.year, moment.month, 1)
+
+
+def next_month(month: date) -> date:
+    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+
+
+def create_partitions(months: set[date], schema_editor) -> None:
+    """The monthly partitions of both tables for ``months``, this month and
+    the MONTHS_AHEAD months after the latest (the tables are new: none exist)."""
+    wanted = {*months, month_of(datetime.now(UTC))}
+    latest = max(wanted)
+    for _ in range(MONTHS_AHEAD):
+        latest = next_month(latest)
+        wanted.add(latest)
+    for month in sorted(wanted):
+        for table in PARTITIONED_TABLES:
+            schema_editor.execute(
+                f'CREATE TABLE "{table}_p{month:%Y_%m}" PARTITION OF "{table}" '
+                f"FOR VALUES FROM ('{month.isoformat()} 00:00:00+00') "
+                f"TO ('{next_month(month).isoformat()} 00:00:00+00')"
+            )
+
 
 # Checked at once, not deferred to commit like Django's own: pending deferred
 # checks on a partition would block dropping it in the same transaction.
@@ -49,9 +79,8 @@ def partition_tables(apps, schema_editor):
         month = month_of(oldest)
         while month <= month_of(newest):
             months.add(month)
-            month = month.replace(year=month.year + (month.month == 12), month=month.month % 12 + 1)
-    months.add(month_of(datetime.now(UTC)))
-    ensure_partitions(months, using=connection)
+            month = next_month(month)
+    create_partitions(months, schema_editor)
 
     for model in (CallRecord, CallPayload):
         table = model._meta.db_table

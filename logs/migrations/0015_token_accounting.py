@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('logs', '0013_hourly_call_rollup'),
+        ('logs', '0014_request_id_per_account'),
     ]
 
     operations = [

@@ -55,13 +55,18 @@ class CallRecord(models.Model):
     """One API call that passed through the gateway. Narrow on purpose: list
     pages and aggregates read only this table; bulky parts live in CallPayload.
 
-    On PostgreSQL the table is partitioned by month of ``created_at``
-    (migration 0002, ``logs.retention.partitions``): there the primary key is
-    (id, created_at) and request ids are unique per (request_id, created_at),
-    with the ingest service guarding request-id uniqueness across months.
+    Request ids are unique per account: the same id sent by two accounts is
+    two calls. Every key of this table and of ``CallPayload`` includes the
+    account, so both can be distributed by ``account_id`` (Citus,
+    docs/scaling.md) as they are. On PostgreSQL the table is partitioned by
+    month of ``created_at`` (migration 0002, ``logs.retention.partitions``),
+    so every key includes ``created_at`` too: the primary key is (id,
+    created_at, account_id) there (migration 0014; the ORM knows ``id``
+    only), and the ingest service guards (account, request id) uniqueness
+    across months (``logs.ingest.idempotency``).
     """
 
-    request_id = models.CharField(max_length=128, unique=True)
+    request_id = models.CharField(max_length=128)
     created_at = models.DateTimeField(help_text="When the gateway received the request (UTC).")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+")
@@ -145,6 +150,13 @@ class CallRecord(models.Model):
             models.Index(fields=["call_type", "-created_at", "-id"], name="call_type_page_idx"),
         ]
         constraints = [
+            # request_id first: a search by request id over every account (the
+            # staff list) probes it on each monthly partition, as does one
+            # within an account and the ingest's replay check.
+            models.UniqueConstraint(
+                fields=["request_id", "account", "created_at"],
+                name="call_request_id_account_uniq",
+            ),
             models.CheckConstraint(
                 condition=Q(total_tokens=models.F("input_tokens") + models.F("output_tokens")),
                 name="call_total_tokens_is_sum",
@@ -205,6 +217,12 @@ class CallPayload(models.Model):
     )
     # The call's time, so payloads are partitioned (and pruned) with their calls.
     created_at = models.DateTimeField()
+    # The call's account, so payloads are distributed (sharded) with their
+    # calls and the key (call_id, created_at, account_id on PostgreSQL)
+    # includes it. The call holds the foreign key to the account.
+    account = models.ForeignKey(
+        Account, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     request_params = models.TextField(blank=True)
     request_params_truncated = models.BooleanField(default=False)
     request_params_original_bytes = models.PositiveIntegerField(null=True, blank=True)

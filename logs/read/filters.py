@@ -127,6 +127,8 @@ FILTERS: tuple[Filter, ...] = (
     Filter("group", _named("group", Group), "group", _named("group", Group)),
     Filter("call_type", _call_type, "call_type", _call_type),
     Filter("status", StatusClass.q, "status_class", _equals("status_class")),
+    # Exact and case-sensitive (request ids are identifiers): the unique key
+    # (request_id, account_id, created_at) serves it on every monthly partition.
     Filter("request_id", _equals("request_id")),
     Filter("account_id", _equals("account_id"), "account", _equals("account_id")),
 )

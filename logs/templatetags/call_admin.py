@@ -291,10 +291,6 @@ def _escaped(value) -> str:
 
 # --- the stats page's number tables -------------------------------------------------
 
-# Between rows, the whitespace the template's {% for %} loop wrote (stats.html).
-_ROW_BEFORE = "\n" + " " * 22
-_ROW_AFTER = "\n" + " " * 20
-
 
 @register.simple_tag
 def chart_table_rows(chart) -> SafeString:
@@ -305,13 +301,15 @@ def chart_table_rows(chart) -> SafeString:
     rows, six charts ~25,000 cells, most of the page's time. The cells are
     display strings already; they are only escaped here, as ``{{ cell }}`` did
     (``html.escape``, what Django's ``escape`` calls, without its lazy-string
-    wrapper: thousands of cells).
+    wrapper: thousands of cells). One row per line, no indentation: 3,600
+    rows of indentation were 150 kB of a month of hours.
     """
     rows = []
     for row in chart.rows:
         header, *numbers = (
             cell if isinstance(cell, SafeData) else escape(str(cell)) for cell in row
         )
-        cells = "".join(f'<td class="num">{cell}</td>' for cell in numbers)
-        rows.append(f'{_ROW_BEFORE}<tr><th scope="row">{header}</th>{cells}</tr>{_ROW_AFTER}')
-    return SafeString("".join(rows))
+        # Right-aligned by the stylesheet (every cell after the header is a number).
+        cells = "".join(f"<td>{cell}</td>" for cell in numbers)
+        rows.append(f'<tr><th scope="row">{header}</th>{cells}</tr>')
+    return SafeString("\n".join(rows))

@@ -1,12 +1,16 @@
-"""logs/charts.py: server-rendered SVG charts.
+"""logs/admin/charts.py: server-rendered SVG charts.
 
 Every chart must be well-formed SVG (parsed here with xml.etree), say what it
-shows (role="img", aria-label), draw one bar (or point) per value with a
-<title> giving the value, and escape every label: labels come from user data.
+shows (role="img", aria-label), draw each series as one <path> (a rectangle
+per non-empty column, or a line per run of values) named by a <title>, let a
+hover over a column read its values when the columns are few, and escape
+every label: labels come from user data.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
@@ -16,6 +20,8 @@ from logs.admin import charts
 from logs.admin.charts import Series, bar_chart, line_chart, nice_ticks, stacked_bar_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
+NUMBER = r"(-?[\d.]+)"
+BAR = re.compile(rf"M{NUMBER},{NUMBER}V{NUMBER}h{NUMBER}V{NUMBER}z")
 
 
 def parse(svg: str) -> ET.Element:
@@ -34,8 +40,40 @@ def with_class(root: ET.Element, tag: str, css_class: str) -> list[ET.Element]:
 
 def title_of(element: ET.Element) -> str:
     title = element.find(f"{SVG}title")
-    assert title is not None, "every bar and point has a <title> for hover"
+    assert title is not None, "every series and hover column has a <title>"
     return title.text or ""
+
+
+def series_path(root: ET.Element, kind: str, css_class: str = "chart-series-1") -> ET.Element:
+    (path,) = [p for p in with_class(root, "path", kind) if css_class in p.get("class").split()]
+    return path
+
+
+def rectangles(path: ET.Element) -> list[tuple[float, float, float, float]]:
+    """(x, top, width, height) of each bar of a series path: the whole ``d`` is bars."""
+    d = path.get("d")
+    found = BAR.findall(d)
+    assert "".join(f"M{x},{b}V{t}h{w}V{b2}z" for x, b, t, w, b2 in found) == d, d
+    rects = []
+    for x, base, top, width, base_again in found:
+        assert base == base_again, "a bar is a closed rectangle"
+        rects.append((float(x), float(top), float(width), float(base) - float(top)))
+    return rects
+
+
+def subpaths(path: ET.Element) -> list[list[tuple[float, float]]]:
+    """The points of each subpath of a line or dot path (M x,y L x,y x,y … / M x,y h0)."""
+    runs = []
+    for part in re.findall(r"M[^M]+", path.get("d")):
+        if part.endswith("h0"):
+            part = part[:-2]
+        numbers = [float(n) for n in re.findall(NUMBER, part)]
+        runs.append(list(zip(numbers[::2], numbers[1::2], strict=True)))
+    return runs
+
+
+def hover_titles(root: ET.Element) -> list[str]:
+    return [title_of(area) for area in with_class(root, "rect", "chart-hit")]
 
 
 # --- bar charts --------------------------------------------------------------------------
@@ -53,44 +91,73 @@ def test_bar_chart_is_well_formed_svg_that_says_what_it_shows():
     assert root.find(f"{SVG}title").text == "Calls per day"
 
 
-def test_one_bar_per_point_each_with_its_value_in_a_title():
+def test_one_path_with_one_bar_per_point_and_a_hover_title_per_column():
     points = [(f"hour {i}", i * 10) for i in range(24)]
     root = parse(bar_chart(points, title="Calls", value_format=lambda v: f"{v:,} calls"))
-    bars = with_class(root, "rect", "chart-bar")
-    assert len(bars) == 24
-    assert [title_of(bar) for bar in bars] == [
-        f"hour {i} — Calls: {i * 10:,} calls" for i in range(24)
-    ]
+    (path,) = with_class(root, "path", "chart-bar")
+    assert not with_class(root, "rect", "chart-bar"), "no element per bar"
+    # Hour 0 has no calls: no bar; every other hour one.
+    assert len(rectangles(path)) == 23
+    assert title_of(path) == "Calls: highest 230 calls at hour 23"
+    assert hover_titles(root) == [f"hour {i}: Calls {i * 10:,} calls" for i in range(24)]
 
 
-def test_taller_values_draw_taller_bars_and_zero_draws_no_height():
-    root = parse(bar_chart([("a", 0), ("b", 5), ("c", 10)], title="Calls"))
-    heights = [float(bar.get("height")) for bar in with_class(root, "rect", "chart-bar")]
-    assert heights[0] == 0
-    assert 0 < heights[1] < heights[2]
-    assert heights[2] == pytest.approx(2 * heights[1], abs=0.2)
+def test_taller_values_draw_taller_bars_and_zero_draws_none():
+    root = parse(bar_chart([("a", 0), ("b", 5), ("c", 10), ("d", 2.5)], title="Calls"))
+    bars = rectangles(series_path(root, "chart-bar"))
+    assert len(bars) == 3  # b, c, d
+    heights = [height for _, _, _, height in bars]
+    assert heights[1] == pytest.approx(2 * heights[0], abs=0.2)
+    assert heights[2] == pytest.approx(heights[0] / 2, abs=0.2)
+    # Left to right, in the columns of b, c and d, all standing on the axis.
+    (axis,) = with_class(root, "line", "chart-axis")
+    xs = [x for x, _, _, _ in bars]
+    assert xs == sorted(xs)
+    for _, top, _, height in bars:
+        assert top + height == pytest.approx(float(axis.get("y1")), abs=0.05)
 
 
 def test_bars_stay_inside_the_drawing():
     root = parse(bar_chart([(str(i), i) for i in range(500)], title="Many"))
     width, height = (float(n) for n in root.get("viewBox").split()[2:])
-    for bar in with_class(root, "rect", "chart-bar"):
-        x, y = float(bar.get("x")), float(bar.get("y"))
+    bars = rectangles(series_path(root, "chart-bar"))
+    assert len(bars) == 499
+    for x, y, bar_width, bar_height in bars:
         assert 0 <= x <= width
-        assert x + float(bar.get("width")) <= width
+        assert x + bar_width <= width
         assert 0 <= y <= height
-        assert y + float(bar.get("height")) <= height + 0.1
+        assert y + bar_height <= height + 0.1
+
+
+def test_a_month_of_hours_is_small_and_its_numbers_are_left_to_the_table():
+    points = [(f"2026-11-{1 + i // 24:02d} {i % 24:02d}:00", 1000 + i) for i in range(720)]
+    svg = str(bar_chart(points, title="Calls per hour"))
+    root = parse(svg)
+    assert len(rectangles(series_path(root, "chart-bar"))) == 720
+    assert len(list(root.iter())) < 100, "elements do not grow with the columns"
+    assert len(svg) < 30_000
+    assert hover_titles(root) == []
+    assert "The numbers are in the table" in root.get("aria-label")
+
+
+def test_hover_columns_up_to_the_limit_only():
+    few = [(str(i), i) for i in range(charts.HOVER_COLUMNS)]
+    assert len(hover_titles(parse(bar_chart(few, title="Calls")))) == charts.HOVER_COLUMNS
+    more = [*few, ("one more", 1)]
+    assert hover_titles(parse(bar_chart(more, title="Calls"))) == []
 
 
 def test_labels_are_escaped():
     evil = '<script>alert("x")</script> & co'
-    svg = str(bar_chart([(evil, 1), ("ok", 2)], title="<b>Models</b>"))
+    svg = str(bar_chart([(evil, 3), ("ok", 2)], title="<b>Models</b>", series_name="<i>n</i>"))
     assert "<script>" not in svg
     assert "<b>" not in svg
+    assert "<i>" not in svg
     root = parse(svg)  # still well-formed
     ticks = [t.text for t in with_class(root, "text", "chart-x-tick")]
     assert evil in ticks
-    assert title_of(with_class(root, "rect", "chart-bar")[0]).startswith(evil)
+    assert hover_titles(root)[0] == f"{evil}: <i>n</i> 3"
+    assert title_of(series_path(root, "chart-bar")) == f"<i>n</i>: highest 3 at {evil}"
     assert evil in root.get("aria-label")
     assert root.find(f"{SVG}title").text == "<b>Models</b>"
 
@@ -105,10 +172,8 @@ def test_value_ticks_cover_the_highest_value():
 def test_decimal_values_keep_their_exact_digits_in_titles():
     points = [("a", Decimal("0.00012000")), ("b", Decimal("1.12500000"))]
     root = parse(bar_chart(points, title="Cost", value_format=str))
-    assert [title_of(bar) for bar in with_class(root, "rect", "chart-bar")] == [
-        "a — Cost: 0.00012000",
-        "b — Cost: 1.12500000",
-    ]
+    assert hover_titles(root) == ["a: Cost 0.00012000", "b: Cost 1.12500000"]
+    assert title_of(series_path(root, "chart-bar")) == "Cost: highest 1.12500000 at b"
 
 
 def test_no_points_says_so_instead_of_an_empty_frame():
@@ -119,10 +184,12 @@ def test_no_points_says_so_instead_of_an_empty_frame():
 
 def test_one_point_and_all_zero_points_still_draw():
     one = parse(bar_chart([("only", 4)], title="Calls"))
-    (bar,) = with_class(one, "rect", "chart-bar")
-    assert float(bar.get("width")) <= charts.MAX_BAR_WIDTH
+    ((_, _, width, height),) = rectangles(series_path(one, "chart-bar"))
+    assert 0 < width <= charts.MAX_BAR_WIDTH
+    assert height > 0
     zeros = parse(bar_chart([("a", 0), ("b", 0)], title="Calls"))
-    assert len(with_class(zeros, "rect", "chart-bar")) == 2
+    assert rectangles(series_path(zeros, "chart-bar")) == []
+    assert hover_titles(zeros) == ["a: Calls 0", "b: Calls 0"]
     assert [t.text for t in with_class(zeros, "text", "chart-y-tick")] == ["0", "1"]
 
 
@@ -143,13 +210,29 @@ def test_tick_labels_can_be_shorter_than_the_labels():
         )
     )
     assert [t.text for t in with_class(root, "text", "chart-x-tick")] == ["10:00", "11:00"]
-    assert title_of(with_class(root, "rect", "chart-bar")[0]).startswith("2026-11-27 10:00")
+    assert hover_titles(root)[0].startswith("2026-11-27 10:00")
+
+
+def test_an_empty_tick_label_is_no_tick_and_the_rest_are_thinned():
+    labels = [f"{i}" for i in range(720)]
+    ticks = ["" if i % 24 else f"Nov {1 + i // 24:02d}" for i in range(720)]
+    root = parse(bar_chart([(label, 1) for label in labels], title="Calls", tick_labels=ticks))
+    shown = [t.text for t in with_class(root, "text", "chart-x-tick")]
+    assert shown[0] == "Nov 01"
+    assert 5 <= len(shown) <= 15
+    days = [int(text.split()[1]) for text in shown]
+    steps = {b - a for a, b in itertools.pairwise(days)}
+    assert len(steps) == 1, f"evenly spaced: {shown}"
+    assert len(with_class(root, "line", "chart-tick-mark")) == len(shown)
+    assert not with_class(
+        parse(bar_chart([("a", 1)], title="C", tick_labels=[""])), "text", "chart-x-tick"
+    )
 
 
 # --- stacked bars and lines -------------------------------------------------------------
 
 
-def test_stacked_bars_one_per_series_and_point_with_a_legend():
+def test_stacked_bars_one_path_per_series_with_a_legend():
     root = parse(
         stacked_bar_chart(
             ["a", "b", "c"],
@@ -161,17 +244,27 @@ def test_stacked_bars_one_per_series_and_point_with_a_legend():
             value_format=str,
         )
     )
-    assert len(with_class(root, "rect", "chart-series-1")) == 3 + 1  # bars + legend swatch
-    assert len(with_class(root, "rect", "chart-bar")) == 6
+    assert len(with_class(root, "path", "chart-bar")) == 2
+    inputs = rectangles(series_path(root, "chart-bar", "chart-series-1"))
+    outputs = rectangles(series_path(root, "chart-bar", "chart-series-2"))
+    assert len(inputs) == 2 and len(outputs) == 1
+    assert len(with_class(root, "rect", "chart-swatch")) == 2
     assert [t.text for t in with_class(root, "text", "chart-legend")] == [
         "Input tokens",
         "Output tokens",
     ]
-    first_input, first_output = with_class(root, "rect", "chart-bar")[:2]
-    # The output bar sits on top of the input bar.
-    assert float(first_output.get("y")) + float(first_output.get("height")) == pytest.approx(
-        float(first_input.get("y")), abs=0.2
-    )
+    (first_output,) = outputs
+    first_input = inputs[0]
+    # The output bar sits on top of the input bar, in the same column, half as tall.
+    assert first_output[0] == first_input[0]
+    assert first_output[1] + first_output[3] == pytest.approx(first_input[1], abs=0.05)
+    assert first_output[3] == pytest.approx(first_input[3] / 2, abs=0.2)
+    assert inputs[1][3] == pytest.approx(2 * first_input[3], abs=0.2)
+    assert hover_titles(root) == [
+        "a: Input tokens 10, Output tokens 5",
+        "b: Input tokens 20, Output tokens 0",
+        "c: Input tokens 0, Output tokens 0",
+    ]
     assert "highest 20 at b" in root.get("aria-label")
 
 
@@ -186,21 +279,42 @@ def test_line_chart_leaves_gaps_for_missing_values():
         )
     )
     assert root.get("role") == "img"
-    assert len(with_class(root, "polyline", "chart-line")) == 2
-    points = with_class(root, "circle", "chart-point")
-    assert [title_of(p) for p in points] == [
-        "a — Error rate: 10%",
-        "b — Error rate: 20%",
-        "d — Error rate: 5%",
-        "e — Error rate: 0%",
+    line = series_path(root, "chart-line")
+    runs = subpaths(line)
+    assert [len(run) for run in runs] == [2, 2]
+    # Higher rates are higher up (smaller y); 0% is on the axis.
+    (a, b), (d, e) = runs
+    assert b[1] < a[1] < d[1] < e[1]
+    assert b[1] == pytest.approx(a[1] - (e[1] - a[1]), abs=0.2)
+    assert title_of(line) == "Error rate: highest 20% at b"
+    dots = [point for run in subpaths(series_path(root, "chart-point")) for point in run]
+    assert dots == [a, b, d, e]
+    assert hover_titles(root) == [
+        "a: Error rate 10%",
+        "b: Error rate 20%",
+        "c: Error rate —",
+        "d: Error rate 5%",
+        "e: Error rate 0%",
     ]
     assert "%" in with_class(root, "text", "chart-y-tick")[-1].text
 
 
+def test_long_lines_dot_only_their_lone_values():
+    values = [0.1] * 300 + [None, 0.5, None] + [0.2] * 300
+    labels = [str(i) for i in range(len(values))]
+    root = parse(line_chart(labels, [Series("Rate", values)], title="Rate"))
+    first, second = subpaths(series_path(root, "chart-line"))
+    assert len(first) == len(second) == 300
+    (dot,) = [p for run in subpaths(series_path(root, "chart-point")) for p in run]
+    assert first[-1][0] < dot[0] < second[0][0]
+    assert dot[1] < first[0][1] and dot[1] < second[0][1]  # 50% above 10% and 20%
+    assert hover_titles(root) == []
+
+
 def test_line_chart_with_one_value_is_a_dot_and_with_none_says_so():
     root = parse(line_chart(["a"], [Series("Rate", [0.5])], title="Rate"))
-    assert len(with_class(root, "circle", "chart-point")) == 1
-    assert not with_class(root, "polyline", "chart-line")
+    assert len(subpaths(series_path(root, "chart-point"))) == 1
+    assert subpaths(series_path(root, "chart-line")) == []
     assert charts.EMPTY_TEXT in str(line_chart(["a"], [Series("Rate", [None])], title="Rate"))
 
 

@@ -350,6 +350,96 @@ def test_each_chart_is_an_svg_image_with_a_table_of_its_numbers(staff, world):
     assert set(CHARTS) <= set(tables(html))
 
 
+BAR = re.compile(r"M([\d.]+),([\d.]+)V([\d.]+)h([\d.]+)V[\d.]+z")
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def chart_svg(html: str, slug: str) -> ET.Element:
+    return ET.fromstring(re.search(r"<svg.*?</svg>", chart_sections(html)[slug], re.S).group(0))
+
+
+def series_paths(root: ET.Element, kind: str) -> list[ET.Element]:
+    return [p for p in root.iter(f"{SVG_NS}path") if kind in p.get("class").split()]
+
+
+@at_bucket_edges
+def test_each_bar_chart_draws_its_tables_numbers_one_path_per_series(staff, world):
+    """One ``<path>`` per series, a rectangle in it per bucket with calls, as
+    tall as the table's number says; hovering a column (few columns) shows it."""
+    html = get(staff, ADMIN_STATS)
+    found = tables(html)
+    charts = {
+        "calls": [(1, "Calls")],
+        "usage": [(1, "Usage")],
+        "cost": [(1, "Cost")],
+        "tokens": [(1, "Input tokens"), (2, "Output tokens")],
+    }
+    for slug, columns in charts.items():
+        root = chart_svg(html, slug)
+        body = found[slug][1:]
+        paths = series_paths(root, "chart-bar")
+        assert len(paths) == len(columns), slug
+        for path, (column, name) in zip(paths, columns, strict=True):
+            values = [Decimal(row[column].replace(",", "")) for row in body]
+            bars = BAR.findall(path.get("d"))
+            assert len(bars) == sum(1 for v in values if v > 0), slug
+            heights = [float(base) - float(top) for _, base, top, _ in bars]
+            drawn = [v for v in values if v > 0]
+            scale = max(heights) / float(max(drawn))  # the tallest bar: least rounding
+            for height, value in zip(heights, drawn, strict=True):
+                assert height == pytest.approx(float(value) * scale, abs=0.15), slug
+            assert path.find(f"{SVG_NS}title").text.startswith(f"{name}: highest "), slug
+    calls = found["calls"][1:]
+    hover = [
+        r.find(f"{SVG_NS}title").text
+        for r in chart_svg(html, "calls").iter(f"{SVG_NS}rect")
+        if "chart-hit" in (r.get("class") or "")
+    ]
+    assert hover == [f"{row[0]}: Calls {row[1]}" for row in calls]
+
+
+def test_the_error_rate_is_one_line_through_the_buckets_with_calls(staff, world):
+    html = get(staff, ADMIN_STATS)
+    body = tables(html)["error_rate"][1:]
+    (line,) = series_paths(chart_svg(html, "error_rate"), "chart-line")
+    (dots,) = series_paths(chart_svg(html, "error_rate"), "chart-point")
+    rates = [row[3] for row in body]
+    # Runs of buckets with calls (a rate); "—" (no calls) breaks the line.
+    with_calls = [len(list(run)) for has, run in itertools.groupby(r != "—" for r in rates) if has]
+    drawn = [
+        len(re.findall(r"[\d.]+,[\d.]+", part)) for part in re.findall(r"M[^M]+", line.get("d"))
+    ]
+    assert drawn == [n for n in with_calls if n > 1]
+    # Few buckets: a dot on every rate.
+    assert len(re.findall(r"M", dots.get("d"))) == sum(with_calls)
+    assert sum(with_calls) > 1
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        (6, ["00:00", "01:00", "02:00", "03:00", "04:00", "05:00"]),
+        (30, ["Nov 02", *[""] * 11, "12:00", *[""] * 11, "Nov 03", *[""] * 5]),
+        (
+            24 * 30,
+            [
+                "" if i % 24 else f"{datetime(2026, 11, 2) + timedelta(hours=i):%b %d}"
+                for i in range(24 * 30)
+            ],
+        ),
+    ],
+)
+def test_hourly_time_axis_labels_hours_then_midnights(settings, hours, expected):
+    from logs.admin.stats_page import tick_labels
+
+    settings.TIME_ZONE = "UTC"
+    first = datetime(2026, 11, 2, tzinfo=UTC)
+    starts = [first + timedelta(hours=i) for i in range(hours)]
+    assert tick_labels(starts, "hour") == expected
+    days = [first + timedelta(days=i) for i in range(3)]
+    assert tick_labels(days, "day") == ["Nov 02", "Nov 03", "Nov 04"]
+
+
 def test_explanation_of_long_prompts_and_loaded_models(staff, world):
     html = get(staff, ADMIN_STATS)
     assert EXPLANATION in unescape(html)

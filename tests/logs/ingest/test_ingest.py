@@ -783,6 +783,54 @@ def test_a_batch_of_new_calls_and_replays_stores_only_the_new(api_key):
     assert CallRecord.objects.count() == 5
 
 
+def test_a_request_id_is_unique_per_account_not_across_accounts(api_key):
+    # Request ids are the gateway tenant's identifiers: the same one sent for
+    # another account is another call, even with other content.
+    other_key = ApiKeyFactory()
+    assert other_key.account_id != api_key.account_id
+    record = record_dict(api_key)
+    ingest_calls([record])
+    theirs = {**record, "api_key": other_key.prefix, "model": "gpt-4o", "output_tokens": 7}
+
+    result = ingest_calls([theirs])
+
+    assert (result.created, result.duplicates) == (1, 0)
+    calls = CallRecord.objects.filter(request_id=record["request_id"]).order_by("pk")
+    assert [(c.account_id, c.model, c.output_tokens) for c in calls] == [
+        (api_key.account_id, "gpt-4o-mini", 30),
+        (other_key.account_id, "gpt-4o", 7),
+    ]
+    # Each payload belongs to its call's account.
+    assert [CallPayload.objects.get(call=c).account_id for c in calls] == [
+        api_key.account_id,
+        other_key.account_id,
+    ]
+
+
+def test_each_account_replays_its_own_call_of_a_shared_request_id(api_key):
+    other_key = ApiKeyFactory()
+    ours = record_dict(api_key)
+    theirs = {**ours, "api_key": other_key.prefix, "model": "gpt-4o"}
+
+    first = ingest_calls([ours, theirs])
+    again = ingest_calls([theirs, ours])
+
+    assert (first.created, first.duplicates) == (2, 0)
+    assert (again.created, again.duplicates) == (0, 2)
+    assert CallRecord.objects.filter(request_id=ours["request_id"]).count() == 2
+
+
+def test_a_conflicting_replay_is_judged_within_its_own_account(api_key):
+    other_key = ApiKeyFactory()
+    ours = record_dict(api_key)
+    ingest_calls([ours, {**ours, "api_key": other_key.prefix}])
+
+    errors = refused([{**ours, "api_key": other_key.prefix, "output_tokens": 1}])
+
+    assert where(errors) == {(0, "request_id")}
+    assert CallRecord.objects.filter(request_id=ours["request_id"]).count() == 2
+
+
 def race(
     monkeypatch, first: list[dict], second: list[dict], finished: list[int] | None = None
 ) -> list:
@@ -855,7 +903,7 @@ def test_two_writers_of_the_same_call_store_it_once(monkeypatch):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_two_writers_of_one_request_id_in_different_months_store_one(monkeypatch):
-    # Partitioned by month, PostgreSQL can only enforce (request_id, created_at)
+    # Partitioned by month, PostgreSQL can only enforce (request_id, account_id, created_at)
     # uniqueness; the ingest service must still refuse the second version.
     key = ApiKeyFactory()
     this_month, last_month = timezone.now() - timedelta(days=3), timezone.now() - timedelta(days=45)
