@@ -935,73 +935,10 @@ class Suite:
     # --- writes ---
 
     def ingest_records(self, count: int, seed: int) -> list[dict]:
-        """Realistic records (logs.demo: payloads with credentials to redact, errors,
-        trace token counts) from the last day, on this dataset's busiest keys."""
-        from django.db.models import Sum
+        return realistic_records(count, seed)
 
-        from accounts.models import ApiKey
-        from logs.demo import iter_calls
-        from logs.models import HourlyCallRollup
-
-        busiest = list(
-            HourlyCallRollup.objects.values("api_key_id")
-            .annotate(n=Sum("calls"))
-            .order_by("-n", "api_key_id")
-            .values_list("api_key_id", "n")[:50]
-        )
-        keys = dict(
-            ApiKey.objects.filter(pk__in=[k for k, _ in busiest]).values_list("pk", "prefix")
-        )
-        rng = random.Random(seed)
-        prefixes = rng.choices(
-            [keys[k] for k, _ in busiest], weights=[n for _, n in busiest], k=count
-        )
-        now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-        stamp = f"{int(time.time())}{seed}"
-        records = []
-        for index, record in enumerate(iter_calls(seed, count, now, days=1)):
-            record["api_key"] = prefixes[index]
-            record.pop("group", None)  # the key's own group
-            record["request_id"] = f"bench-{stamp}-{index:07d}"
-            records.append(record)
-        return records
-
-    @contextlib.contextmanager
     def removed_afterwards(self):
-        """Remove the calls a block writes (and what they changed) once it is done."""
-        from django.db import connection
-        from django.db.models import Max, Min
-
-        from accounts.models import ApiKey
-        from logs.models import AccountModel, CallPayload, CallRecord
-        from logs.rollups.rebuild import rebuild_rollups
-
-        last_id = CallRecord.objects.aggregate(m=Max("id"))["m"] or 0
-        last_model = AccountModel.objects.aggregate(m=Max("id"))["m"] or 0
-        last_used = dict(ApiKey.objects.values_list("pk", "last_used_at"))
-        try:
-            yield
-        finally:
-            span = CallRecord.objects.filter(id__gt=last_id).aggregate(
-                first=Min("created_at"), last=Max("created_at")
-            )
-            CallPayload.objects.filter(call_id__gt=last_id).delete()
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM logs_callrecord WHERE id > %s", [last_id])
-            AccountModel.objects.filter(id__gt=last_model).delete()
-            for pk, moment in last_used.items():
-                ApiKey.objects.filter(pk=pk).exclude(last_used_at=moment).update(
-                    last_used_at=moment
-                )
-            if span["first"] is not None:
-                rebuild_rollups(start=span["first"], end=span["last"] + timedelta(hours=1))
-            # The deleted rows would otherwise linger as dead tuples in the next run's scans.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "VACUUM ANALYZE logs_callrecord, logs_callpayload, logs_hourlycallrollup, "
-                    "logs_dailycallrollup, logs_monthlycallrollup, logs_dailymodelrollup, "
-                    "logs_dailyaccountmodelrollup, logs_dailykeyrollup, logs_accountmodel"
-                )
+        return removed_afterwards()
 
     def run_ingest(self):
         batches = self.args.ingest_batches or (2 if self.quick else 30)
@@ -1278,6 +1215,74 @@ class Suite:
             print(f"\n{len(errors)} case(s) failed.", file=sys.stderr)
             return 1
         return 0
+
+
+# --- ingest records (also bench/ingest_load.py) ---------------------------------------------
+
+
+def realistic_records(count: int, seed: int) -> list[dict]:
+    """Realistic records (logs.demo: payloads with credentials to redact, errors,
+    trace token counts) from the last day, on this dataset's busiest keys."""
+    from django.db.models import Sum
+
+    from accounts.models import ApiKey
+    from logs.demo import iter_calls
+    from logs.models import HourlyCallRollup
+
+    busiest = list(
+        HourlyCallRollup.objects.values("api_key_id")
+        .annotate(n=Sum("calls"))
+        .order_by("-n", "api_key_id")
+        .values_list("api_key_id", "n")[:50]
+    )
+    keys = dict(ApiKey.objects.filter(pk__in=[k for k, _ in busiest]).values_list("pk", "prefix"))
+    rng = random.Random(seed)
+    prefixes = rng.choices([keys[k] for k, _ in busiest], weights=[n for _, n in busiest], k=count)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    stamp = f"{int(time.time())}{seed}"
+    records = []
+    for index, record in enumerate(iter_calls(seed, count, now, days=1)):
+        record["api_key"] = prefixes[index]
+        record.pop("group", None)  # the key's own group
+        record["request_id"] = f"bench-{stamp}-{index:07d}"
+        records.append(record)
+    return records
+
+
+@contextlib.contextmanager
+def removed_afterwards():
+    """Remove the calls a block writes (and what they changed) once it is done."""
+    from django.db import connection
+    from django.db.models import Max, Min
+
+    from accounts.models import ApiKey
+    from logs.models import AccountModel, CallPayload, CallRecord
+    from logs.rollups.rebuild import rebuild_rollups
+
+    last_id = CallRecord.objects.aggregate(m=Max("id"))["m"] or 0
+    last_model = AccountModel.objects.aggregate(m=Max("id"))["m"] or 0
+    last_used = dict(ApiKey.objects.values_list("pk", "last_used_at"))
+    try:
+        yield
+    finally:
+        span = CallRecord.objects.filter(id__gt=last_id).aggregate(
+            first=Min("created_at"), last=Max("created_at")
+        )
+        CallPayload.objects.filter(call_id__gt=last_id).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM logs_callrecord WHERE id > %s", [last_id])
+        AccountModel.objects.filter(id__gt=last_model).delete()
+        for pk, moment in last_used.items():
+            ApiKey.objects.filter(pk=pk).exclude(last_used_at=moment).update(last_used_at=moment)
+        if span["first"] is not None:
+            rebuild_rollups(start=span["first"], end=span["last"] + timedelta(hours=1))
+        # The deleted rows would otherwise linger as dead tuples in the next run's scans.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "VACUUM ANALYZE logs_callrecord, logs_callpayload, logs_hourlycallrollup, "
+                "logs_dailycallrollup, logs_monthlycallrollup, logs_dailymodelrollup, "
+                "logs_dailyaccountmodelrollup, logs_dailykeyrollup, logs_accountmodel"
+            )
 
 
 def rollup_levels() -> tuple:

@@ -68,6 +68,10 @@ _CANONICAL_OPTIONS = (
 _EXPONENT_MAP = bytes(
     48 if 48 <= byte <= 57 else byte if byte in b"e-" else 120 for byte in range(256)
 )
+# The same, where it is a number: first, or after , : or [ (the text is compact), not inside
+# a string such as a cost ("0.00001740"), which the substring tests above
+# cannot tell apart. Searched only when they found something.
+_ORJSON_OWN_NUMBER = re.compile(rb"(?:\A|[:,\[])-?(?:0\.0000|[0-9.]+e-)")
 _NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
 
 
@@ -94,7 +98,9 @@ def canonical_dumps(value: Any) -> str:
         encoded = orjson.dumps(value, default=_refuse, option=_CANONICAL_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, NaN, subclasses…
         return _stdlib_canonical(value)
-    if b"0.0000" in encoded or b"0e-" in encoded.translate(_EXPONENT_MAP):
+    if (
+        b"0.0000" in encoded or b"0e-" in encoded.translate(_EXPONENT_MAP)
+    ) and _ORJSON_OWN_NUMBER.search(encoded):
         return _stdlib_canonical(value)
     text = encoded.decode()
     if not encoded.isascii() or "\x7f" in text:

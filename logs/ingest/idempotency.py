@@ -4,13 +4,11 @@ same request id under another account is another call."""
 
 from __future__ import annotations
 
-import zlib
-
 from django.db import connection
 from django.db.models import Q
 
 from accounts.models import ApiKey, Group
-from logs.db import pg_array_literal, pg_int_array_literal
+from logs.db import execute_together, pg_array_literal, pg_int_array_literal
 from logs.ingest.errors import RecordError
 from logs.ingest.records import ValidCall
 from logs.models import (
@@ -21,32 +19,44 @@ from logs.models import (
 Resolved = tuple[ValidCall, ApiKey, Group]
 
 
-# Request ids hash into this many advisory locks (see lock_request_ids).
-REQUEST_ID_LOCK_BUCKETS = 1024
+# The request ids being stored right now (migration 0018; PostgreSQL only).
+REQUEST_ID_CLAIMS_TABLE = "logs_requestidclaim"
 
 
-_REQUEST_ID_LOCK_SPACE = 7_205_118
-
-
-def lock_request_ids(request_ids: list[str]) -> None:
+def claim_request_ids(request_ids: list[str]) -> None:
     """Make "is this request id new?" and the insert one step on PostgreSQL.
 
     Partitioned, the calls table can only enforce (request_id, account_id,
     created_at) uniqueness, which a conflicting record with another timestamp
-    would slip past when two batches race. Transaction-scoped advisory locks on
-    hash buckets of the ids (whatever the account: coarser, never wrong),
-    taken in sorted order (so batches cannot deadlock), serialise batches that
-    share an id; the lookup then sees every month.
+    would slip past when two batches race. So a batch first claims its ids: it
+    inserts them (in sorted order, so batches cannot deadlock) into a table
+    keyed by request id (whatever the account: coarser, never wrong), and
+    deletes them again in the same transaction. A key that a transaction still
+    in progress inserted holds off every other insert of it until that
+    transaction ends, deleted or not; then it is gone. So batches that share an
+    id take turns (the second's lookup then sees the first's calls, in every
+    month), and batches that share none never wait for each other, as they did
+    on advisory locks of hash buckets of the ids (1,024: two batches of a
+    thousand ids nearly always shared one). Row locks also take no room in the
+    server's lock table, which a thousand advisory locks a batch filled as
+    clients were added.
     """
     if connection.vendor != "postgresql" or not request_ids:
         return
-    buckets = sorted({zlib.crc32(rid.encode()) % REQUEST_ID_LOCK_BUCKETS for rid in request_ids})
+    table = connection.ops.quote_name(REQUEST_ID_CLAIMS_TABLE)
+    wanted = pg_array_literal(sorted(set(request_ids)))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(%s, bucket) "
-            "FROM unnest(%s::int[]) WITH ORDINALITY AS t(bucket, position) "
-            "ORDER BY position) AS locks",
-            [_REQUEST_ID_LOCK_SPACE, buckets],
+        execute_together(
+            cursor,
+            [
+                (
+                    f"INSERT INTO {table} (request_id) "
+                    "SELECT request_id FROM unnest(%s::varchar[]) AS t(request_id) "
+                    "ORDER BY request_id",
+                    [wanted],
+                ),
+                (f"DELETE FROM {table} WHERE request_id = ANY(%s::varchar[])", [wanted]),
+            ],
         )
 
 

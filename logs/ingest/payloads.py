@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from logs.ingest.errors import Problems
 from logs.ingest.redaction import (
     redact_json,
@@ -23,9 +25,43 @@ class _StoredPart:
     original_bytes: int | None
 
 
-# How a part is stored: as cap_part writes it (an encoder built once: json.dumps
-# with options builds one per call).
-_part_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+# The standard library's form of a part's text (an encoder built once: json.dumps
+# with options builds one per call): where orjson cannot say (see _part_json).
+_stdlib_part_json = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+# Anything but plain dict, list, str, int, float, bool and None goes to the
+# standard library (see _part_json).
+_PART_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError
+
+
+def _part_json(value: Any) -> str:
+    """A part's JSON text as stored: compact, other than ASCII as it is.
+
+    orjson writes it several times faster than ``json``. Where orjson refuses
+    (a subclass such as an IntEnum, a key that is not a string, an integer
+    beyond 64 bits, a lone surrogate, anything not JSON) the standard library
+    writes it, or raises as it always did (TypeError, ValueError). orjson writes
+    NaN and infinities as null where ``json`` (``allow_nan=False``) refuses
+    them: a text with a null is checked by ``json`` too. A text orjson wrote is
+    valid UTF-8, so it holds no lone surrogate.
+    """
+    try:
+        encoded = orjson.dumps(value, default=_refuse, option=_PART_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError
+        return _stdlib_part_json(value)
+    if b"null" in encoded:
+        _stdlib_part_json(value)  # raises ValueError for NaN and infinities
+    return encoded.decode()
 
 
 def prepare_parts(

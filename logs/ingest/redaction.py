@@ -425,7 +425,9 @@ def redact_json(value: Any, text: str | None, dumps: Callable[[Any], str]) -> tu
     is the common case for request bodies and responses. Raises what ``dumps``
     raises for a value that is not plain JSON.
     """
-    if text is not None and not may_hold_key(text) and not names_need_redaction(value):
+    # Names first: a part with a sensitive name (the headers' Authorization,
+    # nearly always) is decided without scanning its text.
+    if text is not None and not names_need_redaction(value) and not may_hold_key(text):
         return value, text
     redacted = redact(value)
     return redacted, dumps(redacted)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, Group
 from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.fastjson import paused_gc
-from logs.ingest.idempotency import Resolved, judge_replays, lock_request_ids
+from logs.ingest.idempotency import Resolved, claim_request_ids, judge_replays
 from logs.ingest.records import ValidCall, validate_record
 from logs.ingest.store import create_calls, remember_models, write_on_postgresql
 from logs.models import (
@@ -152,7 +152,7 @@ def _store(resolved: list[Resolved], wait_for_disk: bool = True) -> IngestResult
     if not wait_for_disk and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    lock_request_ids([call.request_id for call, *_ in resolved])
+    claim_request_ids([call.request_id for call, *_ in resolved])
     fresh, duplicates, errors = judge_replays(resolved)
     if errors:
         raise IngestError(errors)

@@ -1,9 +1,10 @@
 """Writing a validated batch: calls, payloads, the models and groups each
 account used (filter choices) and the batch's pending rollup deltas.
 
-On PostgreSQL calls, payloads and deltas go in with COPY (ids drawn from the
-sequence first, in one statement), the rest as one statement per table with
-a few array parameters whatever the batch size. Elsewhere, bulk_create.
+On PostgreSQL calls and payloads go in with COPY (ids drawn from the sequence
+first, in one statement), the registries as one statement per table with a
+few array parameters whatever the batch size, the pending deltas summed by
+the server from the calls just written. Elsewhere, bulk_create.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from logs.models import (
     AccountTag,
     CallPayload,
     CallRecord,
-    PendingRollupDelta,
     to_units,
 )
-from logs.rollups.deltas import PENDING_FIELDS, pending_columns, pending_rows
+from logs.rollups.deltas import pending_from_calls_sql
 
 _CALL_COLUMNS = (
     "id",
@@ -144,12 +144,25 @@ def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[i
                         call.reasoning_tokens,
                         call.end_user,
                         # COPY's text format: the server reads it as jsonb.
-                        json.dumps(call.tags),
+                        json.dumps(call.tags) if call.tags else "[]",
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
-            pending = pending_rows(calls, added_at=timezone.now()) if deltas else []
             statements = _registry_statements(calls)
+            # The batch's pending rollup deltas, summed by the server from the
+            # rows just copied (nothing per call to do here).
+            if deltas:
+                statements.append(
+                    (
+                        pending_from_calls_sql(CallRecord._meta.db_table),
+                        [
+                            timezone.now(),
+                            pg_int_array_literal(ids),
+                            min(call.created_at for call in calls),
+                            max(call.created_at for call in calls),
+                        ],
+                    )
+                )
         if payload_rows:
             payloads_sql = (
                 f"COPY {quote(CallPayload._meta.db_table)} "
@@ -158,17 +171,6 @@ def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[i
             with cursor.copy(payloads_sql) as copy:
                 for row in payload_rows:
                     copy.write_row(row)
-        if pending:
-            columns = pending_columns()
-            pending_sql = (
-                f"COPY {quote(PendingRollupDelta._meta.db_table)} "
-                f"({', '.join(quote(c) for c in columns)}) FROM STDIN"
-            )
-            with cursor.copy(pending_sql) as copy:
-                for row in pending:
-                    row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
-                    row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
-                    copy.write_row([row[name] for name in PENDING_FIELDS])
         execute_together(cursor, statements)
     return ids
 
@@ -187,7 +189,9 @@ def _payload_rows(calls: list[ValidCall], ids: list[int]) -> list[list[Any]]:
             text = texts[name]
             if text is None:
                 row += ("", False, None)
-            elif len(text.encode()) <= max_bytes:  # as cap_text, without its dataclass
+            # As cap_text, without its dataclass; a text of at most a quarter of the
+            # cap in characters is within it in bytes (UTF-8: 4 bytes at most each).
+            elif len(text) * 4 <= max_bytes or len(text.encode()) <= max_bytes:
                 row += (text, False, None)
             else:
                 stored = cap_text(text, max_bytes)

@@ -110,6 +110,49 @@ def pending_columns() -> list[str]:
     return [PendingRollupDelta._meta.get_field(name).column for name in PENDING_FIELDS]
 
 
+# What one raw call adds, in SQL over the calls table's columns: the finest
+# grain's dimensions (as ``rollup_deltas`` keys them) and each measure's sum.
+# (rebuild_rollups on PostgreSQL, and ingest's pending deltas there.)
+def delta_dimensions_sql() -> list[str]:
+    return [
+        "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
+        "account_id",
+        "api_key_id",
+        "group_id",
+        "model",
+        "call_type",
+        f"CASE WHEN status_code >= 500 THEN '{StatusClass.SERVER_ERROR.value}' "
+        f"WHEN status_code >= 400 THEN '{StatusClass.CLIENT_ERROR.value}' "
+        f"ELSE '{StatusClass.SUCCESS.value}' END",
+    ]
+
+
+def delta_sums_sql() -> list[str]:
+    """One sum per measure, in ``MEASURES`` order."""
+    return [f"sum({measure.call_sql})" for measure in MEASURES]
+
+
+def pending_from_calls_sql(calls_table: str) -> str:
+    """PostgreSQL: append the pending deltas of the calls just written, summed by
+    the server from their rows (no per-call work in Python). Parameters: the
+    calls' ids (an int array literal), their first and last ``created_at`` (so
+    only the partitions holding them are probed) and ``added_at``."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    dimensions = delta_dimensions_sql()
+    measures = {measure.name: f"sum({measure.call_sql})" for measure in MEASURES}
+    selected = [*dimensions, *(measures[name] for name in PendingRollupDelta.MEASURES)]
+    return (
+        f"INSERT INTO {quote(PendingRollupDelta._meta.db_table)} "
+        f"({', '.join(quote(c) for c in pending_columns())}) "
+        f"SELECT {', '.join(selected)}, max(created_at), %s::timestamptz "
+        f"FROM {quote(calls_table)} "
+        "WHERE id = ANY(%s::bigint[]) AND created_at BETWEEN %s AND %s "
+        f"GROUP BY {', '.join(str(i) for i in range(1, len(dimensions) + 1))}"
+    )
+
+
 def pending_rows(calls: Sequence[CallFacts], *, added_at: datetime) -> list[dict[str, Any]]:
     """The pending deltas of new calls (``rollup_deltas``), each with its newest call's time."""
     latest: dict[tuple, datetime] = {}

@@ -20,7 +20,6 @@ from logs.models import (
     HourlyCallRollup,
     PendingRollupDelta,
     RollupMeasures,
-    StatusClass,
 )
 from logs.periods import HOUR
 from logs.rollups.apply import (
@@ -32,9 +31,13 @@ from logs.rollups.apply import (
     _upsert_rollups,
     staged_rollup_statements,
 )
-from logs.rollups.deltas import coarsen_deltas, rollup_deltas
+from logs.rollups.deltas import (
+    coarsen_deltas,
+    delta_dimensions_sql,
+    delta_sums_sql,
+    rollup_deltas,
+)
 from logs.rollups.fold import take_fold_lock
-from logs.rollups.measures import MEASURES
 
 
 def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
@@ -188,22 +191,9 @@ def _rebuild_rollups_sql(
     """
     calls_table = connection.ops.quote_name(CallRecord._meta.db_table)
     quote = connection.ops.quote_name
-    status_class = (
-        f"CASE WHEN status_code >= 500 THEN '{StatusClass.SERVER_ERROR.value}' "
-        f"WHEN status_code >= 400 THEN '{StatusClass.CLIENT_ERROR.value}' "
-        f"ELSE '{StatusClass.SUCCESS.value}' END"
-    )
     # One sum per measure, in the order of the staging table's columns.
-    measures = [f"sum({measure.call_sql})" for measure in MEASURES]
-    dimensions = [
-        "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
-        "account_id",
-        "api_key_id",
-        "group_id",
-        "model",
-        "call_type",
-        status_class,
-    ]
+    measures = delta_sums_sql()
+    dimensions = delta_dimensions_sql()
     where, params = [], []
     if start is not None:
         where.append("created_at >= %s")

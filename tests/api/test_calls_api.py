@@ -718,7 +718,7 @@ def test_detail_shows_credentials_redacted(catalog, staff_api):
 def test_detail_of_a_truncated_part_says_so_with_its_original_size(catalog, staff_api, settings):
     settings.USAGELOGS_PAYLOAD_MAX_BYTES = 200
     response_part = {"choices": [{"message": {"content": "é" * 300}}]}
-    original = json.dumps(response_part, ensure_ascii=False).encode()
+    original = json.dumps(response_part, ensure_ascii=False, separators=(",", ":")).encode()
     call = make_call(catalog.keys["initech-prod"], response=response_part)
     detail = staff_api.get(detail_url(call.pk)).json()
     part = detail["response"]

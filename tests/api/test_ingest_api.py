@@ -85,6 +85,17 @@ def test_a_batch_is_created(gateway, api_key, support):
     assert {row["key_prefix"] for row in listed} == {api_key.prefix}
 
 
+def test_an_accepted_batch_says_what_it_cost_the_server(gateway, api_key):
+    """Server-Timing: the worker's CPU time for the batch and the whole time, in ms
+    (bench/ingest_load.py reports the first as the ingest path's own cost)."""
+    response = post(gateway, [record_dict(api_key) for _ in range(3)])
+    assert response.status_code == 201
+    timing = re.fullmatch(r"cpu;dur=([\d.]+), total;dur=([\d.]+)", response["Server-Timing"])
+    assert timing, response["Server-Timing"]
+    cpu, total = (float(value) for value in timing.groups())
+    assert cpu > 0 and total > 0
+
+
 def test_replaying_the_same_batch_changes_nothing(gateway, api_key):
     records = [record_dict(api_key) for _ in range(4)]
     assert post(gateway, records).json() == {"created": 4, "already_present": 0}

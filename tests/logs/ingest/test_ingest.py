@@ -831,24 +831,32 @@ def test_a_conflicting_replay_is_judged_within_its_own_account(api_key):
     assert CallRecord.objects.filter(request_id=ours["request_id"]).count() == 2
 
 
-def race(monkeypatch, first: list[dict], second: list[dict]) -> list:
+def race(
+    monkeypatch, first: list[dict], second: list[dict], finished: list[int] | None = None
+) -> list:
     """Ingest two batches from two threads (each with its own connection) so
     that they overlap in the worst place.
 
     The first writer pauses for a moment inside its storing transaction, right
     after its replay check; the second starts exactly then. Without
     serialisation the second would also judge its calls new. Returns each
-    writer's IngestResult, or the exception it raised.
+    writer's IngestResult, or the exception it raised. With ``finished``, the
+    first pauses until the second is done instead (for at most 20 s), and
+    ``finished`` receives the writers' positions in the order they ended.
     """
     real_judge = ingest_service.judge_replays
     first_is_storing = threading.Event()
+    second_is_done = threading.Event()
     threads: list[threading.Thread] = []
 
     def slow_judge(resolved):
         verdict = real_judge(resolved)
         if connection.in_atomic_block and threading.current_thread() is threads[0]:
             first_is_storing.set()
-            time.sleep(0.3)
+            if finished is None:
+                time.sleep(0.3)
+            else:
+                second_is_done.wait(timeout=20)
         return verdict
 
     monkeypatch.setattr(ingest_service, "judge_replays", slow_judge)
@@ -864,6 +872,10 @@ def race(monkeypatch, first: list[dict], second: list[dict]) -> list:
             outcomes[position] = error
         finally:
             first_is_storing.set()
+            if finished is not None:
+                finished.append(position)
+            if position == 1:
+                second_is_done.set()
             connections.close_all()
 
     threads.extend(threading.Thread(target=writer, args=(n,)) for n in (0, 1))
@@ -911,6 +923,23 @@ def test_two_writers_of_one_request_id_in_different_months_store_one(monkeypatch
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
+def test_batches_that_share_no_request_id_do_not_wait_for_each_other(monkeypatch):
+    # Concurrent gateway clients: each batch is stored while the other is still
+    # inside its transaction (they waited on shared lock buckets before).
+    key = ApiKeyFactory()
+    first = [record_dict(key) for _ in range(200)]
+    second = [record_dict(key) for _ in range(200)]
+    finished: list[int] = []
+
+    outcomes = race(monkeypatch, first, second, finished=finished)
+
+    assert [getattr(o, "created", o) for o in outcomes] == [200, 200]
+    assert finished == [1, 0]
+    assert CallRecord.objects.count() == 400
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, databases="__all__")  # replicas too, if set
 def test_a_batch_that_adds_a_month_partition_does_not_deadlock_a_batch_being_stored(monkeypatch):
     # import_calls loading an old month (its partitions are created on the way)
     # while the gateway keeps ingesting: both batches must be stored.
@@ -945,7 +974,8 @@ def longest_prefix_within(text: str, max_bytes: int) -> str:
 
 
 def json_text(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A part's text as stored: compact JSON, other than ASCII as it is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_a_big_part_is_cut_to_the_cap_and_says_so(api_key, settings):
