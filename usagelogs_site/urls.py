@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from usagelogs_site.home import home
 from usagelogs_site.logins import StaffAuthenticationForm
 from usagelogs_site.portal import portal_site
 
@@ -12,7 +12,7 @@ admin.site.site_title = "Usage Logs"
 admin.site.index_title = "Back office"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("portal/", portal_site.urls),
     path("api/v1/", include("logs.api.urls")),
