@@ -32,10 +32,12 @@ from logs.admin.export import CallRecordResource
 from logs.admin.filters import (
     AccountFilter,
     CallTypeFilter,
+    DetailsFilter,
     GroupFilter,
     KeyNameFilter,
     ModelFilter,
     StatusFilter,
+    StreamedFilter,
     TimeRangeFilter,
 )
 from logs.admin.formatting import LONG_DURATION_MS, format_duration, format_speed, utc_iso
@@ -102,6 +104,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         GroupFilter,
         CallTypeFilter,
         StatusFilter,
+        StreamedFilter,
+        DetailsFilter,
     )
     list_select_related = ("account", "api_key", "group")
     date_hierarchy = "created_at"

@@ -31,6 +31,13 @@ FILTER_PARAMETERS = (
     "status",
     "request_id",
     "account",
+    "last",
+    "status_code",
+    "slower_than_ms",
+    "cost_above",
+    "client_ip",
+    "endpoint",
+    "streamed",
 )
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -267,7 +267,13 @@ SINGLE_FILTERS: list[tuple[str, dict, Callable[[World, CallRecord], bool]]] = [
     ("start-seconds", {"start": "2026-03-10T09:59:59"}, lambda w, c: _ts(c) >= t(9, 59, 59)),
     ("start-date", {"start": "2026-03-11"}, lambda w, c: _ts(c) >= t(0, day=11)),
     ("end", {"end": "2026-03-10T11:00"}, lambda w, c: _ts(c) < t(11)),
-    ("end-date", {"end": "2026-03-10"}, lambda w, c: _ts(c) < t(0)),
+    # A date alone as the end includes that whole day.
+    ("end-date", {"end": "2026-03-10"}, lambda w, c: _ts(c) < t(0, day=11)),
+    (
+        "start-and-end-the-same-date",
+        {"start": "2026-03-10", "end": "2026-03-10"},
+        lambda w, c: t(0) <= _ts(c) < t(0, day=11),
+    ),
     (
         "start-and-end",
         {"start": "2026-03-10T10:00", "end": "2026-03-10T11:00"},
@@ -437,7 +443,7 @@ BAD_INPUT = [
     ),
     (
         "end-equals-start",
-        {"start": "2026-03-10", "end": "2026-03-10"},
+        {"start": "2026-03-10T10:00", "end": "2026-03-10T10:00"},
         "error",
         "end must be after the start",
     ),

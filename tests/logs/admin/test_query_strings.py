@@ -32,15 +32,20 @@ from tests.conftest import logged_in
 from tests.factories import SuperuserFactory
 from tests.pages import csv_rows, messages_on_page, result_rows, totals_on_page
 from tests.query_strings import (
+    DETAIL_NAMES,
     DRILL_DOWN,
     FILTER_NAMES,
     GOOD_TIMES,
+    PRESET,
+    PRESETS,
     QueryWorld,
     Viewer,
     build_world,
     describe,
+    detail_predicate,
     in_order,
     query_strings,
+    streamed_predicate,
 )
 from usagelogs_site.portal import portal_site
 
@@ -427,7 +432,8 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
     predicates = []
     newest_first = True
     moments: dict[str, datetime] = {}
-    known = {*FILTER_NAMES, *DRILL_DOWN, "q", "o", "p"}
+    known = {*FILTER_NAMES, *DETAIL_NAMES, PRESET, *DRILL_DOWN, "q", "o", "p"}
+    preset = None
     for name, values in params.lists():
         value = values[-1]
         if page == "stats" and name == "interval":
@@ -443,6 +449,17 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
                     refused = True
                 else:
                     moments[name] = moment
+        elif name in DETAIL_NAMES:
+            predicate = detail_predicate(name, value)
+            if predicate is False:
+                refused = True
+            elif predicate is not None:
+                predicates.append(predicate)
+        elif name == PRESET:
+            if value.strip() and value not in PRESETS:
+                refused = True
+            elif value.strip():
+                preset = PRESETS[value]
         elif name in FILTER_NAMES:
             if value == "":
                 continue
@@ -466,6 +483,11 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
                 notice = True
     if "start" in moments and "end" in moments and moments["end"] <= moments["start"]:
         refused = True
+    if preset is not None:
+        # A span back from now, with no start or end beside it.
+        if any(params.get(name, "").strip() for name in ("start", "end")):
+            refused = True
+        moments["start"] = timezone.now() - preset
     for name, moment in moments.items():
         if name == "start":
             predicates.append(lambda c, m=moment: c.created_at >= m)
@@ -485,7 +507,14 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
 
 
 def matches(name: str, value: str):
-    status = {"success": (0, 400), "client_error": (400, 500), "server_error": (500, 1000)}
+    status = {
+        "success": (0, 400),
+        "client_error": (400, 500),
+        "server_error": (500, 1000),
+        "error": (400, 1000),
+    }
+    if name == "streamed":
+        return streamed_predicate(value)
     return {
         "account": lambda c: str(c.account_id) == value,
         "model": lambda c: c.model == value,
@@ -573,7 +602,7 @@ def test_any_query_string_on_the_call_pages(world, site, who):
     was refused or fell back; and no rows at all when something was refused."""
     viewer = getattr(world, who)
     client = client_of(world, who)
-    names = (*FILTER_NAMES, *DRILL_DOWN, "q", "o", "p", "interval")
+    names = (*FILTER_NAMES, *DETAIL_NAMES, PRESET, *DRILL_DOWN, "q", "o", "p", "interval")
     own, others = world.calls[0], world.calls[1]  # of Acme, of Globex
 
     @PROPERTY
@@ -595,7 +624,16 @@ def test_totals_equal_the_rows_across_pages_for_every_accepted_query_string(worl
     the rows the pages list, whatever the (accepted) filters; anything they
     cannot describe (a raw lookup) is refused."""
     few_per_page(monkeypatch, 3)
-    names = (*FILTER_NAMES, *DRILL_DOWN, "q", "o", "status_code__gte", "model__in")
+    names = (
+        *FILTER_NAMES,
+        *DETAIL_NAMES,
+        PRESET,
+        *DRILL_DOWN,
+        "q",
+        "o",
+        "status_code__gte",
+        "model__in",
+    )
 
     @PROPERTY
     @given(query=query_strings(names, world), who=st.sampled_from(["staff", "owner"]))
