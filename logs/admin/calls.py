@@ -13,9 +13,11 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db.models import Q
+from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -83,6 +85,7 @@ def is_slow(call: CallRecord, threshold_ms: float | None) -> bool:
 class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     list_display = (
         "time",
+        "request",
         "account",
         "key_name",
         "group",
@@ -186,6 +189,18 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             local.strftime("%Y-%m-%d %H:%M:%S"),
         )
 
+    @admin.display(description="Id")
+    def request(self, call: CallRecord):
+        """A button copying the request id (calls.js shows it; without
+        JavaScript the id is on the call's page)."""
+        return format_html(
+            '<button type="button" class="copy-id" data-copy-text="{}" title="Copy request id {}" '
+            'aria-label="Copy request id {}" hidden>Copy</button>',
+            call.request_id,
+            call.request_id,
+            call.request_id,
+        )
+
     @admin.display(description="Key name")
     def key_name(self, call: CallRecord) -> str:
         return call.api_key.name
@@ -258,7 +273,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     def rowless_url_names(self) -> set[str]:
         """The pages built on the call list's filters that show none of its rows."""
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        return {f"{prefix}_stats", f"{prefix}_export"}
+        # A call's page reads the list's filters for its previous and next call.
+        return {f"{prefix}_stats", f"{prefix}_export", f"{prefix}_change"}
 
     def filters_changelist(self, request, *, without: tuple[str, ...] = ()):
         """The call list's filters, scope and checks for ``request`` (a stats
@@ -424,6 +440,12 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         threshold = slow_call_thresholds(
             request.user, account=self.scope_account(request), models={call.model}
         ).get(call.model)
+        changelist_url = reverse(
+            f"{self.admin_site.name}:logs_callrecord_changelist",
+            current_app=self.admin_site.name,
+        )
+        preserved = request.GET.get("_changelist_filters", "")
+        previous_call, next_call = self.neighbours(request, call, preserved)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -445,14 +467,52 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             "nearby_url": self.nearby_url(request, call),
             "show_internal": self.scope_account(request) is None,
             "index_url": reverse(f"{self.admin_site.name}:index"),
-            "changelist_url": reverse(
-                f"{self.admin_site.name}:logs_callrecord_changelist",
-                current_app=self.admin_site.name,
-            ),
+            # The list as it was left: its filters, order and page.
+            "changelist_url": changelist_url + (f"?{preserved}" if preserved else ""),
+            "previous_url": self.call_url(previous_call, preserved),
+            "next_url": self.call_url(next_call, preserved),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.detail_template, context)
+
+    def neighbours(
+        self, request, call: CallRecord, preserved: str
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        """The calls just above and just below ``call`` in the list it was
+        opened from (``preserved``: that list's query string), within the same
+        filters and order; none where the filters are refused."""
+        list_request = copy.copy(request)
+        list_request.GET = QueryDict(preserved)
+        try:
+            cl = self.filters_changelist(list_request, without=("p",))
+        except (IncorrectLookupParameters, SuspiciousOperation):
+            return None, None
+        if cl.refused():
+            return None, None
+        calls = cl.queryset.order_by()
+        at, pk = call.created_at, call.pk
+        newer = (
+            calls.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk))
+            .order_by("created_at", "pk")
+            .first()
+        )
+        older = (
+            calls.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        return (older, newer) if cl.newest_first() is False else (newer, older)
+
+    def call_url(self, call: CallRecord | None, preserved: str) -> str | None:
+        if call is None:
+            return None
+        url = reverse(
+            f"{self.admin_site.name}:logs_callrecord_change",
+            args=(call.pk,),
+            current_app=self.admin_site.name,
+        )
+        return f"{url}?{urlencode({'_changelist_filters': preserved})}" if preserved else url
 
     def no_such_call(self, request, object_id: str):
         """What Django's admin answers for an id that does not exist: a message

@@ -3,10 +3,14 @@ time boundary, rows by an index-only scan first."""
 
 from __future__ import annotations
 
-from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from datetime import timedelta
 
-from accounts.admin_lists import CheckedChangeList
-from logs.admin.filters import SelectsCalls
+from django.contrib import messages
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from django.utils import timezone
+
+from accounts.admin_lists import CheckedChangeList, Problem
+from logs.admin.filters import SelectsCalls, TimeRangeFilter
 from logs.models import CallRecord
 from logs.read.filters import CallFilters
 from logs.read.seek import PageSeek, seek_page
@@ -37,6 +41,56 @@ class CallChangeList(CheckedChangeList):
 
     list_parameters = frozenset({SEARCH_VAR, ORDER_VAR})
     one_value_each = True
+
+    def get_query_string(self, new_params=None, remove=None):
+        """Django's, but ``remove`` takes away a parameter by its whole name
+        (or a field path ending in ``__``), not every name it begins: the
+        time range's "end" must not take "endpoint" with it, nor the status
+        filter's "status" the "status_code"."""
+        names = [name for name in remove or () if not name.endswith("__")]
+        prefixes = [name for name in remove or () if name.endswith("__")]
+        kept = {
+            key: value
+            for key, value in self.filter_params.items()
+            if key not in names and not any(key.startswith(prefix) for prefix in prefixes)
+        }
+        saved, self.filter_params = self.filter_params, kept
+        try:
+            return super().get_query_string(new_params, None)
+        finally:
+            self.filter_params = saved
+
+    @property
+    def clear_search_qs(self) -> str:
+        """The search's own "clear" link: the filters and the order stay."""
+        return self.get_query_string(remove=[SEARCH_VAR])
+
+    def get_filters(self, request):
+        filters = super().get_filters(request)
+        self.explain_a_range_outside_the_drill_down(filters[0])
+        return filters
+
+    def explain_a_range_outside_the_drill_down(self, specs) -> None:
+        """A time range and a drill-down day that do not overlap select no
+        call: say why, rather than show an empty list without a word."""
+        ranges = [spec for spec in specs if isinstance(spec, TimeRangeFilter) and not spec.error]
+        if self.date_range is None or not ranges:
+            return
+        start, end = ranges[0].start, ranges[0].end
+        drill_start, drill_end = self.date_range
+        if (start is None or start < drill_end) and (end is None or end > drill_start):
+            return
+        local = timezone.localtime
+        first_day = local(drill_start).date()
+        last_day = local(drill_end - timedelta(microseconds=1)).date()
+        days = f"{first_day}" if first_day == last_day else f"{first_day} to {last_day}"
+        text = (
+            f"The time range ({'…' if start is None else f'{local(start):%Y-%m-%d %H:%M}'} to "
+            f"{'…' if end is None else f'{local(end):%Y-%m-%d %H:%M}'}) and the date chosen "
+            f"above the list ({days}) do not overlap, so no calls match: clear one of them."
+        )
+        if all(notice.text != text for notice in self.notices):
+            self.notices.append(Problem(messages.WARNING, text))
 
     def get_results(self, request):
         self.call_filters = changelist_call_filters(self)

@@ -192,9 +192,7 @@ class TimeRangeFilter(SelectsCalls, admin.ListFilter):
                 {
                     "value": value,
                     "label": label,
-                    "url": changelist.get_query_string(
-                        {"last": value}, remove=["start", "end", "p"]
-                    ),
+                    "url": changelist.get_query_string({"last": value}, remove=["start", "end"]),
                     "selected": value == last,
                 }
                 for value, (_, label) in RECENT_PRESETS.items()

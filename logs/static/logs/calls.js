@@ -49,21 +49,38 @@
     selection.addRange(range);
   }
 
+  // The live region the list's copy buttons share (one, not one per row).
+  function listStatus() {
+    var status = document.getElementById("copy-id-status");
+    if (!status) {
+      status = document.createElement("span");
+      status.id = "copy-id-status";
+      status.className = "copy-status visually-hidden";
+      status.setAttribute("role", "status");
+      status.setAttribute("aria-live", "polite");
+      document.body.appendChild(status);
+    }
+    return status;
+  }
+
   function setUpCopyButton(button) {
-    var source = document.getElementById(button.dataset.copyFrom);
-    if (!source) {
+    var fixedText = button.dataset.copyText;
+    var source = fixedText === undefined ? document.getElementById(button.dataset.copyFrom) : null;
+    if (fixedText === undefined && !source) {
       return;
     }
-    var status = button.parentNode.querySelector(".copy-status");
+    var status = fixedText === undefined ? button.parentNode.querySelector(".copy-status") : listStatus();
     var label = button.textContent;
     var timer = null;
     button.hidden = false;
     button.addEventListener("click", function () {
-      copyText(source.textContent.trim()).then(function (copied) {
-        if (!copied) {
+      copyText(fixedText === undefined ? source.textContent.trim() : fixedText).then(function (copied) {
+        if (!copied && source) {
           selectContents(source);
         }
-        var message = copied ? "Copied" : "Selected: press Ctrl+C (⌘C) to copy";
+        var message = copied
+          ? "Copied" + (fixedText === undefined ? "" : " " + fixedText)
+          : source ? "Selected: press Ctrl+C (⌘C) to copy" : "Could not copy " + fixedText;
         button.textContent = copied ? "Copied ✓" : label;
         button.classList.toggle("copied", copied);
         if (status) {
@@ -137,8 +154,49 @@
     }
   }
 
+  // --- a time range typed but not applied (call list) --------------------------
+
+  // Typed start and end are applied, not dropped, when the person leaves by
+  // another filter's link; until then a note says they are not applied yet.
+  function watchTheTimeRange() {
+    var form = document.querySelector("form.time-range-filter");
+    if (!form) {
+      return;
+    }
+    var inputs = [form.elements.start, form.elements.end];
+    var note = form.querySelector(".time-range-unapplied");
+    function typed() {
+      return inputs.some(function (input) { return input.value !== input.dataset.applied; });
+    }
+    inputs.forEach(function (input) {
+      input.addEventListener("input", function () { note.hidden = !typed(); });
+      input.addEventListener("change", function () { note.hidden = !typed(); });
+    });
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest("#changelist-filter a, .xfull a, nav.toplinks a");
+      if (!link || !typed() || link.closest("form.time-range-filter") || link.dataset.preset) {
+        return;
+      }
+      var url = new URL(link.href, window.location.href);
+      if (url.pathname !== window.location.pathname) {
+        return;
+      }
+      inputs.forEach(function (input) {
+        if (input.value) {
+          url.searchParams.set(input.name, input.value);
+        } else {
+          url.searchParams.delete(input.name);
+        }
+      });
+      url.searchParams.delete("last");
+      event.preventDefault();
+      window.location.assign(url.toString());
+    });
+  }
+
   function start() {
-    document.querySelectorAll("button[data-copy-from]").forEach(setUpCopyButton);
+    document.querySelectorAll("button[data-copy-from], button[data-copy-text]").forEach(setUpCopyButton);
+    watchTheTimeRange();
     document.querySelectorAll("pre[data-json]").forEach(highlightJson);
     document.querySelectorAll("pre[data-part]").forEach(function (pre) {
       makeFocusableIfScrollable(pre);

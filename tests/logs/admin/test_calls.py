@@ -213,6 +213,7 @@ def test_the_list_shows_every_call_newest_first_with_its_columns(staff_client, w
     assert listed(response) == ids(world.where(lambda call: True))
     assert column_headers(response) == [
         ("time", "Time"),
+        ("request", "Id"),
         ("account", "Account"),
         ("key_name", "Key name"),
         ("group", "Group"),
@@ -228,6 +229,7 @@ def test_the_list_shows_every_call_newest_first_with_its_columns(staff_client, w
     rows = {row["time"]: row for row in result_rows(response)}
     assert rows["2026-03-10 10:45:00"] == {
         "time": "2026-03-10 10:45:00",
+        "request": "Copy",
         "account": "Acme Robotics",
         "key_name": "acme-prod",
         "group": "default",

@@ -498,6 +498,11 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
         refused = True
     elif drill is not None:
         predicates.append(lambda c, r=drill: r[0] <= c.created_at < r[1])
+        # A time range beside a drill-down it does not overlap: the pages say why nothing matches.
+        if ("start" in moments and moments["start"] >= drill[1]) or (
+            "end" in moments and moments["end"] <= drill[0]
+        ):
+            notice = True
     if refused:
         return "refused", []
     rows = [c for c in viewer.calls if all(p(c) for p in predicates)]
