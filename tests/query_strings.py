@@ -234,7 +234,7 @@ def good_values(name: str, world: QueryWorld) -> list[str]:
     elif name == "q":
         good += [c.request_id for c in world.calls] + [" qs-0 ", '"qs-0"', "qs-0 qs-1"]
     elif name == "o":
-        good += ["0", "-0", "1", "0.-0"]
+        good += ["0", "-0", "1", "0.-0", "7", "8", "-8", "9", "10", "11", "12.-0", "-11.8"]
     elif name == "p":
         good += ["1", "2", "01"]
     elif name == "created_at__year":

@@ -96,7 +96,7 @@ class PortalSite(admin.AdminSite):
             "calls_url": calls_url,
             "today_calls_url": f"{calls_url}?{today_query}",
             "errors_today_url": f"{calls_url}?{today_query}&status=error",
-            "stats_url": f"{calls_url}stats/?{today_query}",
+            "stats_url": f"{calls_url}stats/",
             **(extra_context or {}),
         }
         return super().index(request, context)

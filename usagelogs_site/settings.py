@@ -200,6 +200,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# ISO dates and times on every admin page (usagelogs_site/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["usagelogs_site.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -42,7 +42,14 @@ from logs.admin.filters import (
     StreamedFilter,
     TimeRangeFilter,
 )
-from logs.admin.formatting import LONG_DURATION_MS, format_duration, format_speed, utc_iso
+from logs.admin.formatting import (
+    LONG_DURATION_MS,
+    compact,
+    exact,
+    format_duration,
+    format_speed,
+    utc_iso,
+)
 from logs.admin.stats_page import (
     EXPLANATION,
     INTERVAL_LABELS,
@@ -95,8 +102,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         "duration",
         "speed",
         "tokens",
-        "usage",
-        "cost",
+        "usage_amount",
+        "cost_amount",
     )
     list_display_links = ("time",)
     list_filter = (
@@ -119,8 +126,10 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     # The full count runs COUNT(*) over the whole scope on every page.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    # Only orders an index serves (newest first, or oldest first).
-    sortable_by = ("time",)
+    # Newest or oldest first (an index serves them), and slowest, most tokens,
+    # most usage or costliest first among the filtered calls, as long as there
+    # are few enough of them to sort quickly (CallChangeList.SORT_MAX_CALLS).
+    sortable_by = ("time", "duration", "tokens", "usage_amount", "cost_amount")
     actions = None
     change_list_template = "admin/logs/callrecord/change_list.html"
     # Our change list template renders the Export CSV item next to "Usage stats";
@@ -182,11 +191,13 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     def time(self, call: CallRecord):
         local = timezone.localtime(call.created_at)
         utc = utc_iso(call.created_at)
+        # Date and time on two lines where the column is narrow (a space between them).
         return format_html(
-            '<time datetime="{}" title="{} UTC">{}</time>',
+            '<time datetime="{}" title="{} UTC"><span class="call-date">{}</span> {}</time>',
             utc,
             utc,
-            local.strftime("%Y-%m-%d %H:%M:%S"),
+            local.strftime("%Y-%m-%d"),
+            local.strftime("%H:%M:%S"),
         )
 
     @admin.display(description="Id")
@@ -216,7 +227,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             Truncator(call.error_reason).chars(REASON_CHARS),
         )
 
-    @admin.display(description="Duration")
+    @admin.display(description="Duration", ordering="-duration_ms")
     def duration(self, call: CallRecord, changelist: CallChangeList | None = None):
         ms = call.duration_ms
         if ms is None:
@@ -243,14 +254,26 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     def speed(self, call: CallRecord) -> str:
         return format_speed(call.output_tokens_per_second)
 
-    @admin.display(description="Tokens (in / out)")
+    @admin.display(description="Tokens (in / out)", ordering="-total_tokens")
     def tokens(self, call: CallRecord):
         return format_html(
-            '{} <small class="call-split">({} / {})</small>',
+            '<span title="{} tokens: {} in, {} out">{} <small class="call-split">({} / {})</small>'
+            "</span>",
             f"{call.total_tokens:,}",
             f"{call.input_tokens:,}",
             f"{call.output_tokens:,}",
+            compact(call.total_tokens),
+            compact(call.input_tokens),
+            compact(call.output_tokens),
         )
+
+    @admin.display(description="Usage", ordering="-usage")
+    def usage_amount(self, call: CallRecord):
+        return format_html('<span title="{}">{}</span>', exact(call.usage), compact(call.usage))
+
+    @admin.display(description="Cost (USD)", ordering="-cost")
+    def cost_amount(self, call: CallRecord):
+        return format_html('<span title="{}">{}</span>', exact(call.cost), compact(call.cost))
 
     # --- views -----------------------------------------------------------------
 

@@ -41,6 +41,11 @@ class CallChangeList(CheckedChangeList):
 
     list_parameters = frozenset({SEARCH_VAR, ORDER_VAR})
     one_value_each = True
+    # A sort by a measure (duration, tokens, usage, cost) reads and sorts every
+    # matching call: up to this many, ~0.1 s on PostgreSQL (bench/run.py);
+    # more, and the list stays newest first and says how to narrow it.
+    SORT_MAX_CALLS = 200_000
+    sort_refused_url: str | None = None
 
     def get_query_string(self, new_params=None, remove=None):
         """Django's, but ``remove`` takes away a parameter by its whole name
@@ -105,6 +110,7 @@ class CallChangeList(CheckedChangeList):
                 filters=self.call_filters,
             )
             count = self.totals.calls
+            self.refuse_a_sort_too_wide_to_be_quick(count)
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
         paginator.count = count  # a cached_property: setting it skips COUNT(*)
         self.result_count = count
@@ -132,6 +138,27 @@ class CallChangeList(CheckedChangeList):
             if self.result_list
             else {}
         )
+
+    def refuse_a_sort_too_wide_to_be_quick(self, count: int) -> None:
+        """Back to newest first, with a message offering the last 24 hours,
+        when a sort by a measure would sort more calls than it can quickly."""
+        if ORDER_VAR not in self.params or self.newest_first() is not None:
+            return
+        if count <= self.SORT_MAX_CALLS:
+            return
+        narrower = self.get_query_string({"last": "24h"}, remove=["start", "end", "last", "p"])
+        self.sort_refused_url = narrower
+        self.notices.append(
+            Problem(
+                messages.WARNING,
+                f"{count:,} calls are too many to sort by this column quickly (at most "
+                f"{self.SORT_MAX_CALLS:,}), so they are shown newest first: narrow the time "
+                "range, for instance to the last 24 hours (the link below the totals).",
+            )
+        )
+        del self.params[ORDER_VAR]
+        self.filter_params.pop(ORDER_VAR, None)
+        self.queryset = self.queryset.order_by("-created_at", "-pk")
 
     def seek(self, offset: int, request) -> PageSeek:
         """A deep page's start as a time boundary, when rollups count the filters."""

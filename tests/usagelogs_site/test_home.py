@@ -89,3 +89,23 @@ def test_seed_demo_prints_the_address_it_is_told():
     assert "http://0.0.0.0:8101/admin/" in out.getvalue()
     assert "http://0.0.0.0:8101/portal/" in out.getvalue()
     assert ":8000" not in out.getvalue()
+
+
+def test_key_and_access_record_lists_show_iso_times(superuser, superuser_client):
+    from logs.audit import record_access
+    from logs.models import AccessRecord
+    from tests.pages import result_rows
+
+    key = ApiKeyFactory(name="prod-backend")
+    record = record_access(
+        user=superuser,
+        action=AccessRecord.Action.EXPORT,
+        surface=AccessRecord.Surface.API,
+        filters={},
+    )
+
+    keys = result_rows(superuser_client.get("/admin/accounts/apikey/"))
+    records = result_rows(superuser_client.get("/admin/logs/accessrecord/"))
+
+    assert keys[0]["created_at"] == timezone.localtime(key.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert records[0]["at"] == timezone.localtime(record.at).strftime("%Y-%m-%d %H:%M:%S")

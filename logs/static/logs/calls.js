@@ -194,9 +194,79 @@
     });
   }
 
+  // --- filters behind a button (call list, where the table needs the width) ----
+
+  function foldTheFilters() {
+    var changelist = document.getElementById("changelist");
+    var filters = document.getElementById("changelist-filter");
+    if (!changelist || !filters) {
+      return;
+    }
+    var active = 0;
+    new URLSearchParams(window.location.search).forEach(function (value, name) {
+      if (value && ["p", "o", "q", "_changelist_filters"].indexOf(name) < 0) {
+        active += 1;
+      }
+    });
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button filters-toggle";
+    button.setAttribute("aria-controls", "changelist-filter");
+    button.setAttribute("aria-expanded", "false");
+    button.textContent = active ? "Filters (" + active + " active)" : "Filters";
+    changelist.insertBefore(button, changelist.firstChild);
+    changelist.classList.add("filters-collapsible");
+    function show(open) {
+      changelist.classList.toggle("filters-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      try {
+        // Open stays open on the next page (a filter's link reloads it).
+        window.sessionStorage.setItem("calls.filtersOpen", open ? "1" : "0");
+      } catch (error) {
+        // Storage refused (private mode): the panel starts closed each time.
+      }
+    }
+    button.addEventListener("click", function () {
+      show(!changelist.classList.contains("filters-open"));
+    });
+    // "Skip to filters" opens them before the browser moves there.
+    document.querySelectorAll('a[href="#changelist-filter"]').forEach(function (link) {
+      link.addEventListener("click", function () { show(true); });
+    });
+    window.addEventListener("hashchange", function () {
+      if (window.location.hash === "#changelist-filter") {
+        show(true);
+      }
+    });
+    var remembered = null;
+    try {
+      remembered = window.sessionStorage.getItem("calls.filtersOpen");
+    } catch (error) {
+      remembered = null;
+    }
+    if (remembered === "1" || window.location.hash === "#changelist-filter") {
+      show(true);
+    }
+  }
+
+  // The table's header sticks under the totals bar, whatever its height.
+  function measureTheTotals() {
+    var bar = document.querySelector(".call-totals");
+    if (!bar) {
+      return;
+    }
+    function measure() {
+      document.documentElement.style.setProperty("--call-totals-height", bar.offsetHeight + "px");
+    }
+    measure();
+    window.addEventListener("resize", measure);
+  }
+
   function start() {
     document.querySelectorAll("button[data-copy-from], button[data-copy-text]").forEach(setUpCopyButton);
     watchTheTimeRange();
+    foldTheFilters();
+    measureTheTotals();
     document.querySelectorAll("pre[data-json]").forEach(highlightJson);
     document.querySelectorAll("pre[data-part]").forEach(function (pre) {
       makeFocusableIfScrollable(pre);

@@ -161,3 +161,17 @@ def test_each_row_has_a_copy_button_for_its_request_id(world):
     page = logged_in(world.staff.user).get(ADMIN).content.decode()
     for call in world.calls:
         assert f'data-copy-text="{call.request_id}"' in page
+
+
+def test_the_result_count_has_thousands_separators(world, monkeypatch):
+    from logs.admin.changelist import CallChangeList
+
+    real = CallChangeList.get_results
+
+    def many(self, request):
+        real(self, request)
+        self.result_count = 20000
+
+    monkeypatch.setattr(CallChangeList, "get_results", many)
+    page = logged_in(world.staff.user).get(ADMIN).content.decode()
+    assert ">20,000</span> calls" in page

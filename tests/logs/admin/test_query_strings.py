@@ -430,7 +430,7 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
         return "bad request", []  # Django's own check on popups' field references
     refused = notice = False
     predicates = []
-    newest_first = True
+    ordering = None  # None: newest first
     moments: dict[str, datetime] = {}
     known = {*FILTER_NAMES, *DETAIL_NAMES, PRESET, *DRILL_DOWN, "q", "o", "p"}
     preset = None
@@ -472,10 +472,9 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
             if term:
                 predicates.append(lambda c, v=term: c.request_id == v)
         elif name == "o":
-            if value == "0":
-                newest_first = False
-            elif value not in ("", "-0"):
-                notice = True
+            ordering = sort_order(value, portal=not viewer.choices["account"])
+            if ordering is False:
+                notice, ordering = True, None
         elif name == "p" and value and page == "list":  # the only page with pages
             try:
                 notice |= int(value) != 1
@@ -508,7 +507,48 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
     rows = [c for c in viewer.calls if all(p(c) for p in predicates)]
     if page == "stats" and params.get("interval", "").strip() == "hour" and rows and not notice:
         notice = too_many_hours(moments, drill, rows)
-    return ("notice" if notice else "clean"), in_order(rows, newest_first)
+    if ordering is None or page != "list":
+        return ("notice" if notice else "clean"), in_order(rows)
+    return ("notice" if notice else "clean"), sorted_ids(rows, ordering)
+
+
+# The list's sortable columns (admin; the portal has no account column): the
+# time, oldest first on "0"; the measures, largest first on their index.
+SORTABLE = {
+    "0": (lambda c: c.created_at, False),
+    "8": (lambda c: c.duration_ms, True),
+    "10": (lambda c: c.total_tokens, True),
+    "11": (lambda c: c.usage, True),
+    "12": (lambda c: c.cost, True),
+}
+
+
+def sort_order(value: str, *, portal: bool):
+    """[(key, descending)] for ``o``; None for none; False for an order the list refuses."""
+    if value == "":
+        return None
+    columns = value.split(".")
+    offered = {
+        (str(int(index) - 1) if portal and index != "0" else index): how
+        for index, how in SORTABLE.items()
+    }
+    bare = [column.removeprefix("-") for column in columns]
+    if not all(column in offered for column in bare) or len(set(bare)) != len(bare):
+        return False
+    return [
+        (
+            offered[column.removeprefix("-")][0],
+            offered[column.removeprefix("-")][1] != column.startswith("-"),
+        )
+        for column in columns
+    ]
+
+
+def sorted_ids(rows, ordering) -> list[str]:
+    ordered = sorted(rows, key=lambda c: c.pk, reverse=True)  # the list's tie-break
+    for key, descending in reversed(ordering):
+        ordered = sorted(ordered, key=key, reverse=descending)
+    return [c.request_id for c in ordered]
 
 
 def matches(name: str, value: str):
