@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Account memberships read once per request (accounts.scoping.visible_account_ids).
     "accounts.middleware.ScopeCacheMiddleware",
+    # The time zone a user chose for the pages (accounts.UserPreference).
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the login page
