@@ -189,3 +189,27 @@ def test_the_front_door_sends_an_owner_to_todays_calls(page, world, live_server)
     page.wait_for_url("**/portal/logs/callrecord/?start=*")
     page.goto("/")
     page.wait_for_url("**/portal/")
+
+
+def test_the_live_tail_shows_new_calls_and_stops_when_scrolled(page, world):
+    from django.utils import timezone
+
+    from tests.factories import ingest, record_dict
+
+    log_in(page, "/admin/", "support")
+    page.goto(CALLS)
+    before = int(totals(page)["calls"].replace(",", ""))
+    live = page.get_by_label("Live: show new calls every 5 s")
+    live.check()
+
+    ingest(record_dict(world.keys["acme-prod"], request_id="live-1", created_at=timezone.now()))
+    page.locator("#result_list tr.call-new").wait_for(timeout=15_000)
+    new_rows = page.locator("#result_list tr.call-new button[data-copy-text]")
+    assert [b.get_attribute("data-copy-text") for b in new_rows.all()] == ["live-1"]
+    assert totals(page)["calls"] == f"{before + 1:,}"
+    assert "1 new call" in page.locator(".live-tail-status").inner_text()
+    screenshot(page, "staff-calls-live-tail")
+
+    page.mouse.wheel(0, 800)
+    page.wait_for_function("!document.getElementById('live-tail').checked")
+    assert "stopped because you scrolled" in page.locator(".live-tail-status").inner_text()

@@ -262,11 +262,95 @@
     window.addEventListener("resize", measure);
   }
 
+  // --- live tail (call list, first page, newest first) ---------------------------
+
+  // Opt-in: every few seconds the page is read again and its rows and totals
+  // replaced; rows not shown before are marked new. Scrolling stops it (the
+  // rows would move under the reader), and so does leaving the first page.
+  function liveTail() {
+    var box = document.querySelector(".live-tail");
+    if (!box || !window.fetch || !window.DOMParser) {
+      return;
+    }
+    box.hidden = false;
+    var input = box.querySelector("input");
+    var status = box.querySelector(".live-tail-status");
+    var every = parseInt(input.dataset.interval, 10) || 5000;
+    var timer = null;
+    function shown(root) {
+      var ids = {};
+      root.querySelectorAll("#result_list button[data-copy-text]").forEach(function (button) {
+        ids[button.dataset.copyText] = true;
+      });
+      return ids;
+    }
+    function stop(reason) {
+      window.clearInterval(timer);
+      timer = null;
+      input.checked = false;
+      status.textContent = reason;
+    }
+    function refresh() {
+      window.fetch(window.location.href, {credentials: "same-origin"}).then(function (response) {
+        if (!response.ok) {
+          throw new Error(String(response.status));
+        }
+        return response.text();
+      }).then(function (html) {
+        if (timer === null) {
+          return;  // stopped while the page was on its way
+        }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var before = shown(document);
+        var rows = document.querySelector("#result_list tbody");
+        var newRows = fresh.querySelector("#result_list tbody");
+        var totals = document.querySelector(".call-totals");
+        var newTotals = fresh.querySelector(".call-totals");
+        if (newTotals && totals) {
+          totals.replaceWith(newTotals);
+        }
+        if (!rows || !newRows) {
+          return;
+        }
+        var added = 0;
+        newRows.querySelectorAll("tr").forEach(function (row) {
+          var button = row.querySelector("button[data-copy-text]");
+          if (button && !before[button.dataset.copyText]) {
+            row.classList.add("call-new");
+            added += 1;
+          }
+        });
+        rows.replaceWith(newRows);
+        newRows.querySelectorAll("button[data-copy-text]").forEach(setUpCopyButton);
+        var now = new Date().toLocaleTimeString();
+        status.textContent = (added ? added + " new call" + (added === 1 ? "" : "s") : "No new calls")
+          + " at " + now + ".";
+      }).catch(function () {
+        stop("Live tail stopped: the list could not be read.");
+      });
+    }
+    input.addEventListener("change", function () {
+      if (input.checked) {
+        window.scrollTo(0, 0);
+        status.textContent = "Live: the list is read again every " + every / 1000 + " s.";
+        timer = window.setInterval(refresh, every);
+      } else {
+        stop("Live tail off.");
+      }
+    });
+    window.addEventListener("scroll", function () {
+      if (timer !== null && window.scrollY > 150) {
+        stop("Live tail stopped because you scrolled; tick it to resume.");
+      }
+    }, {passive: true});
+  }
+
   function start() {
     document.querySelectorAll("button[data-copy-from], button[data-copy-text]").forEach(setUpCopyButton);
     watchTheTimeRange();
     foldTheFilters();
     measureTheTotals();
+    liveTail();
     document.querySelectorAll("pre[data-json]").forEach(highlightJson);
     document.querySelectorAll("pre[data-part]").forEach(function (pre) {
       makeFocusableIfScrollable(pre);

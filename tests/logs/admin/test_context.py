@@ -175,3 +175,18 @@ def test_the_result_count_has_thousands_separators(world, monkeypatch):
     monkeypatch.setattr(CallChangeList, "get_results", many)
     page = logged_in(world.staff.user).get(ADMIN).content.decode()
     assert ">20,000</span> calls" in page
+
+
+def test_the_live_tail_is_offered_on_the_first_newest_first_page_only(world, monkeypatch):
+    from django.contrib import admin
+
+    from logs.models import CallRecord
+
+    monkeypatch.setattr(admin.site.get_model_admin(CallRecord), "list_per_page", 3)
+    client = logged_in(world.staff.user)
+    offered = 'id="live-tail"'
+    assert offered in client.get(ADMIN).content.decode()
+    assert offered in client.get(ADMIN, {"model": "gpt-4o", "o": "-0"}).content.decode()
+    assert offered not in client.get(ADMIN, {"p": "2"}).content.decode()
+    assert offered not in client.get(ADMIN, {"o": "0"}).content.decode()
+    assert offered not in client.get(ADMIN, {"foo": "bar"}).content.decode()
