@@ -192,6 +192,7 @@ class TimeRangeFilter(SelectsCalls, admin.ListFilter):
                 {
                     "value": value,
                     "label": label,
+                    "short": value.replace("m", " min").replace("h", " h").replace("d", " d"),
                     "url": changelist.get_query_string({"last": value}, remove=["start", "end"]),
                     "selected": value == last,
                 }

@@ -152,7 +152,7 @@ def test_the_presets_sit_beside_the_range_and_drop_a_typed_range(world):
 
 def test_a_chosen_preset_is_marked_and_explained(world):
     page = logged_in(world.staff.user).get(ADMIN, {"last": "7d"}).content.decode()
-    assert 'data-preset="7d" aria-current="true"' in page
+    assert 'data-preset="7d" title="Last 7 days" aria-current="true"' in page
     assert "Last 7 days, counted back from each time the page loads." in page
 
 
