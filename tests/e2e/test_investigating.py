@@ -124,6 +124,8 @@ def test_one_click_for_the_last_hour_then_errors_then_slow_calls(page, world, vi
     page.wait_for_url("**slower_than_ms=10000*")
     rows = result_rows(page)
     assert [row["utc"] for row in rows] and all("s)" in row["duration"] for row in rows)
+    page.get_by_role("button", name=re.compile("^Filters")).click()  # fold them: the rows show
+    assert page.locator("#changelist-filter").is_hidden()
     screenshot(page, f"staff-calls-errors-slow-{viewport['width']}")
 
 
