@@ -1,4 +1,5 @@
 # Usage Logs: `make run` to try it, `make test` to test it. Both set everything up.
+# `make run HOST=0.0.0.0 PORT=8101` serves elsewhere (the printed logins say where).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -24,7 +25,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --no-input
 
 demo: migrate
-	$(BIN)/python manage.py seed_demo --calls $(DEMO_CALLS) --if-empty
+	$(BIN)/python manage.py seed_demo --calls $(DEMO_CALLS) --if-empty --site http://$(HOST):$(PORT)
 
 run: demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

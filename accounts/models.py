@@ -192,3 +192,22 @@ class AccessToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class UserPreference(models.Model):
+    """What one login chose for the pages: the time zone they show times in
+    (blank: the site's, ``TIME_ZONE``). Filters typed without an offset and
+    the hours and days of usage stats follow it too; the API and CSV exports
+    do not (they say which zone they use)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_preference"
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="An IANA zone (Europe/Berlin); blank: the site's.",
+    )
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

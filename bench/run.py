@@ -770,6 +770,71 @@ class Suite:
         result.passed = result.median_ms <= target_ms
         return result
 
+    # --- investigating: sorts by a measure, raw-only filters, a call's neighbours ---
+
+    def run_investigating(self):
+        """The list as a support engineer uses it in an incident: the last day
+        sorted by duration or cost, errors only, slow calls, one status code,
+        streamed calls, and a call's page with its previous and next call.
+        A sort over more calls than CallChangeList.SORT_MAX_CALLS is refused
+        (newest first, with a message): such a case is noted, not hidden."""
+        from logs.admin.calls import CallRecordAdmin
+        from logs.admin.changelist import CallChangeList
+        from logs.models import CallRecord
+
+        staff = self.client(self.staff)
+        base = "/admin/logs/callrecord/"
+        column = {name: str(i) for i, name in enumerate(CallRecordAdmin.list_display)}
+        start_24h = (self.now - timedelta(hours=24)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        start_7d = self.start_7d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        cases = [
+            ("sorted by duration, last 24 hours", {"start": start_24h, "o": column["duration"]}),
+            ("sorted by cost, last 24 hours", {"start": start_24h, "o": column["cost_amount"]}),
+            (
+                "sorted by cost, last 24 hours, page 10",
+                {"start": start_24h, "o": column["cost_amount"], "p": 10},
+            ),
+            ("sorted by tokens, last 7 days", {"start": start_7d, "o": column["tokens"]}),
+            ("sorted by usage, unfiltered", {"o": column["usage_amount"]}),
+            ("any error, last 24 hours", {"start": start_24h, "status": "error"}),
+            ("slower than 10 s, last 24 hours", {"start": start_24h, "slower_than_ms": 10000}),
+            ("status code 429, last 24 hours", {"start": start_24h, "status_code": 429}),
+            ("streamed, last 24 hours", {"start": start_24h, "streamed": "yes"}),
+            ("cost above 0.01, last 7 days", {"start": start_7d, "cost_above": "0.01"}),
+        ]
+        for name, params in cases:
+            url = base + "?" + urlencode(params)
+            result = self.attempt(
+                "investigating",
+                f"admin list, {name}",
+                self.measure_simple,
+                "investigating",
+                f"admin list, {name}",
+                self.request_run(staff, url, marker=b'id="result_list"'),
+                LIST_TARGET_MS,
+            )
+            if result is not None and not result.error:
+                result.metrics["url"] = url
+                shown = staff.get(url).content
+                if b"too many to sort by this column quickly" in shown:
+                    result.note = (
+                        f"sort refused: over {CallChangeList.SORT_MAX_CALLS:,} calls "
+                        "(shown newest first, with a link to the last 24 hours)"
+                    )
+        newest = CallRecord.objects.order_by("-created_at").only("pk").first()
+        if newest is not None:
+            filters = urlencode({"_changelist_filters": f"model={self.model}&o=-0"})
+            url = f"{base}{newest.pk}/change/?{filters}"
+            self.attempt(
+                "investigating",
+                "call page with previous and next (model filter)",
+                self.measure_simple,
+                "investigating",
+                "call page with previous and next (model filter)",
+                self.request_run(staff, url, marker=b"Back to results"),
+                LIST_TARGET_MS,
+            )
+
     # --- API pages ---
 
     def run_api(self):
@@ -1183,6 +1248,7 @@ class Suite:
         sections = [
             ("list pages", self.run_lists),
             ("search by request id", self.run_search),
+            ("investigating", self.run_investigating),
             ("totals and stats", self.run_stats),
             ("API pages", self.run_api),
             ("exports", self.run_exports),

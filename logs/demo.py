@@ -908,8 +908,11 @@ def _payload(
     input_tokens: int,
     output_tokens: int,
 ) -> tuple[dict[str, Any], Any]:
-    """Request params and body and the response, short but shaped like the
-    real API's. Prompts are samples, not the real text behind the token counts."""
+    """Request params and body and the response, shaped like the real API's.
+    A chat's messages are about as long as its input tokens (a conversation
+    history before the question, ~4 characters a token, up to
+    ``PROMPT_MAX_CHARS``) and its answer as long as its output tokens; a
+    streamed answer is stored as the stream of chunks the client received."""
     call_id = "".join(rng.choices(string.ascii_letters + string.digits, k=24))
     usage = {
         "prompt_tokens": input_tokens,
@@ -938,8 +941,8 @@ def _payload(
             params["top_p"] = rng.choice((0.9, 0.95, 1.0))
         if stream:
             params["stream_options"] = {"include_usage": True}
-        messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": user})
+        messages = _conversation(rng, scripts, system, user, input_tokens)
+        answer = _as_long_as(rng, answer, scripts, output_tokens, ANSWER_MAX_CHARS)
         body: dict[str, Any] = {"messages": messages}
         # Misconfigured SDK wrappers put keys in the body.
         if leak == "body":
@@ -947,19 +950,22 @@ def _payload(
         elif leak == "metadata":
             body["metadata"] = {"github_token": _fake_key(rng, "github")}
         finish = "length" if params.get("max_tokens") == output_tokens else "stop"
-        response = {
-            "id": f"chatcmpl-{call_id}",
-            "object": "chat.completion",
-            "model": model.name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer},
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": usage,
-        }
+        if stream:
+            response = _chunks(call_id, model.name, answer, finish, usage)
+        else:
+            response = {
+                "id": f"chatcmpl-{call_id}",
+                "object": "chat.completion",
+                "model": model.name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": usage,
+            }
     elif ct == "completion":
         prompt, completion = rng.choice(CODE_SCRIPTS)
         params |= {"temperature": 0.2, "max_tokens": 2048, "stream": stream}
@@ -1020,6 +1026,62 @@ def _payload(
             ],
         }
     return {"params": params, "body": body}, response
+
+
+# A token is about four characters of English text.
+CHARS_PER_TOKEN = 4
+# Prompts and answers as long as their tokens, up to these (well under the
+# 64 KB a stored payload part keeps): ~6,000 and ~3,000 tokens.
+PROMPT_MAX_CHARS = 24_000
+ANSWER_MAX_CHARS = 12_000
+STREAM_MAX_CHUNKS = 40
+
+
+def _conversation(
+    rng: random.Random, scripts: list, system: str, user: str, input_tokens: int
+) -> list[dict[str, str]]:
+    """The messages of a chat whose text is about ``input_tokens`` long: the
+    question after a conversation history (earlier turns of the same themes)."""
+    target = min(input_tokens * CHARS_PER_TOKEN, PROMPT_MAX_CHARS)
+    used = len(system) + len(user)
+    history: list[dict[str, str]] = []
+    while used < target:
+        _, _, earlier_question, earlier_answer = rng.choice(scripts)
+        for role, text in (("user", earlier_question), ("assistant", earlier_answer)):
+            piece = text[: max(0, target - used)]
+            if piece:
+                history.append({"role": role, "content": piece})
+                used += len(piece)
+    system_message = [{"role": "system", "content": system}] if system else []
+    return [*system_message, *history, {"role": "user", "content": user}]
+
+
+def _as_long_as(rng: random.Random, text: str, scripts: list, tokens: int, most: int) -> str:
+    """``text``, continued with other answers of the same themes, about ``tokens`` long."""
+    target = min(tokens * CHARS_PER_TOKEN, most)
+    if target <= len(text):
+        return text
+    parts, used = [text], len(text)
+    while used < target:
+        more = rng.choice(scripts)[3]
+        parts.append(more)
+        used += len(more) + 2
+    return "\n\n".join(parts)[:target]
+
+
+def _chunks(call_id: str, model: str, answer: str, finish: str, usage: dict) -> list[dict]:
+    """A streamed answer as the client received it: chunks of its text, then
+    the finish reason, then the usage (``stream_options.include_usage``)."""
+    size = max(24, -(-len(answer) // STREAM_MAX_CHUNKS))
+    base = {"id": f"chatcmpl-{call_id}", "object": "chat.completion.chunk", "model": model}
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"content": answer[i : i + size]}}]}
+        for i in range(0, len(answer), size)
+    ]
+    chunks[:0] = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    chunks.append({**base, "choices": [], "usage": usage})
+    return chunks
 
 
 # --- creating the world --------------------------------------------------------------------------

@@ -205,3 +205,24 @@ def bucket_expression(field_name: str, interval: str):
         # Midnight is never repeated or skipped in the zones this serves.
         return TruncDay(field_name, tzinfo=timezone.get_current_timezone())
     raise ValueError(f"interval must be one of {INTERVALS}")
+
+
+# --- recent time presets ---------------------------------------------------------------
+
+# ``?last=1h``: the calls of the last hour, counted back from each request's
+# "now" (so a shared link shows the same span, not the same instants).
+RECENT_PRESETS: dict[str, tuple[timedelta, str]] = {
+    "15m": (timedelta(minutes=15), "Last 15 minutes"),
+    "1h": (timedelta(hours=1), "Last hour"),
+    "24h": (timedelta(hours=24), "Last 24 hours"),
+    "7d": (timedelta(days=7), "Last 7 days"),
+    "30d": (timedelta(days=30), "Last 30 days"),
+}
+
+
+def recent_start(preset: str, now: datetime) -> datetime:
+    """When the span ``preset`` (a key of RECENT_PRESETS) began, at ``now``;
+    ValueError naming the presets there are."""
+    if preset not in RECENT_PRESETS:
+        raise ValueError(f"must be one of {', '.join(RECENT_PRESETS)}")
+    return now - RECENT_PRESETS[preset][0]

@@ -131,6 +131,11 @@ def totals_on_page(response) -> dict[str, str]:
     return {name: squeeze(text) for name, text in by_data_attribute(response, "data-total").items()}
 
 
+def exact_totals_on_page(response) -> dict[str, str]:
+    """{measure: the exact value} of the totals shown rounded for reading (usage, cost)."""
+    return dict(re.findall(r'data-total="([a-z_]+)" data-exact="([^"]*)"', page(response)))
+
+
 def links(response) -> list[tuple[str, str]]:
     """(text, href) of every link on the page."""
     hrefs: list[str] = []

@@ -44,10 +44,21 @@ FILTER_NAMES = (
     "group",
     "call_type",
     "status",
+    "streamed",
     # Token accounting.
     "tag",
     "end_user",
 )
+# Typed values (raw calls only), and the recent-span preset of the time range.
+DETAIL_NAMES = ("status_code", "slower_than_ms", "cost_above", "client_ip", "endpoint")
+PRESET = "last"
+PRESETS = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 DRILL_DOWN = ("created_at__year", "created_at__month", "created_at__day")
 
 # (account slug, key, model, call type, status code, minutes after T0)
@@ -65,6 +76,14 @@ CALLS = [
 # accounts, the rest in one (an owner must not be offered Globex's).
 TAGS = {0: ["prod", "nightly"], 1: ["prod", "globex-eu"], 3: ["prod"], 6: ["globex-eu"]}
 END_USERS = {0: "ana", 1: "ana", 2: "bo", 4: "gus", 7: "ana"}
+
+
+CLIENT_IPS = ["203.0.113.7", "2001:db8::1", "198.51.100.20"]
+ENDPOINTS = {
+    "chat": "/v1/chat/completions",
+    "completion": "/v1/completions",
+    "embedding": "/v1/embeddings",
+}
 
 
 @dataclass
@@ -116,6 +135,12 @@ def build_world() -> QueryWorld:
             created_at=T0 + timedelta(minutes=minutes),
             tags=TAGS.get(index, []),
             end_user=END_USERS.get(index, ""),
+            # What the investigation filters read, different from call to call.
+            duration_ms=500 + 400 * index,
+            cost=f"0.{index}5",
+            client_ip=CLIENT_IPS[index % len(CLIENT_IPS)],
+            endpoint=ENDPOINTS[call_type],
+            stream=index % 3 == 0,
         )
         for index, (_, key, model, call_type, status, minutes) in enumerate(CALLS)
     ]
@@ -128,7 +153,8 @@ def build_world() -> QueryWorld:
     acme_calls = [c for c in calls if c.account_id == accounts["acme"].pk]
     fixed = {
         "call_type": set(CallType.values),
-        "status": set(StatusClass.values),
+        "status": {*StatusClass.values, "error"},
+        "streamed": {"yes", "no"},
     }
     staff = Viewer(
         staff_user,
@@ -206,10 +232,22 @@ def good_values(name: str, world: QueryWorld) -> list[str]:
     elif name in FILTER_NAMES:
         good += sorted(set().union(world.staff.choices[name], world.owner.choices[name]))
         good += ["never-ingested"]
+    elif name == "status_code":
+        good += ["200", "429", "500", "502", "404", "99", "600", " 500 ", "5xx"]
+    elif name == "slower_than_ms":
+        good += ["0", "1000", "2499", "2500", "100000", "2147483648", "-5", "1.5"]
+    elif name == "cost_above":
+        good += ["0", "0.3", "0.35", "0.350000001", "1", "1e3", "-1", "0.", ".5", "1_0"]
+    elif name == "client_ip":
+        good += [*CLIENT_IPS, "2001:DB8:0::1", "10.0.0.1", "300.1.1.1", "::1"]
+    elif name == "endpoint":
+        good += [*ENDPOINTS.values(), "/v1/chat", " /v1/embeddings "]
+    elif name == PRESET:
+        good += [*PRESETS, "2h", "1H", " 1h"]
     elif name == "q":
         good += [c.request_id for c in world.calls] + [" qs-0 ", '"qs-0"', "qs-0 qs-1"]
     elif name == "o":
-        good += ["0", "-0", "1", "0.-0"]
+        good += ["0", "-0", "1", "0.-0", "7", "8", "-8", "9", "10", "11", "12.-0", "-11.8"]
     elif name == "p":
         good += ["1", "2", "01"]
     elif name == "created_at__year":
@@ -301,3 +339,47 @@ def describe(query: str) -> dict[str, Any]:
     from django.http import QueryDict
 
     return {name: [v[:40] for v in values] for name, values in QueryDict(query).lists()}
+
+
+# --- what the investigation filters mean ------------------------------------------------
+
+
+def detail_predicate(name: str, value: str):
+    """For a value of one of DETAIL_NAMES: None for no filter, False for a value
+    the pages refuse, else which calls it selects (from the pages' promises:
+    an HTTP status 100-599, whole milliseconds up to 2**31 - 1, a plain amount
+    in USD with up to 8 decimals, an IP address, a printable path)."""
+    import re
+    from decimal import Decimal
+    from ipaddress import ip_address
+
+    text = value.strip()
+    if not text:
+        return None
+    if name == "status_code":
+        if not re.fullmatch(r"[0-9]{3}", text) or not 100 <= int(text) <= 599:
+            return False
+        return lambda c: c.status_code == int(text)
+    if name == "slower_than_ms":
+        if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > 2**31 - 1:
+            return False
+        return lambda c: c.duration_ms > int(text)
+    if name == "cost_above":
+        if not re.fullmatch(r"[0-9]{1,10}(\.[0-9]{0,8})?|\.[0-9]{1,8}", text):
+            return False
+        return lambda c: c.cost > Decimal(text)
+    if name == "client_ip":
+        try:
+            address = ip_address(text)
+        except ValueError:
+            return False
+        return lambda c: c.client_ip is not None and ip_address(c.client_ip) == address
+    if name == "endpoint":
+        if not text.isprintable() or len(text) > 255:
+            return False
+        return lambda c: c.endpoint == text
+    raise KeyError(name)
+
+
+def streamed_predicate(value: str):
+    return lambda c: c.is_stream == (value == "yes")

@@ -6,6 +6,7 @@ against the user's memberships on every request; a user in several accounts
 switches between them from the header.
 """
 
+from urllib.parse import urlencode
 from weakref import WeakKeyDictionary
 
 from django import forms
@@ -13,6 +14,7 @@ from django.contrib import admin
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.admin import PortalAccessTokenAdmin, PortalApiKeyAdmin
@@ -20,6 +22,9 @@ from accounts.models import AccessToken, Account, ApiKey
 from accounts.selectors import accounts_of
 from logs.admin.calls import PortalCallRecordAdmin
 from logs.models import CallRecord
+from logs.periods import bucket_start
+from logs.read.filters import CallFilters
+from logs.read.totals import scoped_totals
 from usagelogs_site.logins import LockoutMessageMixin
 
 SESSION_KEY = "portal_account_id"
@@ -45,6 +50,9 @@ class PortalSite(admin.AdminSite):
     index_title = "Your account"
     login_form = PortalAuthenticationForm
     enable_nav_sidebar = False
+    # Today's totals and the way to the calls, not Django's "Recent actions"
+    # (owners change nothing here, so it was always empty).
+    index_template = "portal/index.html"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,6 +82,24 @@ class PortalSite(admin.AdminSite):
             context["portal_accounts"] = list(accounts_of(request.user).order_by("name"))
             context["portal_switch_url"] = reverse(f"{self.name}:switch_account")
         return context
+
+    def index(self, request, extra_context=None):
+        account = self.current_account(request)
+        today = bucket_start(timezone.now(), "day")
+        calls_url = reverse(f"{self.name}:logs_callrecord_changelist")
+        today_query = urlencode({"start": timezone.localtime(today).strftime("%Y-%m-%dT%H:%M")})
+        context = {
+            "today": timezone.localtime(today).date(),
+            "today_totals": scoped_totals(
+                request.user, account=account, filters=CallFilters(start=today)
+            ),
+            "calls_url": calls_url,
+            "today_calls_url": f"{calls_url}?{today_query}",
+            "errors_today_url": f"{calls_url}?{today_query}&status=error",
+            "stats_url": f"{calls_url}stats/",
+            **(extra_context or {}),
+        }
+        return super().index(request, context)
 
     def get_urls(self):
         return [

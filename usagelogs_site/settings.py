@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Account memberships read once per request (accounts.scoping.visible_account_ids).
     "accounts.middleware.ScopeCacheMiddleware",
+    # The time zone a user chose for the pages (accounts.UserPreference).
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the login page
@@ -200,6 +202,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# ISO dates and times on every admin page (usagelogs_site/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["usagelogs_site.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

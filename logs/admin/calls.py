@@ -13,9 +13,11 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db.models import Q
+from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,16 +34,20 @@ from logs.admin.export import CallRecordResource
 from logs.admin.filters import (
     AccountFilter,
     CallTypeFilter,
+    DetailsFilter,
     EndUserFilter,
     GroupFilter,
     KeyNameFilter,
     ModelFilter,
     StatusFilter,
+    StreamedFilter,
     TagFilter,
     TimeRangeFilter,
 )
 from logs.admin.formatting import (
     LONG_DURATION_MS,
+    compact,
+    exact,
     format_duration,
     format_speed,
     share,
@@ -90,6 +96,7 @@ def is_slow(call: CallRecord, threshold_ms: float | None) -> bool:
 class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     list_display = (
         "time",
+        "request",
         "account",
         "key_name",
         "group",
@@ -99,8 +106,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         "duration",
         "speed",
         "tokens",
-        "usage",
-        "cost",
+        "usage_amount",
+        "cost_amount",
     )
     list_display_links = ("time",)
     list_filter = (
@@ -114,6 +121,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         # Token accounting: the customer's own labels.
         TagFilter,
         EndUserFilter,
+        StreamedFilter,
+        DetailsFilter,
     )
     list_select_related = ("account", "api_key", "group")
     date_hierarchy = "created_at"
@@ -124,8 +133,10 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     # The full count runs COUNT(*) over the whole scope on every page.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    # Only orders an index serves (newest first, or oldest first).
-    sortable_by = ("time",)
+    # Newest or oldest first (an index serves them), and slowest, most tokens,
+    # most usage or costliest first among the filtered calls, as long as there
+    # are few enough of them to sort quickly (CallChangeList.SORT_MAX_CALLS).
+    sortable_by = ("time", "duration", "tokens", "usage_amount", "cost_amount")
     actions = None
     change_list_template = "admin/logs/callrecord/change_list.html"
     # Our change list template renders the Export CSV item next to "Usage stats";
@@ -187,11 +198,25 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     def time(self, call: CallRecord):
         local = timezone.localtime(call.created_at)
         utc = utc_iso(call.created_at)
+        # Date and time on two lines where the column is narrow (a space between them).
         return format_html(
-            '<time datetime="{}" title="{} UTC">{}</time>',
+            '<time datetime="{}" title="{} UTC"><span class="call-date">{}</span> {}</time>',
             utc,
             utc,
-            local.strftime("%Y-%m-%d %H:%M:%S"),
+            local.strftime("%Y-%m-%d"),
+            local.strftime("%H:%M:%S"),
+        )
+
+    @admin.display(description="Id")
+    def request(self, call: CallRecord):
+        """A button copying the request id (calls.js shows it; without
+        JavaScript the id is on the call's page)."""
+        return format_html(
+            '<button type="button" class="copy-id" data-copy-text="{}" title="Copy request id {}" '
+            'aria-label="Copy request id {}" hidden>Copy</button>',
+            call.request_id,
+            call.request_id,
+            call.request_id,
         )
 
     @admin.display(description="Key name")
@@ -209,7 +234,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             Truncator(call.error_reason).chars(REASON_CHARS),
         )
 
-    @admin.display(description="Duration")
+    @admin.display(description="Duration", ordering="-duration_ms")
     def duration(self, call: CallRecord, changelist: CallChangeList | None = None):
         ms = call.duration_ms
         if ms is None:
@@ -236,13 +261,17 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     def speed(self, call: CallRecord) -> str:
         return format_speed(call.output_tokens_per_second)
 
-    @admin.display(description="Tokens (in / out)")
+    @admin.display(description="Tokens (in / out)", ordering="-total_tokens")
     def tokens(self, call: CallRecord):
         cell = format_html(
-            '{} <small class="call-split">({} / {})</small>',
+            '<span title="{} tokens: {} in, {} out">{} <small class="call-split">({} / {})</small>'
+            "</span>",
             f"{call.total_tokens:,}",
             f"{call.input_tokens:,}",
             f"{call.output_tokens:,}",
+            compact(call.total_tokens),
+            compact(call.input_tokens),
+            compact(call.output_tokens),
         )
         details = token_parts_summary(call)
         if not details:
@@ -259,6 +288,14 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             details,
             cached,
         )
+
+    @admin.display(description="Usage", ordering="-usage")
+    def usage_amount(self, call: CallRecord):
+        return format_html('<span title="{}">{}</span>', exact(call.usage), compact(call.usage))
+
+    @admin.display(description="Cost (USD)", ordering="-cost")
+    def cost_amount(self, call: CallRecord):
+        return format_html('<span title="{}">{}</span>', exact(call.cost), compact(call.cost))
 
     # --- views -----------------------------------------------------------------
 
@@ -281,7 +318,8 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
     def rowless_url_names(self) -> set[str]:
         """The pages built on the call list's filters that show none of its rows."""
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        return {f"{prefix}_stats", f"{prefix}_export"}
+        # A call's page reads the list's filters for its previous and next call.
+        return {f"{prefix}_stats", f"{prefix}_export", f"{prefix}_change"}
 
     def filters_changelist(self, request, *, without: tuple[str, ...] = ()):
         """The call list's filters, scope and checks for ``request`` (a stats
@@ -447,6 +485,12 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         threshold = slow_call_thresholds(
             request.user, account=self.scope_account(request), models={call.model}
         ).get(call.model)
+        changelist_url = reverse(
+            f"{self.admin_site.name}:logs_callrecord_changelist",
+            current_app=self.admin_site.name,
+        )
+        preserved = request.GET.get("_changelist_filters", "")
+        previous_call, next_call = self.neighbours(request, call, preserved)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -471,14 +515,52 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             "tag_links": [(tag, self.label_url(request, "tag", tag)) for tag in call.tags],
             "show_internal": self.scope_account(request) is None,
             "index_url": reverse(f"{self.admin_site.name}:index"),
-            "changelist_url": reverse(
-                f"{self.admin_site.name}:logs_callrecord_changelist",
-                current_app=self.admin_site.name,
-            ),
+            # The list as it was left: its filters, order and page.
+            "changelist_url": changelist_url + (f"?{preserved}" if preserved else ""),
+            "previous_url": self.call_url(previous_call, preserved),
+            "next_url": self.call_url(next_call, preserved),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.detail_template, context)
+
+    def neighbours(
+        self, request, call: CallRecord, preserved: str
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        """The calls just above and just below ``call`` in the list it was
+        opened from (``preserved``: that list's query string), within the same
+        filters and order; none where the filters are refused."""
+        list_request = copy.copy(request)
+        list_request.GET = QueryDict(preserved)
+        try:
+            cl = self.filters_changelist(list_request, without=("p",))
+        except (IncorrectLookupParameters, SuspiciousOperation):
+            return None, None
+        if cl.refused():
+            return None, None
+        calls = cl.queryset.order_by()
+        at, pk = call.created_at, call.pk
+        newer = (
+            calls.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk))
+            .order_by("created_at", "pk")
+            .first()
+        )
+        older = (
+            calls.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        return (older, newer) if cl.newest_first() is False else (newer, older)
+
+    def call_url(self, call: CallRecord | None, preserved: str) -> str | None:
+        if call is None:
+            return None
+        url = reverse(
+            f"{self.admin_site.name}:logs_callrecord_change",
+            args=(call.pk,),
+            current_app=self.admin_site.name,
+        )
+        return f"{url}?{urlencode({'_changelist_filters': preserved})}" if preserved else url
 
     def no_such_call(self, request, object_id: str):
         """What Django's admin answers for an id that does not exist: a message

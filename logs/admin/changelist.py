@@ -3,10 +3,14 @@ time boundary, rows by an index-only scan first."""
 
 from __future__ import annotations
 
-from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from datetime import timedelta
 
-from accounts.admin_lists import CheckedChangeList
-from logs.admin.filters import SelectsCalls
+from django.contrib import messages
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from django.utils import timezone
+
+from accounts.admin_lists import CheckedChangeList, Problem
+from logs.admin.filters import SelectsCalls, TimeRangeFilter
 from logs.models import CallRecord
 from logs.read.filters import CallFilters
 from logs.read.seek import PageSeek, seek_page
@@ -37,6 +41,64 @@ class CallChangeList(CheckedChangeList):
 
     list_parameters = frozenset({SEARCH_VAR, ORDER_VAR})
     one_value_each = True
+    # A sort by a measure (duration, tokens, usage, cost) reads every matching
+    # call from the covering index (which carries the measures: no table
+    # read) and keeps the top of them: ~0.2 µs a call, so up to this many
+    # (a day at ten million calls a month) stays near 0.1 s; more, and the
+    # list stays newest first and says how to narrow it (bench/run.py,
+    # "investigating").
+    SORT_MAX_CALLS = 400_000
+    sort_refused_url: str | None = None
+
+    def get_query_string(self, new_params=None, remove=None):
+        """Django's, but ``remove`` takes away a parameter by its whole name
+        (or a field path ending in ``__``), not every name it begins: the
+        time range's "end" must not take "endpoint" with it, nor the status
+        filter's "status" the "status_code"."""
+        names = [name for name in remove or () if not name.endswith("__")]
+        prefixes = [name for name in remove or () if name.endswith("__")]
+        kept = {
+            key: value
+            for key, value in self.filter_params.items()
+            if key not in names and not any(key.startswith(prefix) for prefix in prefixes)
+        }
+        saved, self.filter_params = self.filter_params, kept
+        try:
+            return super().get_query_string(new_params, None)
+        finally:
+            self.filter_params = saved
+
+    @property
+    def clear_search_qs(self) -> str:
+        """The search's own "clear" link: the filters and the order stay."""
+        return self.get_query_string(remove=[SEARCH_VAR])
+
+    def get_filters(self, request):
+        filters = super().get_filters(request)
+        self.explain_a_range_outside_the_drill_down(filters[0])
+        return filters
+
+    def explain_a_range_outside_the_drill_down(self, specs) -> None:
+        """A time range and a drill-down day that do not overlap select no
+        call: say why, rather than show an empty list without a word."""
+        ranges = [spec for spec in specs if isinstance(spec, TimeRangeFilter) and not spec.error]
+        if self.date_range is None or not ranges:
+            return
+        start, end = ranges[0].start, ranges[0].end
+        drill_start, drill_end = self.date_range
+        if (start is None or start < drill_end) and (end is None or end > drill_start):
+            return
+        local = timezone.localtime
+        first_day = local(drill_start).date()
+        last_day = local(drill_end - timedelta(microseconds=1)).date()
+        days = f"{first_day}" if first_day == last_day else f"{first_day} to {last_day}"
+        text = (
+            f"The time range ({'…' if start is None else f'{local(start):%Y-%m-%d %H:%M}'} to "
+            f"{'…' if end is None else f'{local(end):%Y-%m-%d %H:%M}'}) and the date chosen "
+            f"above the list ({days}) do not overlap, so no calls match: clear one of them."
+        )
+        if all(notice.text != text for notice in self.notices):
+            self.notices.append(Problem(messages.WARNING, text))
 
     def get_results(self, request):
         self.call_filters = changelist_call_filters(self)
@@ -51,6 +113,7 @@ class CallChangeList(CheckedChangeList):
                 filters=self.call_filters,
             )
             count = self.totals.calls
+            self.refuse_a_sort_too_wide_to_be_quick(count)
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
         paginator.count = count  # a cached_property: setting it skips COUNT(*)
         self.result_count = count
@@ -78,6 +141,27 @@ class CallChangeList(CheckedChangeList):
             if self.result_list
             else {}
         )
+
+    def refuse_a_sort_too_wide_to_be_quick(self, count: int) -> None:
+        """Back to newest first, with a message offering the last 24 hours,
+        when a sort by a measure would sort more calls than it can quickly."""
+        if ORDER_VAR not in self.params or self.newest_first() is not None:
+            return
+        if count <= self.SORT_MAX_CALLS:
+            return
+        narrower = self.get_query_string({"last": "24h"}, remove=["start", "end", "last", "p"])
+        self.sort_refused_url = narrower
+        self.notices.append(
+            Problem(
+                messages.WARNING,
+                f"{count:,} calls are too many to sort by this column quickly (at most "
+                f"{self.SORT_MAX_CALLS:,}), so they are shown newest first: narrow the time "
+                "range, for instance to the last 24 hours (the link below the totals).",
+            )
+        )
+        del self.params[ORDER_VAR]
+        self.filter_params.pop(ORDER_VAR, None)
+        self.queryset = self.queryset.order_by("-created_at", "-pk")
 
     def seek(self, offset: int, request) -> PageSeek:
         """A deep page's start as a time boundary, when rollups count the filters."""

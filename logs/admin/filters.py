@@ -13,7 +13,7 @@ unfiltered list.
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import admin, messages
 from django.utils import timezone
@@ -21,8 +21,19 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.admin_lists import Problem, quoted
 from accounts.scoping import key_names, visible_accounts
-from logs.models import CallType, StatusClass
-from logs.read.filters import EARLIEST_YEAR, LATEST_YEAR, CallFilters, filter_calls, filter_moment
+from logs.models import CallType
+from logs.periods import RECENT_PRESETS, recent_start
+from logs.read.filters import (
+    EARLIEST_YEAR,
+    INVESTIGATION_READERS,
+    LATEST_YEAR,
+    STATUS_CHOICES,
+    STREAMED_CHOICES,
+    CallFilters,
+    filter_calls,
+    filter_moment,
+    read_filter_value,
+)
 from logs.read.scope import end_user_names, end_user_seen, model_names, tag_names, visible_groups
 
 
@@ -92,29 +103,52 @@ class SelectsCalls:
 
 
 class TimeRangeFilter(SelectsCalls, admin.ListFilter):
-    """Start (inclusive) and end (exclusive) as two date-and-time inputs."""
+    """Start (inclusive) and end (exclusive) as two date-and-time inputs, or a
+    recent span (``last=1h``) counted back from now. A date alone as the end
+    includes that whole day: ``start=2026-12-01&end=2026-12-01`` is that day."""
 
     title = "time range"
     template = "admin/logs/filters/time_range.html"
-    parameter_names = ("start", "end")
+    parameter_names = ("start", "end", "last")
 
     def __init__(self, request, params, model, model_admin):
         super().__init__(request, params, model, model_admin)
         for name in self.parameter_names:
             if name in params:
                 self.used_parameters[name] = params.pop(name)[-1]
+        self.end_day_included = None
         self.start, self.end, self.error = self._parse()
 
     def _parse(self) -> tuple[datetime | None, datetime | None, str | None]:
         start = end = None
         raw_start = self.used_parameters.get("start", "").strip()
         raw_end = self.used_parameters.get("end", "").strip()
+        raw_last = self.used_parameters.get("last", "")
+        if raw_last.strip():
+            if raw_start or raw_end:
+                return (
+                    None,
+                    None,
+                    (
+                        "Time range: “last” counts back from now, so it takes no start or end; "
+                        "give one or the other."
+                    ),
+                )
+            try:
+                return recent_start(raw_last, timezone.now()), None, None
+            except ValueError as exc:
+                return None, None, f"Time range last: {quoted(raw_last)} {exc}."
         try:
             start = parse_user_datetime(raw_start) if raw_start else None
         except ValueError as exc:
             return None, None, f"Time range start: {exc}."
         try:
             end = parse_user_datetime(raw_end) if raw_end else None
+            day = parse_date(raw_end) if raw_end else None
+            if day is not None:
+                # A date alone as the end means "up to and including that day".
+                self.end_day_included = day
+                end = parse_user_datetime((day + timedelta(days=1)).isoformat())
         except ValueError as exc:
             return None, None, f"Time range end: {exc}."
         if start and end and end <= start:
@@ -147,11 +181,24 @@ class TimeRangeFilter(SelectsCalls, admin.ListFilter):
     def choices(self, changelist):
         # One "choice" carrying what the template's small form needs.
         tz_name = timezone.get_current_timezone_name()
+        last = self.used_parameters.get("last", "")
         yield {
             "start": self.used_parameters.get("start", ""),
             "end": self.used_parameters.get("end", ""),
+            "end_day_included": self.end_day_included,
             "error": self.error,
             "timezone": tz_name,
+            "presets": [
+                {
+                    "value": value,
+                    "label": label,
+                    "short": value.replace("m", " min").replace("h", " h").replace("d", " d"),
+                    "url": changelist.get_query_string({"last": value}, remove=["start", "end"]),
+                    "selected": value == last,
+                }
+                for value, (_, label) in RECENT_PRESETS.items()
+            ],
+            "preset_label": RECENT_PRESETS[last][1] if last in RECENT_PRESETS else None,
             # The other filters as hidden inputs, one per value (the ChangeList
             # keeps each parameter as a list of values).
             "other_params": [
@@ -214,7 +261,11 @@ class ScopedChoiceFilter(SelectsCalls, admin.SimpleListFilter):
         if not self.is_offered(value):
             return None
         chosen = self.filters_for(value)
-        return {f.name: getattr(chosen, f.name) for f in fields(chosen) if getattr(chosen, f.name)}
+        return {
+            f.name: getattr(chosen, f.name)
+            for f in fields(chosen)
+            if getattr(chosen, f.name) not in (None, "")
+        }
 
 
 class AccountFilter(ScopedChoiceFilter):
@@ -285,7 +336,7 @@ class StatusFilter(ScopedChoiceFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return StatusClass.choices
+        return STATUS_CHOICES
 
     def filters_for(self, value: str) -> CallFilters:
         return CallFilters(status=value)
@@ -323,3 +374,92 @@ class EndUserFilter(ScopedChoiceFilter):
 
     def filters_for(self, value: str) -> CallFilters:
         return CallFilters(end_user=value)
+
+
+class StreamedFilter(ScopedChoiceFilter):
+    title = "streamed"
+    parameter_name = "streamed"
+
+    def lookups(self, request, model_admin):
+        return STREAMED_CHOICES
+
+    def filters_for(self, value: str) -> CallFilters:
+        return CallFilters(streamed=read_filter_value("streamed", value))
+
+
+class DetailsFilter(SelectsCalls, admin.ListFilter):
+    """Exact HTTP status, duration and cost thresholds, client IP and
+    endpoint: typed values, read and refused like the API reads them
+    (``logs.read.filters.read_filter_value``)."""
+
+    title = "details"
+    template = "admin/logs/filters/details.html"
+    parameter_names = ("status_code", "slower_than_ms", "cost_above", "client_ip", "endpoint")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.parameter_names:
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+        self.values: dict = {}
+        self.errors: dict[str, str] = {}
+        for name in self.parameter_names:
+            raw = self.used_parameters.get(name, "")
+            try:
+                value = read_filter_value(name, raw)
+            except ValueError as exc:
+                label = INVESTIGATION_READERS[name][0]
+                self.errors[name] = f"{label} ({name}): {quoted(raw)} {exc}."
+            else:
+                if value is not None:
+                    self.values[name] = value
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return list(self.parameter_names)
+
+    @property
+    def problem(self) -> Problem | None:
+        if not self.errors:
+            return None
+        return Problem(
+            messages.ERROR,
+            " ".join(self.errors.values()) + " No calls are shown until it is fixed.",
+        )
+
+    def queryset(self, request, queryset):
+        if self.errors:
+            return queryset.none()
+        return filter_calls(queryset, CallFilters(**self.values))
+
+    def call_filters(self) -> dict | None:
+        return None if self.errors else dict(self.values)
+
+    def choices(self, changelist):
+        yield {
+            "fields": [
+                {
+                    "name": name,
+                    "label": INVESTIGATION_READERS[name][0],
+                    "value": self.used_parameters.get(name, ""),
+                    "error": self.errors.get(name),
+                    "type": "number" if name in ("status_code", "slower_than_ms") else "text",
+                }
+                for name in self.parameter_names
+            ],
+            "other_params": [
+                (key, value)
+                for key, values in changelist.get_filters_params().items()
+                if key not in self.parameter_names
+                for value in (values if isinstance(values, list) else [values])
+            ]
+            + [
+                (key, changelist.params[key])
+                for key in ("q", "o")
+                if changelist.params.get(key) not in (None, "")
+            ],
+            "clear_query_string": changelist.get_query_string(remove=list(self.parameter_names)),
+            "is_active": bool(self.used_parameters),
+        }

@@ -4,6 +4,9 @@ every display formatter (the CSV and the API keep full precision)."""
 from __future__ import annotations
 
 from datetime import UTC
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.utils import timezone
 
 from logs.admin import charts
 
@@ -75,3 +78,67 @@ def token_parts_summary(call) -> str:
     if call.reasoning_tokens:
         parts.append(f"{call.reasoning_tokens:,} reasoning tokens (part of the output)")
     return "; ".join(parts)
+
+
+# --- numbers for reading -------------------------------------------------------------
+#
+# Usage has 6 decimals and cost 8 as stored ("23271645.765000"): the pages show
+# them with thousands separators and only the decimals that matter; the exact
+# value stays on hover (``title``), in the CSV and in the API.
+
+SIGNIFICANT_DIGITS = 3
+COMPACT_FROM = 10_000
+# Smallest first: the first unit under which the number shows below 1,000.
+_COMPACT_UNITS = ((10**3, "K"), (10**6, "M"), (10**9, "B"), (10**12, "T"))
+
+
+def _rounded(number: Decimal, places: int) -> Decimal:
+    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _decimal(value: Decimal | float | int) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def readable(value: Decimal | float | int | None) -> str:
+    """Thousands separators; two decimals from 1 up, three significant digits
+    below 1 (0.00012, 0.0031, 0.125), none for whole numbers."""
+    if value is None:
+        return "—"
+    number = _decimal(value)
+    if number == number.to_integral_value():
+        return f"{number:,.0f}"
+    magnitude = abs(number)
+    if magnitude >= 1:
+        return f"{_rounded(number, 2):,.2f}"
+    places = SIGNIFICANT_DIGITS - 1 - magnitude.adjusted()
+    text = f"{_rounded(number, places):,.{places}f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def compact(value: Decimal | float | int | None) -> str:
+    """Short enough for a table cell: from 10,000 up three significant digits
+    and a unit (12.3K, 23.3M, 4.56B), below it ``readable``."""
+    if value is None:
+        return "—"
+    number = _decimal(value)
+    if abs(number) < COMPACT_FROM:
+        return readable(number)
+    for size, unit in _COMPACT_UNITS:
+        scaled = number / size
+        places = max(0, SIGNIFICANT_DIGITS - 1 - abs(scaled).adjusted())
+        shown = _rounded(scaled, places)
+        if abs(shown) < 1000 or unit == _COMPACT_UNITS[-1][1]:
+            text = f"{shown:,.{places}f}"
+            return (text.rstrip("0").rstrip(".") if "." in text else text) + unit
+    return readable(number)
+
+
+def exact(value: Decimal | int | None) -> str:
+    """The stored value, digit for digit (for a hover title)."""
+    return "" if value is None else str(value)
+
+
+def iso_datetime(moment) -> str:
+    """A time in the current zone as the call pages write it: 2026-12-02 16:19:05."""
+    return "—" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")

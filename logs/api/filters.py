@@ -8,11 +8,20 @@ code the admin uses.
 from collections.abc import Collection
 
 from django import forms
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
-from logs.models import CallType, StatusClass
-from logs.read.filters import CallFilters, filter_calls, filter_moment
+from logs.models import CallType
+from logs.periods import RECENT_PRESETS, recent_start
+from logs.read.filters import (
+    INVESTIGATION_READERS,
+    STATUS_CHOICES,
+    CallFilters,
+    filter_calls,
+    filter_moment,
+    read_filter_value,
+)
 
 
 class CallFilterForm(forms.Form):
@@ -24,6 +33,18 @@ class CallFilterForm(forms.Form):
                 continue
             try:
                 cleaned[name] = filter_moment(moment)
+            except ValueError as exc:
+                self.add_error(name, str(exc))
+        last = cleaned.get("last")
+        if last:
+            if cleaned.get("start") or cleaned.get("end"):
+                self.add_error("last", "counts back from now, so it takes no start or end")
+            else:
+                cleaned["start"] = recent_start(last, timezone.now())
+        for name in INVESTIGATION_READERS:
+            raw = self.data.get(name, "")
+            try:
+                cleaned[name] = read_filter_value(name, raw)
             except ValueError as exc:
                 self.add_error(name, str(exc))
         start, end = cleaned.get("start"), cleaned.get("end")
@@ -68,7 +89,23 @@ class CallFilterSet(filters.FilterSet):
     key_name = filters.CharFilter(method=_no_op, help_text="Exact API key name.")
     group = filters.CharFilter(method=_no_op, help_text="Pricing group name.")
     call_type = filters.ChoiceFilter(method=_no_op, choices=CallType.choices)
-    status = filters.ChoiceFilter(method=_no_op, choices=StatusClass.choices)
+    status = filters.ChoiceFilter(method=_no_op, choices=STATUS_CHOICES)
+    last = filters.ChoiceFilter(
+        method=_no_op,
+        choices=[(value, label) for value, (_, label) in RECENT_PRESETS.items()],
+        help_text="A recent span counted back from now (instead of start and end).",
+    )
+    # Read by CallFilterForm.clean with the admin's readers (logs.read.filters).
+    status_code = filters.CharFilter(method=_no_op, help_text="Exact HTTP status code, 100-599.")
+    slower_than_ms = filters.CharFilter(
+        method=_no_op, help_text="Calls whose duration is above this many milliseconds."
+    )
+    cost_above = filters.CharFilter(method=_no_op, help_text="Calls costing more (USD).")
+    client_ip = filters.CharFilter(method=_no_op, help_text="The client's IPv4 or IPv6 address.")
+    endpoint = filters.CharFilter(method=_no_op, help_text="Exact endpoint path.")
+    streamed = filters.ChoiceFilter(
+        method=_no_op, choices=[("yes", "yes"), ("no", "no")], help_text="Streamed or not."
+    )
     request_id = filters.CharFilter(method=_no_op, help_text="Exact request id.")
     account = IdFilter(
         method=_no_op,
@@ -98,6 +135,7 @@ class CallFilterSet(filters.FilterSet):
             account_id=int(data["account"]) if data.get("account") is not None else None,
             tag=data.get("tag") or None,
             end_user=data.get("end_user") or None,
+            **{name: data.get(name) for name in INVESTIGATION_READERS},
         )
 
     def filter_queryset(self, queryset):

@@ -213,6 +213,9 @@ class StatsRowSerializer(PlannedRepresentation, serializers.Serializer):
 
 
 class StatsResponseSerializer(serializers.Serializer):
+    time_zone = serializers.CharField(
+        help_text="The zone hours and days are counted in: the site's TIME_ZONE, for every caller."
+    )
     interval = serializers.ChoiceField(choices=STATS_INTERVALS)
     group_by = serializers.ChoiceField(choices=tuple(STATS_GROUP_BY), allow_null=True)
     totals = StatsRowSerializer()

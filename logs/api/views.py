@@ -218,6 +218,7 @@ class StatsView(ScopedCallsMixin, generics.GenericAPIView):
         totals = sum_stats_rows(rows) if rows else scoped_usage_stats(**scope, interval=None)[0]
         return Response(
             {
+                "time_zone": timezone.get_current_timezone_name(),
                 "interval": interval,
                 "group_by": group_by,
                 "totals": StatsRowSerializer(totals).data,

@@ -49,6 +49,8 @@ class StatusClass(models.TextChoices):
 
 # The columns the call list's filters read besides the time and the account.
 FILTER_COLUMNS = ["api_key", "group", "model", "call_type", "status_code"]
+# The columns the call list sorts by besides the time (duration, tokens, usage, cost).
+SORT_COLUMNS = ["duration_ms", "total_tokens", "usage", "cost"]
 
 
 class CallRecord(models.Model):
@@ -130,14 +132,17 @@ class CallRecord(models.Model):
             # every column a filter reads (INCLUDE, PostgreSQL only): a filtered
             # page, however deep, is found by an index-only scan, and only its
             # 100 rows are read from the table (CallChangeList).
+            # They also carry the columns the list sorts by: a sort of a
+            # time range by duration, tokens, usage or cost reads the range
+            # from the index alone and sorts it (CallChangeList.SORT_MAX_CALLS).
             models.Index(
                 fields=["-created_at", "-id"],
-                include=[*FILTER_COLUMNS, "account"],
+                include=[*FILTER_COLUMNS, "account", *SORT_COLUMNS],
                 name="call_newest_cover_idx",
             ),
             models.Index(
                 fields=["account", "-created_at", "-id"],
-                include=FILTER_COLUMNS,
+                include=[*FILTER_COLUMNS, *SORT_COLUMNS],
                 name="call_account_cover_idx",
             ),
             # One filter over every account: its own index in the list's order,

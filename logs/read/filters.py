@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
@@ -13,6 +16,7 @@ from django.db.models import Q, QuerySet
 from accounts.models import Account, ApiKey, Group
 from accounts.scoping import scope_to_visible, visible_account_ids
 from logs.models import (
+    COST_DECIMAL_PLACES,
     CallRecord,
     CallType,
     RollupMeasures,
@@ -63,6 +67,13 @@ class CallFilters:
     # Token accounting: the customer's own labels (raw calls only).
     tag: str | None = None
     end_user: str | None = None
+    # --- investigation filters (raw calls only; see INVESTIGATION_FILTERS) ---
+    status_code: int | None = None
+    slower_than_ms: int | None = None
+    cost_above: Decimal | None = None
+    client_ip: str | None = None
+    endpoint: str | None = None
+    streamed: bool | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
@@ -118,6 +129,20 @@ def _named(column: str, model: type[ApiKey] | type[Group]) -> Callable[[Any], Q]
     return lambda name: Q(**{f"{column}__in": ids_named(model, name)})
 
 
+def _status(value: str) -> Q:
+    if value == STATUS_ANY_ERROR:
+        return Q(status_code__gte=400)
+    return StatusClass.q(value)
+
+
+def _status_rollups(value: str) -> Q:
+    if value == STATUS_ANY_ERROR:
+        return Q(status_class__in=[StatusClass.CLIENT_ERROR, StatusClass.SERVER_ERROR])
+    if value not in StatusClass.values:
+        raise ValueError(f"unknown status class {value!r}")
+    return Q(status_class=value)
+
+
 def _call_type(value: str) -> Q:
     if value not in CallType.values:
         raise ValueError(f"unknown call type {value!r}")
@@ -128,12 +153,112 @@ def _has_tag(value: str) -> Q:
     return Q(tags__has_tag=value)
 
 
+# --- investigation filters (issue 15) ------------------------------------------------
+#
+# What a support engineer narrows an incident down with. Rollups keep none of
+# these columns, so each is raw-calls-only (``dimension=None``): totals, the
+# deep-page seek and stats read raw calls for them. Every surface reads a value
+# with the same reader (``read_filter_value``), so the admin, the portal and the
+# API refuse the same input with the same words.
+
+STATUS_ANY_ERROR = "error"
+STATUS_CHOICES: tuple[tuple[str, str], ...] = (
+    *StatusClass.choices,
+    (STATUS_ANY_ERROR, "Any error (4xx, 5xx)"),
+)
+STREAMED_CHOICES: tuple[tuple[str, str], ...] = (("yes", "Streamed"), ("no", "Not streamed"))
+LARGEST_DURATION_MS = 2**31 - 1  # duration_ms is a 32-bit column
+# Costs are stored as integers of 1e-8 USD in a 64-bit column.
+COST_PLACES = COST_DECIMAL_PLACES
+COST_PATTERN = re.compile(rf"[0-9]{{1,10}}(\.[0-9]{{0,{COST_PLACES}}})?|\.[0-9]{{1,{COST_PLACES}}}")
+ENDPOINT_MAX_CHARS = 255
+
+
+def _read_status_code(raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and len(text) == 3 and 100 <= int(text) <= 599):
+        raise ValueError("must be an HTTP status code, 100 to 599")
+    return int(text)
+
+
+def _read_milliseconds(raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise ValueError("must be a whole number of milliseconds")
+    if int(text) > LARGEST_DURATION_MS:
+        raise ValueError(f"must be at most {LARGEST_DURATION_MS:,} ms")
+    return int(text)
+
+
+def _read_cost(raw: str) -> Decimal:
+    text = raw.strip()
+    # Plain digits only: Decimal would also take "1e3", "1_000", "+1" and "NaN".
+    if not COST_PATTERN.fullmatch(text):
+        raise ValueError(
+            f"must be an amount in USD below 10,000,000,000, such as 0.5, "
+            f"with up to {COST_PLACES} decimals"
+        )
+    return Decimal(text)
+
+
+def _read_client_ip(raw: str) -> str:
+    try:
+        return str(ip_address(raw.strip()))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+def _read_endpoint(raw: str) -> str:
+    text = raw.strip()
+    if not text.isprintable() or len(text) > ENDPOINT_MAX_CHARS:
+        raise ValueError(f"must be a path of up to {ENDPOINT_MAX_CHARS} characters")
+    return text
+
+
+def _read_streamed(raw: str) -> bool:
+    text = raw.strip()
+    if text not in ("yes", "no"):
+        raise ValueError("must be yes or no")
+    return text == "yes"
+
+
+# CallFilters field -> (label, reader of the text a person or a program sends).
+INVESTIGATION_READERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "status_code": ("HTTP status code", _read_status_code),
+    "slower_than_ms": ("Slower than (ms)", _read_milliseconds),
+    "cost_above": ("Cost above (USD)", _read_cost),
+    "client_ip": ("Client IP", _read_client_ip),
+    "endpoint": ("Endpoint", _read_endpoint),
+    "streamed": ("Streamed", _read_streamed),
+}
+
+
+def read_filter_value(name: str, raw: str) -> Any:
+    """The value of investigation filter ``name`` that ``raw`` gives (None for
+    nothing typed); ValueError saying what it must be."""
+    if raw.strip() == "":
+        return None
+    _, reader = INVESTIGATION_READERS[name]
+    return reader(raw)
+
+
+INVESTIGATION_FILTERS: tuple[Filter, ...] = (
+    Filter("status_code", _equals("status_code")),
+    Filter("slower_than_ms", lambda ms: Q(duration_ms__gt=ms)),
+    Filter("cost_above", lambda cost: Q(cost__gt=cost)),
+    Filter("client_ip", _equals("client_ip")),
+    Filter("endpoint", _equals("endpoint")),
+    Filter("streamed", _equals("is_stream")),
+)
+# --- end of investigation filters -----------------------------------------------------
+
+
 FILTERS: tuple[Filter, ...] = (
     Filter("model", _equals("model"), "model", _equals("model")),
     Filter("key_name", _named("api_key", ApiKey), "api_key", _named("api_key", ApiKey)),
     Filter("group", _named("group", Group), "group", _named("group", Group)),
     Filter("call_type", _call_type, "call_type", _call_type),
-    Filter("status", StatusClass.q, "status_class", _equals("status_class")),
+    Filter("status", _status, "status_class", _status_rollups),
     # Exact and case-sensitive (request ids are identifiers): the unique key
     # (request_id, account_id, created_at) serves it on every monthly partition.
     Filter("request_id", _equals("request_id")),
@@ -142,6 +267,7 @@ FILTERS: tuple[Filter, ...] = (
     # (one row per tag or end user would multiply them), so both read raw calls.
     Filter("tag", _has_tag),
     Filter("end_user", _equals("end_user")),
+    *INVESTIGATION_FILTERS,
 )
 FILTERS_BY_NAME = {vocabulary_filter.name: vocabulary_filter for vocabulary_filter in FILTERS}
 

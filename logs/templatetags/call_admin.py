@@ -32,6 +32,8 @@ from django.utils.safestring import SafeData, SafeString
 from django.utils.text import capfirst
 from django.utils.translation import get_language
 
+from logs.admin import formatting
+
 register = template.Library()
 
 
@@ -313,3 +315,16 @@ def chart_table_rows(chart) -> SafeString:
         cells = "".join(f"<td>{cell}</td>" for cell in numbers)
         rows.append(f'<tr><th scope="row">{header}</th>{cells}</tr>')
     return SafeString("\n".join(rows))
+
+
+# --- numbers for reading (logs.admin.formatting) -------------------------------------------
+
+
+@register.filter
+def readable(value) -> str:
+    return formatting.readable(value)
+
+
+@register.filter
+def compact(value) -> str:
+    return formatting.compact(value)

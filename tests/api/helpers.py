@@ -33,6 +33,13 @@ FILTER_PARAMETERS = (
     "account",
     "tag",
     "end_user",
+    "last",
+    "status_code",
+    "slower_than_ms",
+    "cost_above",
+    "client_ip",
+    "endpoint",
+    "streamed",
 )
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

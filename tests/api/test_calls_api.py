@@ -427,7 +427,7 @@ BAD_FILTERS = [
     ({"start": "2024-03-10T10:00:00+02:00", "end": "2024-03-10T08:00:00Z"}, "end"),
     ({"call_type": "chatt"}, "call_type"),
     ({"call_type": "CHAT"}, "call_type"),
-    ({"status": "error"}, "status"),
+    ({"status": "failed"}, "status"),
     ({"status": "500"}, "status"),
     ({"account": "abc"}, "account"),
     ({"account": "0"}, "account"),

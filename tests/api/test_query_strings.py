@@ -28,7 +28,18 @@ from tests.api.helpers import (
     request_ids,
     session_client,
 )
-from tests.query_strings import QueryWorld, Viewer, build_world, describe, in_order, query_strings
+from tests.query_strings import (
+    DETAIL_NAMES,
+    PRESETS,
+    QueryWorld,
+    Viewer,
+    build_world,
+    describe,
+    detail_predicate,
+    in_order,
+    query_strings,
+    streamed_predicate,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -210,8 +221,24 @@ def judge(query: str, endpoint: str, viewer: Viewer, world: QueryWorld):
                 bad.add(name)
             elif stripped:
                 predicates.append(text_match(name, stripped))
+        elif name in DETAIL_NAMES:
+            predicate = detail_predicate(name, value)
+            if predicate is False:
+                bad.add(name)
+            elif predicate is not None:
+                predicates.append(predicate)
+        elif name == "last":
+            if value and value not in PRESETS:
+                bad.add(name)
+            elif value:
+                moments["last"] = timezone.now() - PRESETS[value]
+        elif name == "streamed":
+            if value and value not in ("yes", "no"):
+                bad.add(name)
+            elif value:
+                predicates.append(streamed_predicate(value))
         elif name in ("call_type", "status"):
-            choices = CallType.values if name == "call_type" else StatusClass.values
+            choices = CallType.values if name == "call_type" else [*StatusClass.values, "error"]
             if value and value not in choices:
                 bad.add(name)
             elif value:
@@ -234,6 +261,13 @@ def judge(query: str, endpoint: str, viewer: Viewer, world: QueryWorld):
                 bad.add(name)
         elif name == "group_by" and value not in ("", *STATS_GROUP_BY):
             bad.add(name)
+    if "last" in moments:
+        # A span back from now takes no start or end beside it.
+        if "start" in moments or "end" in moments:
+            bad.add("last")
+        else:
+            moments["start"] = moments["last"]
+        del moments["last"]
     if "start" in moments and "end" in moments and moments["end"] <= moments["start"]:
         bad.add("end")
     if bad:
@@ -289,7 +323,12 @@ def text_match(name: str, value: str):
 def choice_match(name: str, value: str):
     if name == "call_type":
         return lambda c: c.call_type == value
-    bounds = {"success": (0, 400), "client_error": (400, 500), "server_error": (500, 1000)}
+    bounds = {
+        "success": (0, 400),
+        "client_error": (400, 500),
+        "server_error": (500, 1000),
+        "error": (400, 1000),
+    }
     return lambda c: bounds[value][0] <= c.status_code < bounds[value][1]
 
 

@@ -25,6 +25,16 @@ def log_in(page, site: str, username: str, password: str = TEST_PASSWORD) -> Non
     page.wait_for_url(f"**{site}")
 
 
+def open_filters(page) -> None:
+    """Show the call list's filters where they fold behind the *Filters* button
+    (the table needs the width beside the admin's navigation); they then stay
+    open on the following pages of the tab."""
+    toggle = page.locator(".filters-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    page.locator("#changelist-filter").wait_for(state="visible")
+
+
 def screenshot(page, name: str, *, full_page: bool = False) -> None:
     """Save ``test-artifacts/screenshots/<name>.png`` (the viewport, or the whole page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

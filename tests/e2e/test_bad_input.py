@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import CALLS, log_in, messages, screenshot
+from tests.e2e.helpers import CALLS, log_in, messages, open_filters, screenshot
 
 # The live server reads through the read-replica aliases too when DATABASE_REPLICA_URLS is set.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -19,6 +19,7 @@ def assert_no_rows(page) -> None:
 def test_bad_filter_input_shows_a_clear_message_and_no_rows(page, world):
     log_in(page, "/admin/", "support")
     page.goto(CALLS)
+    open_filters(page)
 
     # An end before the start, typed into the inputs.
     page.get_by_label("From (inclusive)").fill("2026-11-20T10:00")

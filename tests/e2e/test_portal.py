@@ -34,7 +34,7 @@ def test_an_owner_sees_only_their_account_exports_it_and_reads_every_chart(page,
 
     log_in(page, "/portal/", "owner-acme")
     assert_nothing_foreign()
-    page.get_by_role("link", name="Calls").first.click()
+    page.get_by_role("link", name="Calls", exact=True).first.click()
     page.wait_for_url(f"**{PORTAL_CALLS}")
 
     rows = result_rows(page)

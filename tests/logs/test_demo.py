@@ -293,3 +293,52 @@ def test_bad_options_are_refused(args, message):
         seed(*args)
     assert not CallRecord.objects.exists()
     assert not Account.objects.exists()
+
+
+# --- payloads as long as their tokens -----------------------------------------------------
+
+
+def prompt_chars(record: dict) -> int:
+    return sum(len(m["content"]) for m in record["request"]["body"]["messages"])
+
+
+def test_a_chats_prompt_is_as_long_as_its_input_tokens(calls):
+    """About four characters a token, up to the cap; a prompt shorter than its
+    question alone is the question."""
+    from logs.demo import CHARS_PER_TOKEN, PROMPT_MAX_CHARS
+
+    chats = [r for r in successful(calls) if r["call_type"] == "chat"]
+    for record in chats:
+        expected = min(record["input_tokens"] * CHARS_PER_TOKEN, PROMPT_MAX_CHARS)
+        question = len(record["request"]["body"]["messages"][-1]["content"])
+        if expected > question + 300:
+            assert 0.9 * expected <= prompt_chars(record) <= 1.1 * expected, record["request_id"]
+    longest = max(chats, key=lambda r: r["input_tokens"])
+    assert prompt_chars(longest) >= 4 * 2000
+
+
+def test_a_streamed_chat_is_stored_as_its_stream_of_chunks(calls):
+    streamed = [r for r in successful(calls) if r["call_type"] == "chat" and r["stream"]]
+    assert streamed
+    for record in streamed:
+        chunks = record["response"]
+        assert isinstance(chunks, list)
+        assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+        assert chunks[-1]["usage"]["completion_tokens"] == record["output_tokens"]
+        text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+        assert text
+    unstreamed = [r for r in successful(calls) if r["call_type"] == "chat" and not r["stream"]]
+    assert all(isinstance(r["response"], dict) for r in unstreamed)
+
+
+def test_some_prompts_are_long_enough_to_fold_on_the_calls_page(calls):
+    import json
+
+    from logs.admin.detail import FOLD_LINES
+
+    long_ones = [
+        r
+        for r in calls
+        if len(json.dumps(r["request"]["body"], indent=2).splitlines()) > FOLD_LINES
+    ]
+    assert len(long_ones) >= 10

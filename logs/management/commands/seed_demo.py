@@ -31,6 +31,7 @@ from logs.models import CallRecord
 
 MAX_CALLS = 5_000_000  # far beyond a demo; stops a typo from filling the disk
 MAX_DAYS = 3650
+# Where the logins are printed as being; `make run` passes its own HOST and PORT.
 SITE = "http://127.0.0.1:8000"
 
 
@@ -51,9 +52,15 @@ class Command(BaseCommand):
             action="store_true",
             help="Create no calls if the database has any; the demo logins are still reset.",
         )
+        parser.add_argument(
+            "--site",
+            default=SITE,
+            help=f"The address the server answers at, for the printed logins (default {SITE}).",
+        )
 
     def handle(self, *args, **options):
         count, seed, days = options["calls"], options["seed"], options["days"]
+        self.site = options["site"].rstrip("/")
         if not 1 <= count <= MAX_CALLS:
             raise CommandError(f"--calls must be between 1 and {MAX_CALLS:,}, got {count}")
         if not 1 <= days <= MAX_DAYS:
@@ -122,7 +129,7 @@ class Command(BaseCommand):
         self.stdout.write("\nDemo logins:")
         for login in logins:
             self.stdout.write(
-                f"  {login.who}: {SITE}{login.url}  user {login.username!r}, "
+                f"  {login.who}: {self.site}{login.url}  user {login.username!r}, "
                 f"password {login.password!r}"
             )
 

@@ -25,6 +25,7 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Account, ApiKey, Group
+from logs.admin.formatting import readable
 from logs.models import AccessRecord, CallRecord
 from logs.read.export import CSV_HEADERS, FORMULA_TRIGGERS
 from tests.factories import (
@@ -42,6 +43,7 @@ from tests.pages import (
     column_headers,
     csv_rows,
     detail_fields,
+    exact_totals_on_page,
     links,
     messages_on_page,
     page,
@@ -213,6 +215,7 @@ def test_the_list_shows_every_call_newest_first_with_its_columns(staff_client, w
     assert listed(response) == ids(world.where(lambda call: True))
     assert column_headers(response) == [
         ("time", "Time"),
+        ("request", "Id"),
         ("account", "Account"),
         ("key_name", "Key name"),
         ("group", "Group"),
@@ -222,12 +225,13 @@ def test_the_list_shows_every_call_newest_first_with_its_columns(staff_client, w
         ("duration", "Duration"),
         ("speed", "Output speed"),
         ("tokens", "Tokens (in / out)"),
-        ("usage", "Usage"),
-        ("cost", "Cost"),
+        ("usage_amount", "Usage"),
+        ("cost_amount", "Cost (USD)"),
     ]
     rows = {row["time"]: row for row in result_rows(response)}
     assert rows["2026-03-10 10:45:00"] == {
         "time": "2026-03-10 10:45:00",
+        "request": "Copy",
         "account": "Acme Robotics",
         "key_name": "acme-prod",
         "group": "default",
@@ -237,9 +241,12 @@ def test_the_list_shows_every_call_newest_first_with_its_columns(staff_client, w
         "duration": "12,345 ms (12.3 s)",
         "speed": "200.0 tok/s",
         "tokens": "3,000 (1,000 / 2,000)",
-        "usage": "1234.123456",
-        "cost": "0.00000012",
+        # For reading: separators and the decimals that matter (exact on hover).
+        "usage_amount": "1,234.12",
+        "cost_amount": "0.00000012",
     }
+    page_html = page(response)
+    assert 'title="1234.123456">1,234.12<' in page_html
     assert rows["2026-03-11 09:00:00"]["status"] == "502 upstream_unavailable"
     assert rows["2026-03-11 09:00:00"]["account"] == "Globex"
     assert rows["2026-03-10 10:30:00"]["status"] == "429 rate_limit_exceeded"
@@ -267,7 +274,13 @@ SINGLE_FILTERS: list[tuple[str, dict, Callable[[World, CallRecord], bool]]] = [
     ("start-seconds", {"start": "2026-03-10T09:59:59"}, lambda w, c: _ts(c) >= t(9, 59, 59)),
     ("start-date", {"start": "2026-03-11"}, lambda w, c: _ts(c) >= t(0, day=11)),
     ("end", {"end": "2026-03-10T11:00"}, lambda w, c: _ts(c) < t(11)),
-    ("end-date", {"end": "2026-03-10"}, lambda w, c: _ts(c) < t(0)),
+    # A date alone as the end includes that whole day.
+    ("end-date", {"end": "2026-03-10"}, lambda w, c: _ts(c) < t(0, day=11)),
+    (
+        "start-and-end-the-same-date",
+        {"start": "2026-03-10", "end": "2026-03-10"},
+        lambda w, c: t(0) <= _ts(c) < t(0, day=11),
+    ),
     (
         "start-and-end",
         {"start": "2026-03-10T10:00", "end": "2026-03-10T11:00"},
@@ -437,7 +450,7 @@ BAD_INPUT = [
     ),
     (
         "end-equals-start",
-        {"start": "2026-03-10", "end": "2026-03-10"},
+        {"start": "2026-03-10T10:00", "end": "2026-03-10T10:00"},
         "error",
         "end must be after the start",
     ),
@@ -520,8 +533,12 @@ def test_totals_are_the_exact_sums_of_the_filtered_rows(staff_client, world, par
     assert totals.cost == cost
     shown = totals_on_page(response)
     assert shown["calls"] == f"{len(expected):,}"
-    assert Decimal(shown["usage"]) == usage
-    assert Decimal(shown["cost"]) == cost
+    # Shown for reading, exact on hover (and in the CSV and the API).
+    assert shown["usage"] == readable(usage)
+    assert shown["cost"] == readable(cost)
+    exact = exact_totals_on_page(response)
+    assert Decimal(exact["usage"]) == usage
+    assert Decimal(exact["cost"]) == cost
 
 
 def test_totals_of_many_small_decimals_do_not_drift(staff_client, world):
@@ -539,7 +556,8 @@ def test_totals_of_many_small_decimals_do_not_drift(staff_client, world):
 
     assert response.context["totals"].usage == Decimal("3")
     assert response.context["totals"].cost == Decimal("0.0000003")
-    assert Decimal(totals_on_page(response)["usage"]) == Decimal("3")
+    assert Decimal(exact_totals_on_page(response)["usage"]) == Decimal("3")
+    assert totals_on_page(response)["cost"] == "0.0000003"
 
 
 # --- filter choices ---------------------------------------------------------------------

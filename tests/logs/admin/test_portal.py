@@ -259,8 +259,8 @@ def test_the_call_list_shows_only_the_accounts_calls(owner_a, world):
     assert response.status_code == 200
     assert listed(response) == world.a.request_ids
     assert [name for name, _ in column_headers(response)] == [
-        *("time", "key_name", "group", "call_type", "model", "status"),
-        *("duration", "speed", "tokens", "usage", "cost"),
+        *("time", "request", "key_name", "group", "call_type", "model", "status"),
+        *("duration", "speed", "tokens", "usage_amount", "cost_amount"),
     ]
     assert {row["key_name"] for row in result_rows(response)} == {"alpha-prod", "alpha-batch"}
     totals = response.context["totals"]

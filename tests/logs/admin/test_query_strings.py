@@ -32,15 +32,20 @@ from tests.conftest import logged_in
 from tests.factories import SuperuserFactory
 from tests.pages import csv_rows, messages_on_page, result_rows, totals_on_page
 from tests.query_strings import (
+    DETAIL_NAMES,
     DRILL_DOWN,
     FILTER_NAMES,
     GOOD_TIMES,
+    PRESET,
+    PRESETS,
     QueryWorld,
     Viewer,
     build_world,
     describe,
+    detail_predicate,
     in_order,
     query_strings,
+    streamed_predicate,
 )
 from usagelogs_site.portal import portal_site
 
@@ -425,9 +430,10 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
         return "bad request", []  # Django's own check on popups' field references
     refused = notice = False
     predicates = []
-    newest_first = True
+    ordering = None  # None: newest first
     moments: dict[str, datetime] = {}
-    known = {*FILTER_NAMES, *DRILL_DOWN, "q", "o", "p"}
+    known = {*FILTER_NAMES, *DETAIL_NAMES, PRESET, *DRILL_DOWN, "q", "o", "p"}
+    preset = None
     for name, values in params.lists():
         value = values[-1]
         if page == "stats" and name == "interval":
@@ -443,6 +449,17 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
                     refused = True
                 else:
                     moments[name] = moment
+        elif name in DETAIL_NAMES:
+            predicate = detail_predicate(name, value)
+            if predicate is False:
+                refused = True
+            elif predicate is not None:
+                predicates.append(predicate)
+        elif name == PRESET:
+            if value.strip() and value not in PRESETS:
+                refused = True
+            elif value.strip():
+                preset = PRESETS[value]
         elif name in FILTER_NAMES:
             if value == "":
                 continue
@@ -455,10 +472,9 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
             if term:
                 predicates.append(lambda c, v=term: c.request_id == v)
         elif name == "o":
-            if value == "0":
-                newest_first = False
-            elif value not in ("", "-0"):
-                notice = True
+            ordering = sort_order(value, portal=not viewer.choices["account"])
+            if ordering is False:
+                notice, ordering = True, None
         elif name == "p" and value and page == "list":  # the only page with pages
             try:
                 notice |= int(value) != 1
@@ -466,6 +482,11 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
                 notice = True
     if "start" in moments and "end" in moments and moments["end"] <= moments["start"]:
         refused = True
+    if preset is not None:
+        # A span back from now, with no start or end beside it.
+        if any(params.get(name, "").strip() for name in ("start", "end")):
+            refused = True
+        moments["start"] = timezone.now() - preset
     for name, moment in moments.items():
         if name == "start":
             predicates.append(lambda c, m=moment: c.created_at >= m)
@@ -476,16 +497,69 @@ def judge(query: str, page: str, viewer: Viewer) -> tuple[str, list[str]]:
         refused = True
     elif drill is not None:
         predicates.append(lambda c, r=drill: r[0] <= c.created_at < r[1])
+        # A time range beside a drill-down it does not overlap: the pages say why nothing matches.
+        if ("start" in moments and moments["start"] >= drill[1]) or (
+            "end" in moments and moments["end"] <= drill[0]
+        ):
+            notice = True
     if refused:
         return "refused", []
     rows = [c for c in viewer.calls if all(p(c) for p in predicates)]
     if page == "stats" and params.get("interval", "").strip() == "hour" and rows and not notice:
         notice = too_many_hours(moments, drill, rows)
-    return ("notice" if notice else "clean"), in_order(rows, newest_first)
+    if ordering is None or page != "list":
+        return ("notice" if notice else "clean"), in_order(rows)
+    return ("notice" if notice else "clean"), sorted_ids(rows, ordering)
+
+
+# The list's sortable columns (admin; the portal has no account column): the
+# time, oldest first on "0"; the measures, largest first on their index.
+SORTABLE = {
+    "0": (lambda c: c.created_at, False),
+    "8": (lambda c: c.duration_ms, True),
+    "10": (lambda c: c.total_tokens, True),
+    "11": (lambda c: c.usage, True),
+    "12": (lambda c: c.cost, True),
+}
+
+
+def sort_order(value: str, *, portal: bool):
+    """[(key, descending)] for ``o``; None for none; False for an order the list refuses."""
+    if value == "":
+        return None
+    columns = value.split(".")
+    offered = {
+        (str(int(index) - 1) if portal and index != "0" else index): how
+        for index, how in SORTABLE.items()
+    }
+    bare = [column.removeprefix("-") for column in columns]
+    if not all(column in offered for column in bare) or len(set(bare)) != len(bare):
+        return False
+    return [
+        (
+            offered[column.removeprefix("-")][0],
+            offered[column.removeprefix("-")][1] != column.startswith("-"),
+        )
+        for column in columns
+    ]
+
+
+def sorted_ids(rows, ordering) -> list[str]:
+    ordered = sorted(rows, key=lambda c: c.pk, reverse=True)  # the list's tie-break
+    for key, descending in reversed(ordering):
+        ordered = sorted(ordered, key=key, reverse=descending)
+    return [c.request_id for c in ordered]
 
 
 def matches(name: str, value: str):
-    status = {"success": (0, 400), "client_error": (400, 500), "server_error": (500, 1000)}
+    status = {
+        "success": (0, 400),
+        "client_error": (400, 500),
+        "server_error": (500, 1000),
+        "error": (400, 1000),
+    }
+    if name == "streamed":
+        return streamed_predicate(value)
     return {
         "account": lambda c: str(c.account_id) == value,
         "model": lambda c: c.model == value,
@@ -575,7 +649,7 @@ def test_any_query_string_on_the_call_pages(world, site, who):
     was refused or fell back; and no rows at all when something was refused."""
     viewer = getattr(world, who)
     client = client_of(world, who)
-    names = (*FILTER_NAMES, *DRILL_DOWN, "q", "o", "p", "interval")
+    names = (*FILTER_NAMES, *DETAIL_NAMES, PRESET, *DRILL_DOWN, "q", "o", "p", "interval")
     own, others = world.calls[0], world.calls[1]  # of Acme, of Globex
 
     @PROPERTY
@@ -597,7 +671,16 @@ def test_totals_equal_the_rows_across_pages_for_every_accepted_query_string(worl
     the rows the pages list, whatever the (accepted) filters; anything they
     cannot describe (a raw lookup) is refused."""
     few_per_page(monkeypatch, 3)
-    names = (*FILTER_NAMES, *DRILL_DOWN, "q", "o", "status_code__gte", "model__in")
+    names = (
+        *FILTER_NAMES,
+        *DETAIL_NAMES,
+        PRESET,
+        *DRILL_DOWN,
+        "q",
+        "o",
+        "status_code__gte",
+        "model__in",
+    )
 
     @PROPERTY
     @given(query=query_strings(names, world), who=st.sampled_from(["staff", "owner"]))

@@ -1,0 +1,112 @@
+"""Sorting the call list by duration, tokens, usage and cost (largest first on
+the first click) within the filters, on SQLite and PostgreSQL; a sort over
+more calls than sort quickly is refused with a way to the last 24 hours."""
+
+from __future__ import annotations
+
+import pytest
+
+from logs.admin.changelist import CallChangeList
+from tests.conftest import logged_in
+from tests.pages import column_headers, messages_on_page
+from tests.query_strings import QueryWorld, build_world
+
+pytestmark = pytest.mark.django_db
+
+ADMIN = "/admin/logs/callrecord/"
+PORTAL = "/portal/logs/callrecord/"
+
+MEASURES = {
+    "duration": lambda c: c.duration_ms,
+    "tokens": lambda c: c.total_tokens,
+    "usage_amount": lambda c: c.usage,
+    "cost_amount": lambda c: c.cost,
+}
+
+
+@pytest.fixture
+def world() -> QueryWorld:
+    return build_world()
+
+
+def column_index(response, name: str) -> int:
+    return [column for column, _ in column_headers(response)].index(name)
+
+
+def largest_first(calls, measure) -> list[str]:
+    by_pk = sorted(calls, key=lambda c: c.pk, reverse=True)  # the tie-break: newest id first
+    return [c.request_id for c in sorted(by_pk, key=measure, reverse=True)]
+
+
+@pytest.mark.parametrize("site, who", [(ADMIN, "staff"), (PORTAL, "owner")])
+@pytest.mark.parametrize("column", list(MEASURES))
+def test_a_measure_sorts_largest_first_then_smallest_first(world, site, who, column):
+    viewer = getattr(world, who)
+    client = logged_in(viewer.user)
+    index = column_index(client.get(site), column)
+
+    largest = client.get(site, {"o": str(index)})
+    smallest = client.get(site, {"o": f"-{index}"})
+
+    assert messages_on_page(largest) == []
+    shown = [c.request_id for c in largest.context["cl"].result_list]
+    assert shown == largest_first(viewer.calls, MEASURES[column])
+    ascending = sorted(sorted(viewer.calls, key=lambda c: c.pk, reverse=True), key=MEASURES[column])
+    assert [c.request_id for c in smallest.context["cl"].result_list] == [
+        c.request_id for c in ascending
+    ]
+
+
+def test_a_sort_keeps_the_filters_and_their_totals(world):
+    client = logged_in(world.staff.user)
+    index = column_index(client.get(ADMIN), "duration")
+    response = client.get(ADMIN, {"o": str(index), "status": "error"})
+    errors = [c for c in world.calls if c.status_code >= 400]
+    assert [c.request_id for c in response.context["cl"].result_list] == largest_first(
+        errors, MEASURES["duration"]
+    )
+    assert response.context["totals"].calls == len(errors)
+
+
+def test_pages_of_a_sorted_list_cover_every_call_once(world, monkeypatch):
+    from django.contrib import admin
+
+    from logs.models import CallRecord
+
+    monkeypatch.setattr(admin.site.get_model_admin(CallRecord), "list_per_page", 3)
+    client = logged_in(world.staff.user)
+    index = column_index(client.get(ADMIN), "cost_amount")
+    seen = []
+    for number in (1, 2, 3):
+        response = client.get(ADMIN, {"o": str(index), "p": number})
+        seen += [c.request_id for c in response.context["cl"].result_list]
+    assert seen == largest_first(world.calls, MEASURES["cost_amount"])
+
+
+def test_a_sort_over_too_many_calls_is_newest_first_with_a_way_to_the_last_day(world, monkeypatch):
+    monkeypatch.setattr(CallChangeList, "SORT_MAX_CALLS", 5)
+    client = logged_in(world.staff.user)
+    index = column_index(client.get(ADMIN), "duration")
+
+    response = client.get(ADMIN, {"o": str(index), "model": "gpt-4o-mini"})
+    narrow = client.get(ADMIN, {"o": str(index), "status": "error"})
+
+    mini = [c for c in world.calls if c.model == "gpt-4o-mini"]
+    assert len(mini) == 4  # few enough: sorted
+    assert messages_on_page(response) == []
+    assert [c.request_id for c in response.context["cl"].result_list] == largest_first(
+        mini, MEASURES["duration"]
+    )
+    everything = client.get(ADMIN, {"o": str(index)})
+    texts = [text for _, text in messages_on_page(everything)]
+    assert texts == [
+        "8 calls are too many to sort by this column quickly (at most 5), so they are shown "
+        "newest first: narrow the time range, for instance to the last 24 hours (the link "
+        "below the totals)."
+    ]
+    assert [c.request_id for c in everything.context["cl"].result_list] == [
+        c.request_id for c in sorted(world.calls, key=lambda c: c.created_at, reverse=True)
+    ]
+    link = everything.context["cl"].sort_refused_url
+    assert "last=24h" in link and f"o={index}" in link
+    assert messages_on_page(narrow) == []
