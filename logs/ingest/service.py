@@ -22,7 +22,8 @@ from accounts.models import ApiKey, Group
 from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.fastjson import paused_gc
 from logs.ingest.idempotency import Resolved, judge_replays, lock_request_ids
-from logs.ingest.records import ValidCall, validate_record
+from logs.ingest.pricing import price_calls
+from logs.ingest.records import MAX_COST, ValidCall, validate_record
 from logs.ingest.store import create_calls, remember_models, write_on_postgresql
 from logs.models import (
     PendingRollupDelta,
@@ -117,6 +118,7 @@ def _ingest_calls(
         call.api_key_id = key.pk
         call.group_id = group.pk
         resolved.append((call, key, group))
+    errors.extend(price_calls(resolved, MAX_COST))
 
     if errors:
         # Report conflicting replays together with every other problem of the batch.

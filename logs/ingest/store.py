@@ -62,6 +62,7 @@ _CALL_COLUMNS = (
     "reasoning_tokens",
     "end_user",
     "tags",
+    "cost_basis",
 )
 
 
@@ -141,6 +142,7 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
                         call.end_user,
                         # COPY's text format: the server reads it as jsonb.
                         json.dumps(call.tags),
+                        None if call.cost_basis is None else json.dumps(call.cost_basis),
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
@@ -222,6 +224,7 @@ def create_calls(fresh: list[Resolved]) -> list[int]:
                 reasoning_tokens=call.reasoning_tokens,
                 end_user=call.end_user,
                 tags=call.tags,
+                cost_basis=call.cost_basis,
             )
             for call, _, _ in fresh
         ]

@@ -22,6 +22,7 @@ from logs.models.fields import (
     from_units,
     to_units,
 )
+from logs.models.pricing import PRICE_DECIMAL_PLACES, ModelPrice
 from logs.models.registries import AccountEndUser, AccountGroup, AccountModel, AccountTag
 from logs.models.retention import PruneRun
 from logs.models.rollups import (
@@ -53,6 +54,7 @@ __all__ = [
     "FILTER_COLUMNS",
     "FINE_ROLLUP_LEVELS",
     "LEVELS_BY_GRID",
+    "PRICE_DECIMAL_PLACES",
     "ROLLUP_LEVELS",
     "SUMMARY_ROLLUP_LEVELS",
     "USAGE_DECIMAL_PLACES",
@@ -73,6 +75,7 @@ __all__ = [
     "HourlyAccountModelRollup",
     "HourlyCallRollup",
     "HourlyModelRollup",
+    "ModelPrice",
     "MonthlyCallRollup",
     "PendingRollupDelta",
     "PruneRun",

@@ -109,6 +109,9 @@ class CallRecord(models.Model):
         db_default="",
         help_text="The customer's own end-user id.",
     )
+    # How the cost was computed from the price list, when the record came
+    # without one (logs.pricing.CostBasis.as_json); null: reported by the gateway.
+    cost_basis = models.JSONField(null=True, blank=True)
     # A JSON list of distinct strings; "calls with tag X" is ``tags__has_tag=X``
     # (logs.models.tags), correct on PostgreSQL and SQLite alike.
     tags = models.JSONField(default=list, db_default=[], blank=True)
