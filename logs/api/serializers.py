@@ -205,6 +205,11 @@ class StatsRowSerializer(PlannedRepresentation, serializers.Serializer):
     cached_input_share = serializers.FloatField(
         allow_null=True, help_text="Cached input tokens over input tokens."
     )
+    cache_savings = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=8,
+        help_text="USD the prompt cache saved, by the price list in force at each call's time.",
+    )
     usage = serializers.DecimalField(max_digits=24, decimal_places=6)
     cost = serializers.DecimalField(max_digits=24, decimal_places=8)
     average_duration_ms = serializers.FloatField(allow_null=True)

@@ -153,6 +153,8 @@ class ValidCall:
     tags: list[str] = field(default_factory=list)  # distinct, in the order sent
     # How the cost was computed (logs.pricing), when the record had none.
     cost_basis: dict | None = None
+    # What the prompt cache saved by the price list (logs.ingest.pricing); derived.
+    cache_savings: Decimal = Decimal(0)
     account_id: int = 0
     api_key_id: int = 0
     group_id: int = 0

@@ -63,6 +63,7 @@ _CALL_COLUMNS = (
     "end_user",
     "tags",
     "cost_basis",
+    "cache_savings",
 )
 
 
@@ -143,6 +144,7 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
                         # COPY's text format: the server reads it as jsonb.
                         json.dumps(call.tags),
                         None if call.cost_basis is None else json.dumps(call.cost_basis),
+                        to_units(call.cache_savings, COST_DECIMAL_PLACES),
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
@@ -165,6 +167,7 @@ def write_on_postgresql(fresh: list[Resolved]) -> list[int]:
             for row in pending:
                 row["usage"] = to_units(row["usage"], USAGE_DECIMAL_PLACES)
                 row["cost"] = to_units(row["cost"], COST_DECIMAL_PLACES)
+                row["cache_savings"] = to_units(row["cache_savings"], COST_DECIMAL_PLACES)
                 copy.write_row([row[name] for name in PENDING_FIELDS])
         execute_together(cursor, statements)
     return ids
@@ -225,6 +228,7 @@ def create_calls(fresh: list[Resolved]) -> list[int]:
                 end_user=call.end_user,
                 tags=call.tags,
                 cost_basis=call.cost_basis,
+                cache_savings=call.cache_savings,
             )
             for call, _, _ in fresh
         ]

@@ -98,6 +98,14 @@ class CallRecord(models.Model):
         decimal_places=USAGE_DECIMAL_PLACES, help_text="Quota/credits consumed."
     )
     cost = FixedDecimalField(decimal_places=COST_DECIMAL_PLACES, help_text="Cost in USD.")
+    # What the prompt cache saved, from the price list in force (0 without one):
+    # cached input tokens x (input price - cached-input price) x group ratio.
+    cache_savings = FixedDecimalField(
+        decimal_places=COST_DECIMAL_PLACES,
+        default=0,
+        db_default=0,
+        help_text="USD the prompt cache saved, by the price list.",
+    )
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     upstream = models.CharField(
         max_length=128, blank=True, help_text="Internal: the upstream channel that served it."

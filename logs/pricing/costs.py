@@ -98,3 +98,14 @@ def cost_from_prices(
         "exact": format(exact.normalize(_EXACT), "f"),
     }
     return cost, basis
+
+
+def cache_savings(cached_input_tokens: int, price: ModelPrice, group: Group) -> Decimal:
+    """What reading ``cached_input_tokens`` from the cache saved against paying
+    them as uncached input: tokens x (input price - cached-input price) / 1e6 x
+    the group's ratio, rounded like a cost. Never below 0: a cached price above
+    the input price is a saving of nothing, not a loss to sum."""
+    difference = max(price.input_per_million - price.cached_input_per_million, Decimal(0))
+    with localcontext(_EXACT):
+        exact = Decimal(cached_input_tokens) * difference / MILLION * group.price_ratio
+        return exact.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)

@@ -239,3 +239,25 @@ def test_owners_have_no_price_list(calls):
     owner = logged_in(owner_of(acme, username="acme-price-owner"))
 
     assert owner.get("/portal/logs/modelprice/").status_code == 404
+
+
+def test_the_stats_page_and_api_show_what_caching_saved_per_model(staff_client, db):
+    ModelPriceFactory(
+        model="claude-sonnet",
+        valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+        input_per_million=Decimal("3"),
+        cached_input_per_million=Decimal("0.3"),
+    )
+    build_token_calls()
+
+    stats = staff_client.get(f"{ADMIN}stats/").context["stats"]
+    body = staff_client.get("/api/v1/stats/", {"group_by": "model", "interval": ""}).json()
+
+    table = {row.name: row for row in stats.model_caching}
+    # 600 cached tokens x (3 - 0.3) per million x ratio 1; gpt-4o has no price.
+    assert table["claude-sonnet"].cache_savings == "0.00162000"
+    assert Decimal(table["gpt-4o"].cache_savings) == 0
+    assert stats.cache_savings == "0.00162000"
+    per_model = {row["key"]: row for row in body["results"]}
+    assert Decimal(per_model["claude-sonnet"]["cache_savings"]) == Decimal("0.00162")
+    assert Decimal(body["totals"]["cache_savings"]) == Decimal("0.00162")

@@ -218,3 +218,32 @@ def test_any_priced_call_is_stored_exactly_or_refused_naming_cost(
     assert Decimal(call.cost_basis["exact"]) == exact.normalize() or (
         Decimal(call.cost_basis["exact"]) == exact
     )
+
+
+def test_what_the_cache_saved_is_kept_whether_the_cost_was_reported_or_computed(vip_key):
+    ModelPriceFactory(
+        model="m",
+        valid_from=at(1),
+        input_per_million=Decimal("3"),
+        cached_input_per_million=Decimal("0.3"),
+    )
+    tokens = {"model": "m", "created_at": at(2), "input_tokens": 10_000, "output_tokens": 0}
+
+    computed = stored(vip_key, cached_input_tokens=4_000, **tokens)
+    reported = record_dict(vip_key, cost="1", cached_input_tokens=4_000, **tokens)
+    ingest_calls([reported], now=NOW)
+    reported = CallRecord.objects.get(request_id=reported["request_id"])
+    uncached = stored(vip_key, **tokens)
+
+    # 4,000 x (3 - 0.3) / 1e6 x 1.5
+    assert computed.cache_savings == reported.cache_savings == Decimal("0.0162")
+    assert reported.cost == Decimal("1")
+    assert uncached.cache_savings == 0
+
+
+def test_without_a_price_a_reported_cost_saves_nothing_by_the_list(vip_key):
+    record = record_dict(vip_key, model="unpriced", cached_input_tokens=50, created_at=at(2))
+
+    ingest_calls([record], now=NOW)
+
+    assert CallRecord.objects.get().cache_savings == 0
