@@ -31,7 +31,7 @@ import itertools
 from base64 import b64decode
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,7 +51,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from accounts.models import Account, ApiKey, Group, Membership
 from accounts.services import create_api_key, revoke_api_key
 from logs.ingest.service import IngestResult, ingest_calls
-from logs.models import CallRecord
+from logs.models import CallRecord, ModelPrice
 from logs.rollups.fold import fold_pending_rollups
 
 User = get_user_model()
@@ -142,6 +142,21 @@ class GroupFactory(DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"group-{n}")
     price_ratio = Decimal("1")
+
+
+class ModelPriceFactory(DjangoModelFactory):
+    """A price of the price list, for every group unless ``group`` is given."""
+
+    class Meta:
+        model = ModelPrice
+
+    model = "gpt-4o-mini"
+    group = None
+    valid_from = datetime(2026, 1, 1, tzinfo=UTC)
+    input_per_million = Decimal("2.50")
+    cached_input_per_million = Decimal("1.25")
+    cache_write_per_million = Decimal("3.125")
+    output_per_million = Decimal("10")
 
 
 class MembershipFactory(DjangoModelFactory):

@@ -8,4 +8,4 @@ number and time is shown through ``formatting``; ``records`` holds the
 read-only pages about the data (access records, prune runs, folding).
 """
 
-from logs.admin import calls, records  # noqa: F401 (registers the admin pages)
+from logs.admin import calls, pricing, records  # noqa: F401 (registers the admin pages)

@@ -29,7 +29,7 @@ from accounts.admin_lists import CheckedListMixin, quoted
 from accounts.models import Account
 from accounts.scoping import reads_every_account
 from logs.admin.changelist import CallChangeList, CallFiltersChangeList, changelist_call_filters
-from logs.admin.detail import payload_parts
+from logs.admin.detail import CostExplanation, payload_parts
 from logs.admin.export import CallRecordResource
 from logs.admin.filters import (
     AccountFilter,
@@ -511,6 +511,7 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
             "parts": payload_parts(getattr(call, "payload", None)),
             "nearby_url": self.nearby_url(request, call),
             "cached_share": share(call.cached_input_tokens, call.input_tokens),
+            "cost_explanation": CostExplanation.of(call),
             "end_user_url": self.label_url(request, "end_user", call.end_user),
             "tag_links": [(tag, self.label_url(request, "tag", tag)) for tag in call.tags],
             "show_internal": self.scope_account(request) is None,

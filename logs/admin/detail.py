@@ -1,10 +1,14 @@
-"""A call's detail page: each stored payload part pretty-printed, long ones folded."""
+"""A call's detail page: each stored payload part pretty-printed, long ones
+folded; how its cost came about."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from decimal import Context, Decimal, localcontext
 
 from logs.models import CallPayload
+from logs.pricing import KINDS
 
 # Payload parts longer than this are folded on the detail page (a preview, then
 # "Show all N lines"): many lines, or one long prompt on few lines.
@@ -70,3 +74,43 @@ def payload_parts(payload: CallPayload | None) -> list[dict]:
             }
         )
     return parts
+
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+@dataclass(frozen=True)
+class CostExplanation:
+    """How a call's cost came about, for its detail page: the gateway's figure,
+    or tokens x price per kind x group ratio (from the stored basis)."""
+
+    reported: bool
+    lines: list[str]
+    total: str  # the sum before the ratio, then the ratio and the exact result
+
+    @classmethod
+    def of(cls, call) -> CostExplanation:
+        basis = call.cost_basis
+        if not basis:
+            return cls(reported=True, lines=[], total="")
+        with localcontext(Context(prec=80)):
+            lines, base = [], Decimal(0)
+            for kind, _, label in KINDS:
+                tokens = basis["tokens"][kind]
+                price = Decimal(basis["per_million"][kind])
+                amount = Decimal(tokens) * price / Decimal(1_000_000)
+                base += amount
+                lines.append(
+                    f"{tokens:,} {label} tokens {TIMES} ${price:f} per million = ${_plain(amount)}"
+                )
+        whose = f"the {basis['price_group']} group's" if basis["price_group"] else "every group's"
+        total = (
+            f"${_plain(base)} {TIMES} group ratio {basis['price_ratio']} ({basis['group']}) "
+            f"= ${basis['exact']}, stored as ${call.cost:f} (8 places, half up); "
+            f"prices of {basis['model']} ({whose}) in force from {basis['valid_from']}"
+        )
+        return cls(reported=False, lines=lines, total=total)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"

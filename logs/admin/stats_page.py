@@ -204,6 +204,7 @@ class ModelCaching:
     cached_share: str
     cache_write_tokens: str
     reasoning_tokens: str
+    cache_savings: str
 
     @classmethod
     def of(cls, row: StatsRow) -> ModelCaching:
@@ -214,6 +215,7 @@ class ModelCaching:
             cached_share=rate(row.cached_input_share),
             cache_write_tokens=integer(row.cache_write_tokens),
             reasoning_tokens=integer(row.reasoning_tokens),
+            cache_savings=decimal(row.cache_savings),
         )
 
 
@@ -247,6 +249,10 @@ class UsageStats:
     @property
     def cached_share(self) -> str:
         return rate(self.totals.cached_input_share)
+
+    @property
+    def cache_savings(self) -> str:
+        return decimal(self.totals.cache_savings)
 
     @property
     def interval_label(self) -> str:

@@ -64,6 +64,12 @@ class CallSerializer(PlannedRepresentation, serializers.ModelSerializer):
     tags = serializers.ListField(
         child=serializers.CharField(), read_only=True, help_text="The call's tags, as sent."
     )
+    cost_basis = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="How the cost was computed from the price list (tokens and price per kind, "
+        "group ratio, exact amount); null when the gateway reported it.",
+    )
 
     class Meta:
         model = CallRecord
@@ -97,6 +103,7 @@ class CallSerializer(PlannedRepresentation, serializers.ModelSerializer):
             "client_ip",
             "end_user",
             "tags",
+            "cost_basis",
         )
         read_only_fields = fields
 
@@ -198,6 +205,11 @@ class StatsRowSerializer(PlannedRepresentation, serializers.Serializer):
     cached_input_share = serializers.FloatField(
         allow_null=True, help_text="Cached input tokens over input tokens."
     )
+    cache_savings = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=8,
+        help_text="USD the prompt cache saved, by the price list in force at each call's time.",
+    )
     usage = serializers.DecimalField(max_digits=24, decimal_places=6)
     cost = serializers.DecimalField(max_digits=24, decimal_places=8)
     average_duration_ms = serializers.FloatField(allow_null=True)
@@ -271,7 +283,12 @@ class IngestRecordSerializer(serializers.Serializer):
         min_value=0, required=False, help_text="Part of output_tokens."
     )
     usage = serializers.DecimalField(max_digits=18, decimal_places=6)
-    cost = serializers.DecimalField(max_digits=18, decimal_places=8)
+    cost = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        required=False,
+        help_text="In USD. Absent: computed from the price list in force at created_at.",
+    )
     client_ip = serializers.IPAddressField(required=False)
     upstream = serializers.CharField(required=False)
     end_user = serializers.CharField(

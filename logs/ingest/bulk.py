@@ -26,7 +26,9 @@ from django.db import connection, transaction
 
 from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.fastjson import paused_gc
-from logs.ingest.idempotency import Resolved, judge_replays, lock_request_ids
+from logs.ingest.idempotency import Resolved, claim_request_ids, judge_replays
+from logs.ingest.pricing import price_calls
+from logs.ingest.records import MAX_COST
 from logs.ingest.service import resolve_keys, validate_records
 from logs.ingest.store import create_calls, remember_models, write_on_postgresql
 from logs.retention.partitions import ensure_partitions, month_of
@@ -62,7 +64,13 @@ def check_batch(records: Sequence[Any], *, now: datetime) -> CheckedBatch:
     with paused_gc():
         valid, errors = validate_records(records, now)
         resolved, key_errors = resolve_keys(valid)
-    return CheckedBatch(resolved, [*errors, *key_errors], len(records))
+        price_errors = price_calls(resolved, MAX_COST)
+    if price_errors:
+        # A call that brought no cost and has no price: refused like a bad
+        # record, so --skip-bad writes the others and never a call without a cost.
+        unpriced = {error.index for error in price_errors}
+        resolved = [item for item in resolved if item[0].index not in unpriced]
+    return CheckedBatch(resolved, [*errors, *key_errors, *price_errors], len(records))
 
 
 def write_batch(
@@ -94,7 +102,7 @@ def write_batch(
         if not wait_for_disk and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        lock_request_ids([call.request_id for call, *_ in batch.resolved])
+        claim_request_ids([call.request_id for call, *_ in batch.resolved])
         fresh, duplicates, conflicts = judge_replays(batch.resolved)
         if conflicts and replays_are_present:
             duplicates, conflicts = duplicates + len(conflicts), []

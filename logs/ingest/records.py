@@ -102,7 +102,6 @@ REQUIRED_FIELDS = (
     "input_tokens",
     "output_tokens",
     "usage",
-    "cost",
 )
 
 
@@ -139,7 +138,8 @@ class ValidCall:
     input_tokens: int
     output_tokens: int
     usage: Decimal
-    cost: Decimal
+    # None until the price list gives it, for a record sent without a cost.
+    cost: Decimal | None
     client_ip: str | None
     upstream: str
     parts: dict[str, Any]  # redacted, not yet capped
@@ -151,6 +151,10 @@ class ValidCall:
     reasoning_tokens: int = 0
     end_user: str = ""
     tags: list[str] = field(default_factory=list)  # distinct, in the order sent
+    # How the cost was computed (logs.pricing), when the record had none.
+    cost_basis: dict | None = None
+    # What the prompt cache saved by the price list (logs.ingest.pricing); derived.
+    cache_savings: Decimal = Decimal(0)
     account_id: int = 0
     api_key_id: int = 0
     group_id: int = 0
@@ -184,7 +188,11 @@ class ValidCall:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "usage": str(self.usage.normalize()),
-            "cost": str(self.cost.normalize()),
+            # As sent: a cost computed from the price list is not part of the
+            # record (a replay after a price change is still the same record).
+            "cost": None
+            if self.cost is None or self.cost_basis is not None
+            else str(self.cost.normalize()),
             "client_ip": self.client_ip,
             "upstream": self.upstream,
             "parts": self.parts,
@@ -479,8 +487,13 @@ def validate_usual(index: int, record: Any, now: datetime) -> ValidCall | None:
     if tags is None:
         return None
     usage = _usual_decimal(get("usage"), USAGE_DECIMAL_PLACES, MAX_USAGE)
-    cost = _usual_decimal(get("cost"), COST_DECIMAL_PLACES, MAX_COST)
-    if usage is None or cost is None:
+    sent_cost = get("cost")
+    cost = None
+    if sent_cost is not None:
+        cost = _usual_decimal(sent_cost, COST_DECIMAL_PLACES, MAX_COST)
+        if cost is None:
+            return None
+    if usage is None:
         return None
     client_ip = get("client_ip")
     if client_ip is not None:
@@ -777,7 +790,9 @@ def validate_record_fully(index: int, record: Any, now: datetime) -> tuple[Valid
     end_user = _end_user(record, problems)
     tags = _tags(record, problems)
     usage = _decimal(record, "usage", problems, places=USAGE_DECIMAL_PLACES, below=MAX_USAGE)
-    cost = _decimal(record, "cost", problems, places=COST_DECIMAL_PLACES, below=MAX_COST)
+    cost = None  # absent: computed from the price list (logs.pricing)
+    if record.get("cost") is not None:
+        cost = _decimal(record, "cost", problems, places=COST_DECIMAL_PLACES, below=MAX_COST)
 
     client_ip = None
     if record.get("client_ip") is not None:

@@ -22,7 +22,8 @@ from accounts.models import ApiKey, Group
 from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.fastjson import paused_gc
 from logs.ingest.idempotency import Resolved, claim_request_ids, judge_replays
-from logs.ingest.records import ValidCall, validate_record
+from logs.ingest.pricing import price_calls
+from logs.ingest.records import MAX_COST, ValidCall, validate_record
 from logs.ingest.store import create_calls, remember_models, write_on_postgresql
 from logs.models import (
     PendingRollupDelta,
@@ -76,6 +77,9 @@ def _ingest_calls(
     valid, errors = validate_records(records, now)
     resolved, key_errors = resolve_keys(valid)
     errors.extend(key_errors)
+    # Calls sent without a cost are priced from the price list (and every call
+    # that read the prompt cache gets what that saved).
+    errors.extend(price_calls(resolved, MAX_COST))
 
     if errors:
         # Report conflicting replays together with every other problem of the batch.

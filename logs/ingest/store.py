@@ -62,6 +62,8 @@ _CALL_COLUMNS = (
     "reasoning_tokens",
     "end_user",
     "tags",
+    "cost_basis",
+    "cache_savings",
 )
 
 
@@ -144,7 +146,9 @@ def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[i
                         call.reasoning_tokens,
                         call.end_user,
                         # COPY's text format: the server reads it as jsonb.
-                        json.dumps(call.tags) if call.tags else "[]",
+                        json.dumps(call.tags),
+                        None if call.cost_basis is None else json.dumps(call.cost_basis),
+                        to_units(call.cache_savings, COST_DECIMAL_PLACES),
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
@@ -231,6 +235,8 @@ def create_calls(fresh: list[Resolved]) -> list[int]:
                 reasoning_tokens=call.reasoning_tokens,
                 end_user=call.end_user,
                 tags=call.tags,
+                cost_basis=call.cost_basis,
+                cache_savings=call.cache_savings,
             )
             for call, _, _ in fresh
         ]

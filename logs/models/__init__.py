@@ -23,6 +23,7 @@ from logs.models.fields import (
     to_units,
 )
 from logs.models.imports import ImportRun
+from logs.models.pricing import PRICE_DECIMAL_PLACES, ModelPrice
 from logs.models.registries import AccountEndUser, AccountGroup, AccountModel, AccountTag
 from logs.models.retention import PruneRun
 from logs.models.rollups import (
@@ -54,6 +55,7 @@ __all__ = [
     "FILTER_COLUMNS",
     "FINE_ROLLUP_LEVELS",
     "LEVELS_BY_GRID",
+    "PRICE_DECIMAL_PLACES",
     "ROLLUP_LEVELS",
     "SUMMARY_ROLLUP_LEVELS",
     "USAGE_DECIMAL_PLACES",
@@ -75,6 +77,7 @@ __all__ = [
     "HourlyCallRollup",
     "HourlyModelRollup",
     "ImportRun",
+    "ModelPrice",
     "MonthlyCallRollup",
     "PendingRollupDelta",
     "PruneRun",

@@ -105,6 +105,14 @@ class CallRecord(models.Model):
         decimal_places=USAGE_DECIMAL_PLACES, help_text="Quota/credits consumed."
     )
     cost = FixedDecimalField(decimal_places=COST_DECIMAL_PLACES, help_text="Cost in USD.")
+    # What the prompt cache saved, from the price list in force (0 without one):
+    # cached input tokens x (input price - cached-input price) x group ratio.
+    cache_savings = FixedDecimalField(
+        decimal_places=COST_DECIMAL_PLACES,
+        default=0,
+        db_default=0,
+        help_text="USD the prompt cache saved, by the price list.",
+    )
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     upstream = models.CharField(
         max_length=128, blank=True, help_text="Internal: the upstream channel that served it."
@@ -116,6 +124,9 @@ class CallRecord(models.Model):
         db_default="",
         help_text="The customer's own end-user id.",
     )
+    # How the cost was computed from the price list, when the record came
+    # without one (logs.pricing.CostBasis.as_json); null: reported by the gateway.
+    cost_basis = models.JSONField(null=True, blank=True)
     # A JSON list of distinct strings; "calls with tag X" is ``tags__has_tag=X``
     # (logs.models.tags), correct on PostgreSQL and SQLite alike.
     tags = models.JSONField(default=list, db_default=[], blank=True)

@@ -30,6 +30,7 @@ class RollupMeasures(models.Model):
     reasoning_tokens = models.PositiveBigIntegerField(default=0, db_default=0)
     usage = FixedDecimalField(decimal_places=USAGE_DECIMAL_PLACES, default=0)
     cost = FixedDecimalField(decimal_places=COST_DECIMAL_PLACES, default=0)
+    cache_savings = FixedDecimalField(decimal_places=COST_DECIMAL_PLACES, default=0, db_default=0)
     duration_ms_sum = models.PositiveBigIntegerField(default=0)
     # Time spent generating (duration minus time to first token) by calls with output.
     output_ms_sum = models.PositiveBigIntegerField(default=0)

@@ -69,6 +69,7 @@ class StatsRow:
     reasoning_tokens: int
     usage: Decimal
     cost: Decimal
+    cache_savings: Decimal
     duration_ms_sum: int
     output_ms_sum: int
     histogram: tuple[int, ...]

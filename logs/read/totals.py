@@ -40,6 +40,7 @@ class CallTotals:
     reasoning_tokens: int
     usage: Decimal
     cost: Decimal
+    cache_savings: Decimal
     duration_ms_sum: int
 
     @property

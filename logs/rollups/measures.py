@@ -44,6 +44,7 @@ class CallFacts(Protocol):
     reasoning_tokens: int
     usage: Decimal
     cost: Decimal
+    cache_savings: Decimal
 
 
 # Upper edges of the duration histogram (ms); the last bucket is open-ended.
@@ -134,6 +135,7 @@ MEASURES: tuple[Measure, ...] = (
     _column("reasoning_tokens"),
     _column("usage", is_money=True),
     _column("cost", is_money=True),
+    _column("cache_savings", is_money=True),
     _column("duration_ms_sum", call_name="duration_ms"),
     Measure(
         "output_ms_sum",

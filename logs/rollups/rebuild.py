@@ -101,6 +101,7 @@ def _rebuild_rollups_python(
     fields = ("created_at", "account_id", "api_key_id", "group_id", "model", "call_type")
     fields += ("status_code", "input_tokens", "output_tokens", "usage", "cost")
     fields += ("duration_ms", "ttft_ms")
+    fields += ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "cache_savings")
 
     def add(batch: list[CallRecord]) -> None:
         deltas = rollup_deltas(batch)

@@ -47,7 +47,9 @@ def test_an_owner_filtering_the_api_on_another_accounts_tag_gets_nothing(calls):
 def test_the_stats_api_gives_the_cached_share_per_model(support, calls):
     api = session_client(support)
 
-    body = api.get(STATS_URL, {"group_by": "model", "interval": "day"}).json()
+    response = api.get(STATS_URL, {"group_by": "model", "interval": "day"})
+    assert response.status_code == 200, response.content
+    body = response.json()
 
     per_model = {row["key"]: row for row in body["results"]}
     assert per_model["claude-sonnet"]["cached_input_tokens"] == 600

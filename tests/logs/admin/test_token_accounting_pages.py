@@ -3,18 +3,31 @@ detail, the stats page's per-model caching table, and the portal's filter choice
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 
 from accounts.models import Account
-from logs.models import CallRecord
+from logs.models import CallRecord, ModelPrice
 from tests.conftest import logged_in
-from tests.factories import owner_of
+from tests.factories import (
+    OMIT,
+    ApiKeyFactory,
+    GroupFactory,
+    ModelPriceFactory,
+    SuperuserFactory,
+    ingest,
+    owner_of,
+    record_dict,
+)
 from tests.pages import detail_fields, links, page, result_rows
 from tests.token_calls import build_token_calls
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/admin/logs/callrecord/"
+X = "\N{MULTIPLICATION SIGN}"
 PORTAL = "/portal/logs/callrecord/"
 
 
@@ -136,3 +149,115 @@ def test_the_owner_sees_only_their_accounts_tags_and_end_users(calls):
     refused = owner.get(PORTAL, {"end_user": "globex-user"})
     assert list(refused.context["cl"].result_list) == []
     assert refused.context["totals"].calls == 0
+
+
+# --- the price list and the cost explanation ----------------------------------------------
+
+
+def test_a_computed_cost_is_explained_kind_by_kind(staff_client, db):
+    key = ApiKeyFactory(group=GroupFactory(name="ratio-2", price_ratio=Decimal("2")))
+    ModelPriceFactory(model="priced", valid_from=datetime(2026, 1, 1, tzinfo=UTC))
+    record = record_dict(
+        key,
+        model="priced",
+        cost=OMIT,
+        input_tokens=3000,
+        cached_input_tokens=1000,
+        cache_write_tokens=0,
+        output_tokens=500,
+    )
+    ingest(record)
+    call = CallRecord.objects.get(request_id=record["request_id"])
+
+    fields = detail_fields(staff_client.get(f"{ADMIN}{call.pk}/change/"))
+
+    # 2,000 x 2.5 + 1,000 x 1.25 + 500 x 10 = 11,250 per million = 0.01125; x 2
+    assert fields["cost"] == "0.02250000"
+    explained = fields["cost_basis"]
+    assert f"2,000 input tokens {X} $2.500000 per million = $0.005" in explained
+    assert f"1,000 cached input tokens {X} $1.250000 per million = $0.00125" in explained
+    assert f"0 cache write tokens {X} $3.125000 per million = $0" in explained
+    assert f"500 output tokens {X} $10.000000 per million = $0.005" in explained
+    assert f"$0.01125 {X} group ratio 2.0000 (ratio-2) = $0.0225" in explained
+
+
+def test_a_reported_cost_says_so(staff_client, calls):
+    by_id, _ = calls
+
+    fields = detail_fields(staff_client.get(f"{ADMIN}{by_id['acme-plain'].pk}/change/"))
+
+    assert fields["cost_basis"] == "As reported by the gateway."
+
+
+def test_staff_keep_the_price_list_in_the_admin(db):
+    client = logged_in(SuperuserFactory(username="price-admin"))
+    group = GroupFactory(name="vip")
+
+    response = client.post(
+        "/admin/logs/modelprice/add/",
+        {
+            "model": "gpt-4o",
+            "group": group.pk,
+            "valid_from_0": "2026-03-01",
+            "valid_from_1": "00:00:00",
+            "input_per_million": "2.5",
+            "cached_input_per_million": "1.25",
+            "cache_write_per_million": "0",
+            "output_per_million": "10",
+        },
+    )
+
+    assert response.status_code == 302, page(response)[:2000]
+    price = ModelPrice.objects.get()
+    assert (price.model, price.group, price.output_per_million) == ("gpt-4o", group, Decimal("10"))
+    listed = client.get("/admin/logs/modelprice/")
+    assert "gpt-4o" in page(listed) and "vip" in page(listed)
+
+
+def test_a_negative_price_is_refused(db):
+    client = logged_in(SuperuserFactory(username="price-admin"))
+
+    response = client.post(
+        "/admin/logs/modelprice/add/",
+        {
+            "model": "gpt-4o",
+            "valid_from_0": "2026-03-01",
+            "valid_from_1": "00:00:00",
+            "input_per_million": "-1",
+            "cached_input_per_million": "0",
+            "cache_write_per_million": "0",
+            "output_per_million": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    assert not ModelPrice.objects.exists()
+
+
+def test_owners_have_no_price_list(calls):
+    _, acme = calls
+    owner = logged_in(owner_of(acme, username="acme-price-owner"))
+
+    assert owner.get("/portal/logs/modelprice/").status_code == 404
+
+
+def test_the_stats_page_and_api_show_what_caching_saved_per_model(staff_client, db):
+    ModelPriceFactory(
+        model="claude-sonnet",
+        valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+        input_per_million=Decimal("3"),
+        cached_input_per_million=Decimal("0.3"),
+    )
+    build_token_calls()
+
+    stats = staff_client.get(f"{ADMIN}stats/").context["stats"]
+    body = staff_client.get("/api/v1/stats/", {"group_by": "model", "interval": ""}).json()
+
+    table = {row.name: row for row in stats.model_caching}
+    # 600 cached tokens x (3 - 0.3) per million x ratio 1; gpt-4o has no price.
+    assert table["claude-sonnet"].cache_savings == "0.00162000"
+    assert Decimal(table["gpt-4o"].cache_savings) == 0
+    assert stats.cache_savings == "0.00162000"
+    per_model = {row["key"]: row for row in body["results"]}
+    assert Decimal(per_model["claude-sonnet"]["cache_savings"]) == Decimal("0.00162")
+    assert Decimal(body["totals"]["cache_savings"]) == Decimal("0.00162")

@@ -34,6 +34,7 @@ from tests.clock import PINNED, TIME_SENSITIVE_INSTANTS, at_instants, instants
 from tests.factories import (
     ApiKeyFactory,
     GroupFactory,
+    ModelPriceFactory,
     StaffUserFactory,
     fold_rollups,
     owner_of,
@@ -44,7 +45,8 @@ from tests.logs.rollups.levels import all_levels
 
 pytestmark = pytest.mark.django_db
 
-TOKEN_PARTS = ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
+# Token parts, and what the cache saved by the price list (money, like cost).
+TOKEN_PARTS = ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "cache_savings")
 
 
 @pytest.fixture
@@ -61,6 +63,17 @@ def random_calls(db, clock):
         ApiKeyFactory(name="prod"),
     ]
     now = clock.now
+    # Prices for two of the models (one of them with the vip group's own): the
+    # calls report their cost, and what the cache saved is computed per call.
+    ModelPriceFactory(model="gpt-4o", valid_from=now - timedelta(days=400))
+    ModelPriceFactory(
+        model="gpt-4o",
+        group=keys[1].group,
+        valid_from=now - timedelta(days=20),
+        input_per_million=Decimal("3.333333"),
+        cached_input_per_million=Decimal("0.000001"),
+    )
+    ModelPriceFactory(model="gpt-4o-mini", valid_from=now - timedelta(days=10))
 
     def token_parts(record: dict) -> dict:
         """Cache reads, cache writes and reasoning: random parts of the record's tokens."""
