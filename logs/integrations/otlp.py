@@ -51,7 +51,7 @@ CONTENT_TYPES = (PROTOBUF, JSON)
 KEY_ATTRIBUTE = "usagelogs.api_key"
 GROUP_ATTRIBUTE = "usagelogs.group"
 # A cost the span brings (exact decimal text, or a number); without one the call
-# is priced from the price list (see _cost).
+# is priced from the price list by ingest (see _cost).
 COST_ATTRIBUTES = ("usagelogs.cost", "gen_ai.usage.cost")
 
 # gen_ai.operation.name → call type. Operations that are not a call to a model
@@ -671,12 +671,9 @@ def _is_ip(text: str) -> bool:
 
 
 def _cost(read: _Reader) -> str | None:
-    """The cost the span reports, as decimal text, or None when it has none.
-
-    Hook for the price list: a call without a reported cost is priced from the
-    price in force at its time — by ingest, once the price list is in; until
-    then ingest refuses a record without ``cost`` and the span is refused naming
-    ``usagelogs.cost``.
+    """The cost the span reports, as decimal text, or None when it has none:
+    ingest then prices the call from the price list (``logs.ingest.pricing``)
+    and refuses it, naming ``cost``, when no price is in force.
     """
     name, value = read.first(COST_ATTRIBUTES)
     if value is None:

@@ -18,6 +18,7 @@ from tests.factories import (
     ApiKeyFactory,
     GenAiSpan,
     GroupFactory,
+    ModelPriceFactory,
     chat_span,
     genai_spans,
     otlp_request,
@@ -284,10 +285,22 @@ def test_every_bad_span_is_named(api_key):
     ]
 
 
-def test_a_span_without_a_cost_is_refused_until_there_is_a_price_list(api_key):
-    """Hook: once ingest prices calls that bring no cost, this span is recorded."""
+def test_a_span_without_a_cost_and_no_price_is_refused_naming_the_cost(api_key):
     problems = refused(chat_span(api_key, **{"usagelogs.cost": OMIT}))
-    assert [(name, message) for _, name, message in problems] == [("usagelogs.cost", "is required")]
+    assert [name for _, name, _ in problems] == ["usagelogs.cost"]
+    assert "no price for model 'gpt-4o-mini'" in problems[0][2]
+
+
+def test_a_span_without_a_cost_is_priced_from_the_price_list(api_key):
+    ModelPriceFactory(model="gpt-4o-mini", input_per_million="2.50", output_per_million="10")
+
+    outcome = received(chat_span(api_key, **{"usagelogs.cost": OMIT}))
+
+    assert (outcome.created, outcome.problems) == (1, [])
+    call = only_call()
+    # 120 input tokens at $2.50 and 30 output tokens at $10 per million, group ratio 1.
+    assert call.cost == Decimal("0.0006")
+    assert call.cost_basis is not None
 
 
 def test_a_full_key_is_refused_without_being_kept(api_key):
