@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Cast
 
 from accounts.models import Account, ApiKey, Group
 from logs.models.fields import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, FixedDecimalField
@@ -180,7 +181,11 @@ class CallRecord(models.Model):
                 name="call_request_id_account_uniq",
             ),
             models.CheckConstraint(
-                condition=Q(total_tokens=models.F("input_tokens") + models.F("output_tokens")),
+                # In 64 bits: each count fits in a 32-bit column, their sum may not.
+                condition=Q(
+                    total_tokens=Cast("input_tokens", models.BigIntegerField())
+                    + models.F("output_tokens")
+                ),
                 name="call_total_tokens_is_sum",
             ),
             models.CheckConstraint(

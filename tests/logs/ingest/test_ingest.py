@@ -1400,3 +1400,21 @@ def test_a_replay_within_a_batch_with_other_content_is_refused(api_key):
 
     assert [(e.index, e.field) for e in refused.value.errors] == [(1, "request_id")]
     assert not CallRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_largest_token_counts_are_stored_with_their_total():
+    """Each count fits in 32 bits, their sum does not: PostgreSQL added the two
+    int columns of the total's check in 32 bits and answered a 500."""
+    largest = 2**31 - 1
+    record = record_dict(ApiKeyFactory(), input_tokens=largest, output_tokens=largest)
+    record.pop("total_tokens", None)
+
+    assert ingest_calls([record]).created == 1
+
+    call = CallRecord.objects.get(request_id=record["request_id"])
+    assert (call.input_tokens, call.output_tokens, call.total_tokens) == (
+        largest,
+        largest,
+        2 * largest,
+    )
