@@ -26,7 +26,7 @@ from logs.demo import (
     load_trace,
 )
 from logs.ingest.redaction import API_KEY_RE, REDACTED
-from logs.models import CallPayload, CallRecord
+from logs.models import CallPayload, CallRecord, ModelPrice
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SEED = 7
@@ -190,9 +190,33 @@ def test_the_generator_refuses_a_naive_now_and_no_calls():
 
 
 def seed(*args: str) -> str:
+    """seed_demo without the LiteLLM team unless asked: the tests of the main
+    demo count its accounts and calls (the team has a test of its own)."""
+    if "--litellm-calls" not in args:
+        args = (*args, "--litellm-calls", "0")
     out = StringIO()
     call_command("seed_demo", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_has_a_litellm_team_with_cached_tokens_and_priced_models():
+    output = seed("--calls", "100", "--litellm-calls", "40", "--seed", str(SEED))
+
+    team = Account.objects.get(source="litellm")
+    calls = CallRecord.objects.filter(account=team)
+    assert calls.count() == 40
+    assert "40 calls posted through the LiteLLM integration" in output
+    assert set(ApiKey.objects.filter(account=team).values_list("name", flat=True)) == {
+        "northwind-support-bot",
+        "northwind-batch",
+    }
+    cached = calls.filter(cached_input_tokens__gt=0)
+    assert cached.exists()
+    assert all(call.cache_savings > 0 for call in cached)
+    assert calls.exclude(end_user="").exists()
+    assert calls.filter(tags__has_tag="support").exists()
+    assert ModelPrice.objects.filter(model="gpt-4o").exists()
 
 
 @pytest.mark.django_db

@@ -24,13 +24,16 @@ from django.utils import timezone
 from accounts.demo import ensure_demo_users
 from accounts.models import Account
 from logs.demo import ACCOUNTS, DEFAULT_DAYS, DemoWorld, ensure_demo_world, iter_calls
+from logs.demo_litellm import ensure_demo_prices, litellm_payloads
 from logs.ingest.errors import IngestError
 from logs.ingest.records import parse_datetime_with_zone
 from logs.ingest.service import ingest_calls
+from logs.integrations.litellm import ingest_litellm
 from logs.models import CallRecord
 
 MAX_CALLS = 5_000_000  # far beyond a demo; stops a typo from filling the disk
 MAX_DAYS = 3650
+DEFAULT_LITELLM_CALLS = 120
 # Where the logins are printed as being; `make run` passes its own HOST and PORT.
 SITE = "http://127.0.0.1:8000"
 
@@ -46,6 +49,13 @@ class Command(BaseCommand):
             type=int,
             default=DEFAULT_DAYS,
             help=f"Spread the calls over the last D days (default {DEFAULT_DAYS}).",
+        )
+        parser.add_argument(
+            "--litellm-calls",
+            type=int,
+            default=DEFAULT_LITELLM_CALLS,
+            help="Calls of a team whose gateway is LiteLLM, posted through the LiteLLM "
+            f"integration, with cached and reasoning tokens (default {DEFAULT_LITELLM_CALLS}).",
         )
         parser.add_argument(
             "--if-empty",
@@ -67,6 +77,11 @@ class Command(BaseCommand):
             raise CommandError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
         if seed < 0:
             raise CommandError(f"--seed must be zero or more, got {seed}")
+        litellm_calls = options["litellm_calls"]
+        if not 0 <= litellm_calls <= MAX_CALLS:
+            raise CommandError(
+                f"--litellm-calls must be between 0 and {MAX_CALLS:,}, got {litellm_calls}"
+            )
         if not settings.DEBUG:
             self.stderr.write(
                 self.style.WARNING(
@@ -114,6 +129,7 @@ class Command(BaseCommand):
                 )
         if skipped:
             self.stdout.write(f"{len(skipped):,} calls of revoked keys left out.")
+        self._seed_litellm(seed, litellm_calls, now, days)
 
         total = CallRecord.objects.count()
         self.stdout.write(
@@ -124,6 +140,23 @@ class Command(BaseCommand):
             )
         )
         self._print_logins(ensure_demo_users(world.accounts[0]))
+
+    def _seed_litellm(self, seed: int, count: int, now, days: int) -> None:
+        """The price list, and the LiteLLM team's calls through the integration."""
+        prices = ensure_demo_prices(since=now - timedelta(days=days))
+        if not count:
+            return
+        created = 0
+        payloads = litellm_payloads(seed, count, now, days)
+        for batch in _batches(payloads, settings.USAGELOGS_INGEST_MAX_BATCH):
+            try:
+                created += ingest_litellm(batch, create=True).created
+            except IngestError as exc:
+                raise CommandError(f"the LiteLLM integration refused demo calls: {exc}") from exc
+        self.stdout.write(
+            f"LiteLLM team: {created:,} calls posted through the LiteLLM integration "
+            f"({prices} model prices created for the price list)."
+        )
 
     def _print_logins(self, logins) -> None:
         self.stdout.write("\nDemo logins:")
