@@ -179,6 +179,16 @@ def test_a_computed_cost_is_explained_kind_by_kind(staff_client, db):
     assert f"0 cache write tokens {X} $3.125000 per million = $0" in explained
     assert f"500 output tokens {X} $10.000000 per million = $0.005" in explained
     assert f"$0.01125 {X} group ratio 2.0000 (ratio-2) = $0.0225" in explained
+    # 1,000 cached x (2.50 - 1.25) per million x 2
+    assert fields["cache_savings"].startswith("0.00250000 (cached input tokens")
+
+
+def test_a_call_without_cached_tokens_has_no_savings_row(staff_client, calls):
+    by_id, _ = calls
+
+    fields = detail_fields(staff_client.get(f"{ADMIN}{by_id['acme-plain'].pk}/change/"))
+
+    assert "cache_savings" not in fields
 
 
 def test_a_reported_cost_says_so(staff_client, calls):
