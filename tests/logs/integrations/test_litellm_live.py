@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -72,6 +73,25 @@ def ingest_token(db):
     return token_for(service_user(username="litellm-proxy"), can_ingest=True)
 
 
+def run_in_own_loop(coroutine: Callable[[], Awaitable]) -> None:
+    """Run a coroutine to its end on a thread of its own: on PostgreSQL the
+    browser tests' Playwright keeps an event loop running in the main thread,
+    where asyncio.run() refuses to start another."""
+    failures: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            asyncio.run(coroutine())
+        except BaseException as exc:  # re-raised in the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
 class Proxy:
     """LiteLLM with the generic_api callback pointed at Usage Logs."""
 
@@ -84,7 +104,7 @@ class Proxy:
 
     def run(self, *calls: Callable[[], Awaitable]) -> None:
         """Make the calls, wait for LiteLLM to log each, and flush its batch."""
-        asyncio.run(self._run(calls))
+        run_in_own_loop(lambda: self._run(calls))
 
     def _logger(self):
         """The callback as the proxy builds it from ``callback_settings``."""
@@ -127,7 +147,7 @@ class Proxy:
             await logger.flush_queue()
             await logger.async_httpx_client.close()
 
-        asyncio.run(again())
+        run_in_own_loop(again)
 
 
 def chat(metadata, *, reply="Hello!", stream=False, **kwargs):
