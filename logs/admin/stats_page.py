@@ -51,6 +51,10 @@ MAX_DAILY_BUCKETS = 366
 TOP = 10
 
 
+# The sums the time charts draw (``time_charts``): a month of hours reads only these.
+CHART_SUMS = ("calls", "errors", "input_tokens", "output_tokens", "usage", "cost")
+
+
 EXPLANATION = (
     "A long prompt shows as many input tokens per call with a long duration but a normal "
     "output speed; a loaded model shows as a low output speed or a high p95 duration for "
@@ -329,7 +333,10 @@ def build_usage_stats(
 
     # The time charts show no percentiles: the series is read without histograms.
     series = fill_buckets(
-        series_source.usage_stats(interval=interval, histogram=False), first, last, interval
+        series_source.usage_stats(interval=interval, histogram=False, sums=CHART_SUMS),
+        first,
+        last,
+        interval,
     )
     return UsageStats(
         interval=interval,

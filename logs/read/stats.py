@@ -130,11 +130,14 @@ def usage_stats(
     interval: str | None = "day",
     group_by: str | None = None,
     histogram: bool = True,
+    sums: tuple[str, ...] = ROW_SUMS,
 ) -> list[StatsRow]:
     """Totals per time bucket (hour or day, in the current time zone) and,
     optionally, per model, key name, group or call type. ``interval=None``
     gives one row per key over the whole selection. ``histogram=False`` leaves
-    out the duration histogram (no percentiles: most of the work of a long series)."""
+    out the duration histogram (no percentiles: most of the work of a long series);
+    ``sums`` names the measures to read (the others read as zero), for a
+    long series that draws a few of them."""
     if interval not in (*STATS_INTERVALS, None):
         raise ValueError(f"interval must be one of {STATS_INTERVALS}")
     if group_by is not None and group_by not in STATS_GROUP_BY:
@@ -149,7 +152,7 @@ def usage_stats(
     rows = calls.order_by()
     if dimensions:
         rows = rows.annotate(**dimensions).values(*dimensions)
-    aggregates = raw_sums(_summed(histogram))
+    aggregates = raw_sums(_summed(histogram, sums))
     if dimensions:
         results = rows.annotate(**aggregates).order_by(*dimensions)
     else:
@@ -174,6 +177,7 @@ def scoped_usage_stats(
     interval: str | None = "day",
     group_by: str | None = None,
     histogram: bool = True,
+    sums: tuple[str, ...] = ROW_SUMS,
 ) -> list[StatsRow]:
     """``usage_stats`` for what ``user`` may see, read from rollups where it can be.
 
@@ -203,11 +207,14 @@ def scoped_usage_stats(
                 interval=interval,
                 group_by=group_by,
                 histogram=histogram,
+                sums=sums,
             )
         )
     for piece in plan.periods:
         rows.extend(
-            rollup_stats(rollups_in(user, account, filters, piece), interval, group_by, histogram)
+            rollup_stats(
+                rollups_in(user, account, filters, piece), interval, group_by, histogram, sums
+            )
         )
     merged = merge_stats_rows(rows)
     if not merged and interval is None and group_by is None:
@@ -222,7 +229,11 @@ def _grouped_dimensions(group_by: str | None) -> tuple[str, ...]:
 
 
 def rollup_stats(
-    rollups: QuerySet[RollupMeasures], interval, group_by, histogram: bool = True
+    rollups: QuerySet[RollupMeasures],
+    interval: str | None,
+    group_by: str | None,
+    histogram: bool = True,
+    sums: tuple[str, ...] = ROW_SUMS,
 ) -> list[StatsRow]:
     dimensions = {}
     if interval is not None:
@@ -235,7 +246,7 @@ def rollup_stats(
             dimensions["bucket"] = bucket_expression(period, interval)
     if group_by is not None:
         dimensions["key"] = F(ROLLUP_GROUP_BY[group_by])
-    measures = rollup_sums(rollups.model, _summed(histogram))
+    measures = rollup_sums(rollups.model, _summed(histogram, sums))
     rows = rollups.order_by()
     if dimensions:
         results = rows.annotate(**dimensions).values(*dimensions).annotate(**measures)
@@ -244,18 +255,31 @@ def rollup_stats(
     return [_stats_row(row) for row in results]
 
 
-def _summed(histogram: bool) -> tuple[str, ...]:
-    """The measures a stats row sums: all, or all but the histogram's buckets
-    (no percentiles, most of the work of a long series)."""
-    return (*ROW_SUMS, *(HISTOGRAM_FIELDS if histogram else ()))
+def _summed(histogram: bool, sums: tuple[str, ...] = ROW_SUMS) -> tuple[str, ...]:
+    """The measures a stats row sums: ``sums`` (all, or the few a chart draws) and
+    the histogram's buckets unless left out (no percentiles, most of the work of
+    a long series)."""
+    unknown = set(sums) - set(ROW_SUMS)
+    if unknown:
+        raise ValueError(f"not a stats row's sum: {', '.join(sorted(unknown))}")
+    return (*sums, *(HISTOGRAM_FIELDS if histogram else ()))
+
+
+# A row's sums that were not read are zero (``sums`` asked for fewer).
+_ZERO_SUMS = read_sums(dict.fromkeys(f"agg_{name}" for name in ROW_SUMS), ROW_SUMS)
 
 
 def _stats_row(row: dict) -> StatsRow:
     """A StatsRow from one aggregate row (raw calls or rollups name them alike)."""
+    values = dict(_ZERO_SUMS)
+    for name in ROW_SUMS:
+        value = row.get(f"agg_{name}")
+        if value is not None:
+            values[name] = value
     return StatsRow(
         bucket=row.get("bucket"),
         key=row.get("key"),
-        **read_sums(row, ROW_SUMS),
+        **values,
         histogram=tuple(
             row[f"agg_{name}"] or 0 for name in HISTOGRAM_FIELDS if f"agg_{name}" in row
         ),
@@ -264,26 +288,54 @@ def _stats_row(row: dict) -> StatsRow:
 
 def sum_stats_rows(rows: Iterable[StatsRow]) -> StatsRow:
     """Rows of one selection (say, one per model) added up into its total row."""
-    return merge_stats_rows([replace(row, bucket=None, key=None) for row in rows])[0]
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no rows to add up")
+    histograms = {len(row.histogram) for row in rows}
+    if len(histograms) > 1:
+        raise ValueError("rows with and without a duration histogram cannot be added up")
+    return replace(
+        rows[0],
+        bucket=None,
+        key=None,
+        **{
+            name: sum(getattr(row, name) for row in rows[1:]) + getattr(rows[0], name)
+            for name in ROW_SUMS
+        },
+        histogram=tuple(map(sum, zip(*(row.histogram for row in rows), strict=True))),
+    )
 
 
 def merge_stats_rows(rows: list[StatsRow]) -> list[StatsRow]:
     """Add up rows of the same bucket and key (raw edges + rollup hours)."""
-    merged: dict[tuple, StatsRow] = {}
+    # Summed in lists and made into rows once a slot: a month of hours is 720
+    # slots, and a frozen dataclass is slow to copy.
+    slots: dict[tuple, tuple[StatsRow, list, list]] = {}
     for row in rows:
         slot = (row.bucket, row.key)
-        seen = merged.get(slot)
+        seen = slots.get(slot)
         if seen is None:
-            merged[slot] = row
+            slots[slot] = (row, None, None)
             continue
-        merged[slot] = replace(
-            row,
-            **{name: getattr(seen, name) + getattr(row, name) for name in ROW_SUMS},
-            histogram=tuple(a + b for a, b in zip(seen.histogram, row.histogram, strict=True)),
-        )
-    ordered = sorted(
-        merged.values(),
-        key=lambda r: (r.bucket is None, r.bucket or datetime.min.replace(tzinfo=UTC), r.key or ""),
+        first, totals, histogram = seen
+        if totals is None:
+            totals = [getattr(first, name) for name in ROW_SUMS]
+            histogram = list(first.histogram)
+            slots[slot] = (first, totals, histogram)
+        for index, name in enumerate(ROW_SUMS):
+            totals[index] += getattr(row, name)
+        if len(histogram) != len(row.histogram):
+            raise ValueError("rows with and without a duration histogram cannot be merged")
+        for index, count in enumerate(row.histogram):
+            histogram[index] += count
+    merged = [
+        first
+        if totals is None
+        else replace(first, **dict(zip(ROW_SUMS, totals, strict=True)), histogram=tuple(histogram))
+        for first, totals, histogram in slots.values()
+    ]
+    merged.sort(
+        key=lambda r: (r.bucket is None, r.bucket or datetime.min.replace(tzinfo=UTC), r.key or "")
     )
     # An empty selection still answers one all-zero row when nothing is grouped.
-    return [r for r in ordered if r.calls] or ordered[:1]
+    return [r for r in merged if r.calls] or merged[:1]

@@ -45,7 +45,7 @@ from logs.read.filters import (
 from logs.read.planner import plan_reads, raw_calls_in, rollups_in, stored_extent
 from logs.read.scope import visible_calls
 from logs.read.snapshot import consistent_read
-from logs.read.stats import StatsRow, scoped_usage_stats, usage_stats
+from logs.read.stats import ROW_SUMS, StatsRow, scoped_usage_stats, usage_stats
 from logs.read.sums import errors_sum, raw_sums, read_sums
 
 if TYPE_CHECKING:
@@ -102,9 +102,16 @@ class RawCallStats:
         self.calls = calls
 
     def usage_stats(
-        self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
+        self,
+        *,
+        interval: str | None,
+        group_by: str | None = None,
+        histogram: bool = True,
+        sums: tuple[str, ...] = ROW_SUMS,
     ) -> list[StatsRow]:
-        return usage_stats(self.calls, interval=interval, group_by=group_by, histogram=histogram)
+        return usage_stats(
+            self.calls, interval=interval, group_by=group_by, histogram=histogram, sums=sums
+        )
 
     def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:
         return top_keys(self.calls, order_by=order_by, limit=limit)
@@ -135,7 +142,12 @@ class ScopedCallStats:
         )
 
     def usage_stats(
-        self, *, interval: str | None, group_by: str | None = None, histogram: bool = True
+        self,
+        *,
+        interval: str | None,
+        group_by: str | None = None,
+        histogram: bool = True,
+        sums: tuple[str, ...] = ROW_SUMS,
     ) -> list[StatsRow]:
         return scoped_usage_stats(
             self.user,
@@ -144,6 +156,7 @@ class ScopedCallStats:
             interval=interval,
             group_by=group_by,
             histogram=histogram,
+            sums=sums,
         )
 
     def top_keys(self, *, order_by: str, limit: int) -> list[KeyUsage]:

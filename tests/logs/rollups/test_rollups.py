@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from logs.admin.stats_page import CHART_SUMS
 from logs.ingest.service import ingest_calls
 from logs.models import (
     SUMMARY_ROLLUP_LEVELS,
@@ -273,6 +274,19 @@ def test_totals_and_stats_from_rollups_equal_sums_over_raw_calls(random_calls, c
                     scoped_usage_stats(staff, filters=filters, interval=interval, group_by=group_by)
                     == expected
                 ), (folded, interval, group_by)
+            # What a chart reads: a few sums, no histogram; the others read as zero.
+            drawn = scoped_usage_stats(
+                staff, filters=filters, interval=interval, histogram=False, sums=CHART_SUMS
+            )
+            assert [[r.bucket, *(getattr(r, name) for name in CHART_SUMS)] for r in drawn] == [
+                [r.bucket, *(getattr(r, name) for name in CHART_SUMS)]
+                for r in usage_stats(raw, interval=interval)
+                if r.calls or interval is None
+            ], (folded, interval, "chart sums")
+            assert all(
+                r.histogram == () and r.cached_input_tokens == 0 and r.duration_ms_sum == 0
+                for r in drawn
+            )
 
 
 # (the site's zone, or None for the instant's own; the instant)
