@@ -101,6 +101,14 @@ class SelectsCalls:
         """This filter's part of the CallFilters (None: its input is bad, nothing matches)."""
         raise NotImplementedError
 
+    def queryset(self, request, queryset):
+        # The rows come from the same selection as everything else reads, so
+        # the list and its count, totals, stats and export cannot disagree.
+        chosen = self.call_filters()
+        if chosen is None:
+            return queryset.none()
+        return filter_calls(queryset, CallFilters(**chosen)) if chosen else queryset
+
 
 class TimeRangeFilter(SelectsCalls, admin.ListFilter):
     """Start (inclusive) and end (exclusive) as two date-and-time inputs, or a
@@ -167,11 +175,6 @@ class TimeRangeFilter(SelectsCalls, admin.ListFilter):
         if not self.error:
             return None
         return Problem(messages.ERROR, self.error + " No calls are shown until it is fixed.")
-
-    def queryset(self, request, queryset):
-        if self.error:
-            return queryset.none()
-        return filter_calls(queryset, CallFilters(start=self.start, end=self.end))
 
     def call_filters(self) -> dict | None:
         if self.error:
@@ -242,14 +245,6 @@ class ScopedChoiceFilter(SelectsCalls, admin.SimpleListFilter):
             f"{self.title.capitalize()} {quoted(value)} is not one you can filter on here, "
             "so no calls match.",
         )
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value in (None, ""):
-            return queryset
-        if not self.is_offered(value):
-            return queryset.none()
-        return filter_calls(queryset, self.filters_for(value))
 
     def filters_for(self, value: str) -> CallFilters:
         raise NotImplementedError
@@ -428,11 +423,6 @@ class DetailsFilter(SelectsCalls, admin.ListFilter):
             messages.ERROR,
             " ".join(self.errors.values()) + " No calls are shown until it is fixed.",
         )
-
-    def queryset(self, request, queryset):
-        if self.errors:
-            return queryset.none()
-        return filter_calls(queryset, CallFilters(**self.values))
 
     def call_filters(self) -> dict | None:
         return None if self.errors else dict(self.values)
