@@ -61,14 +61,9 @@ _CANONICAL_OPTIONS = (
 )
 # orjson writes small floats in another form than repr() (0.00001 for 1e-05,
 # 1e-9 for 1e-09): every such number contains "0.0000" or a digit followed by
-# "e-". A text with neither (after mapping digits to "0", so one substring test
-# finds any digit) holds no such number; one with either, even inside a string,
-# is simply written by json. (Translating and substring tests are C loops, far
-# faster here than a regular expression.)
-_EXPONENT_MAP = bytes(
-    48 if 48 <= byte <= 57 else byte if byte in b"e-" else 120 for byte in range(256)
-)
-# The same, where it is a number: first, or after , : or [ (the text is compact), not inside
+# "e-". A text with neither (_may_hold_orjson_number) holds no such number; one
+# with either is searched for it (_ORJSON_OWN_NUMBER).
+# Such a number where it is one: first, or after , : or [ (the text is compact), not inside
 # a string such as a cost ("0.00001740"), which the substring tests above
 # cannot tell apart. Searched only when they found something.
 _ORJSON_OWN_NUMBER = re.compile(rb"(?:\A|[:,\[])-?(?:0\.0000|[0-9.]+e-)")
@@ -77,6 +72,20 @@ _NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
 
 def _refuse(value: Any) -> Any:
     raise TypeError
+
+
+def _may_hold_orjson_number(encoded: bytes) -> bool:
+    """Whether ``encoded`` holds "0.0000" or a digit followed by "e-": substring
+    searches (C loops), then a look at the byte before each of the few "e-" (in
+    prose: "e-mail", "re-"), far faster than a regular expression over the text."""
+    if b"0.0000" in encoded:
+        return True
+    at = encoded.find(b"e-", 1)
+    while at != -1:
+        if 48 <= encoded[at - 1] <= 57:
+            return True
+        at = encoded.find(b"e-", at + 2)
+    return False
 
 
 def _ascii_escape(match: re.Match) -> str:
@@ -98,9 +107,7 @@ def canonical_dumps(value: Any) -> str:
         encoded = orjson.dumps(value, default=_refuse, option=_CANONICAL_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, NaN, subclasses…
         return _stdlib_canonical(value)
-    if (
-        b"0.0000" in encoded or b"0e-" in encoded.translate(_EXPONENT_MAP)
-    ) and _ORJSON_OWN_NUMBER.search(encoded):
+    if _may_hold_orjson_number(encoded) and _ORJSON_OWN_NUMBER.search(encoded):
         return _stdlib_canonical(value)
     text = encoded.decode()
     if not encoded.isascii() or "\x7f" in text:

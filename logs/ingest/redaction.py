@@ -303,6 +303,46 @@ def may_hold_key(text: str) -> bool:
     return _may_hold_query_credential(text, lowered)
 
 
+# Where rule 4 could find a parameter in some string of a JSON text: the name as
+# _QUERY_PARAM_RE reads it and its "=", the value left out. None of ? & ; = and
+# the name's characters is escaped in JSON, so each match of _QUERY_PARAM_RE in a
+# string is a match of this in the text. A backslash is taken into the name (an
+# escape where a dumps escaped non-ASCII), and the name may run longer, so that
+# such a name is never cut short: it is then judged sensitive unseen.
+_QUERY_NAME_IN_JSON_RE = re.compile(r"[?&;]([A-Za-z][\w.\-\[\]\\]{0,800})=")
+
+
+def json_may_hold_key(text: str) -> bool:
+    """``may_hold_key`` for the JSON text of a whole part, at once for all its strings.
+
+    Prompts and answers often hold ``?``, ``&`` or ``;``, an ``=`` and a word such
+    as "token" or "key" somewhere, which sends a text through rule 4's coarse test
+    (``_may_hold_query_credential``) and the part through ``redact``, a walk over
+    every string of it, though no parameter with a sensitive name is there. Here
+    each parameter name of the text is judged instead: only one that rule 2 could
+    find sensitive (counters too) makes the part redacted string by string.
+    """
+    for trigger in _PLAIN_TRIGGERS:
+        if trigger in text:
+            return True
+    for prefix, pattern in _PATTERN_TRIGGERS:
+        if prefix in text and pattern.search(text):
+            return True
+    lowered = text.lower()
+    for trigger in _FOLDED_TRIGGERS:
+        if trigger in lowered:
+            return True
+    # The words of rule 4's coarse test can hide in escapes (a writer escaping
+    # non-ASCII: the Kelvin sign of "x-api-\u212aey" is lower-cased to k).
+    if "\\u" not in text and not _may_hold_query_credential(text, lowered):
+        return False
+    for match in _QUERY_NAME_IN_JSON_RE.finditer(text):
+        name = match.group(1)
+        if "\\" in name or _name_verdict(name) != "never":
+            return True
+    return False
+
+
 def _redact_param(match: re.Match) -> str:
     name, value = match.group(1), match.group(2)
     try:
@@ -427,7 +467,7 @@ def redact_json(value: Any, text: str | None, dumps: Callable[[Any], str]) -> tu
     """
     # Names first: a part with a sensitive name (the headers' Authorization,
     # nearly always) is decided without scanning its text.
-    if text is not None and not names_need_redaction(value) and not may_hold_key(text):
+    if text is not None and not names_need_redaction(value) and not json_may_hold_key(text):
         return value, text
     redacted = redact(value)
     return redacted, dumps(redacted)
