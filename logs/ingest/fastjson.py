@@ -12,6 +12,7 @@ known to agree with ``json`` and falls back to ``json`` everywhere else.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from contextlib import contextmanager
@@ -67,7 +68,6 @@ _CANONICAL_OPTIONS = (
 # a string such as a cost ("0.00001740"), which the substring tests above
 # cannot tell apart. Searched only when they found something.
 _ORJSON_OWN_NUMBER = re.compile(rb"(?:\A|[:,\[])-?(?:0\.0000|[0-9.]+e-)")
-_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
 
 
 def _refuse(value: Any) -> Any:
@@ -88,33 +88,44 @@ def _may_hold_orjson_number(encoded: bytes) -> bool:
     return False
 
 
-def _ascii_escape(match: re.Match) -> str:
-    """How ``json`` (``ensure_ascii``) writes one character: \\uXXXX, lower-case,
-    as a surrogate pair beyond the BMP."""
-    code = ord(match.group())
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
-
-
 def canonical_dumps(value: Any) -> str:
     """``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)``,
     character for character (the text content hashes are taken of), for a value
     without NaN or infinities (orjson writes them as null): what ingest
     validation lets through, as parts are checked with ``allow_nan=False``."""
+    return canonical_bytes(value).decode("ascii")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """``canonical_dumps(value)`` encoded (it is ASCII): what is hashed, without
+    decoding orjson's bytes and encoding them again."""
     try:
         encoded = orjson.dumps(value, default=_refuse, option=_CANONICAL_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, NaN, subclasses…
-        return _stdlib_canonical(value)
+        return _stdlib_canonical(value).encode("ascii")
     if _may_hold_orjson_number(encoded) and _ORJSON_OWN_NUMBER.search(encoded):
-        return _stdlib_canonical(value)
-    text = encoded.decode()
-    if not encoded.isascii() or "\x7f" in text:
-        # Outside strings the text is ASCII; inside them json escapes every
-        # character from DEL up, orjson none: escape them as json does.
-        text = _NOT_ASCII.sub(_ascii_escape, text)
-    return text
+        return _stdlib_canonical(value).encode("ascii")
+    # Outside strings the text is ASCII; inside them json escapes every character
+    # from DEL up, orjson none: escape them as json does. (orjson writes no lone
+    # surrogate, and DEL is the only ASCII character json escapes that orjson does not.)
+    if not encoded.isascii():
+        encoded = encoded.decode().encode("ascii", _JSON_ESCAPES)
+    if b"\x7f" in encoded:
+        encoded = encoded.replace(b"\x7f", b"\\u007f")
+    return encoded
+
+
+def _escape_as_json(error: UnicodeEncodeError) -> tuple[str, int]:
+    """A run of non-ASCII characters as ``json`` (``ensure_ascii``) writes it:
+    \\uXXXX for each UTF-16 code unit (a surrogate pair beyond the BMP), lower-case."""
+    units = error.object[error.start : error.end].encode("utf-16-be").hex()
+    return "".join(["\\u" + units[at : at + 4] for at in range(0, len(units), 4)]), error.end
+
+
+# An encoding error handler (codecs' public registry): the encoder hands it each
+# run of non-ASCII characters, found at C speed.
+_JSON_ESCAPES = "usagelogs-json-ascii"
+codecs.register_error(_JSON_ESCAPES, _escape_as_json)
 
 
 # --- garbage collection -------------------------------------------------------------
