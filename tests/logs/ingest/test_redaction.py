@@ -896,3 +896,48 @@ def test_a_query_parameter_that_may_be_sensitive_sends_the_part_to_redaction(tex
     assert json_may_hold_key(_encode(tree))
     assert json_may_hold_key(_ascii_encode(tree))
     assert_fast_path_matches(tree)
+
+
+# --- rule 3's triggers ruled out in a few passes (_trigram_hit) --------------------------
+
+
+def _triggers(folded: bool) -> list:
+    from logs.ingest.redaction import _RULES
+
+    return [t for rule in _RULES if rule.folded == folded for t in rule.triggers]
+
+
+def test_every_literal_trigger_is_hit_in_any_letter_case_where_folded():
+    import itertools
+
+    from logs.ingest.redaction import _trigram_hit
+
+    literals = [t for t in _triggers(folded=False) if isinstance(t, str)]
+    for word in _triggers(folded=True):
+        literals += ["".join(c) for c in itertools.product(*((ch, ch.upper()) for ch in word))]
+    assert len(literals) > 64
+    for literal in literals:
+        assert _trigram_hit(literal), literal
+        assert _trigram_hit(f"é中 {literal} 🙂"), literal
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_every_text_a_pattern_trigger_finds_is_hit(data):
+    from logs.ingest.redaction import _trigram_hit
+
+    patterns = [t for t in _triggers(folded=False) if not isinstance(t, str)]
+    pattern = data.draw(st.sampled_from(patterns))
+    text = data.draw(st.from_regex(pattern))
+
+    assert _trigram_hit(text)
+
+
+@PROPERTY_SETTINGS
+@given(st.one_of(text_with_secrets().map(lambda planted: planted[0]), filler_text))
+def test_a_text_without_a_hit_is_left_as_it_is(text):
+    from logs.ingest.redaction import _rule_three_triggered, _trigram_hit
+
+    if not _trigram_hit(text):
+        assert not _rule_three_triggered(text)
+        assert not json_may_hold_key(_encode(text)) or "=" in text
