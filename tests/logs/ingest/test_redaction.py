@@ -921,6 +921,26 @@ def test_every_literal_trigger_is_hit_in_any_letter_case_where_folded():
         assert _trigram_hit(f"é中 {literal} 🙂"), literal
 
 
+# Every text each pattern trigger matches at its start (they are alternations of literals).
+PATTERN_TRIGGER_TEXTS = [
+    *("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    *("glpat-", "gldt-", "glft-", "glrt-", "glsoat-", "glcbt-", "glptt-", "glagent-"),
+    *("Basic", "BASIC", "AKIA", "ASIA", "A3T", "ABIA", "ACCA", "AIza", "xox", "xapp-"),
+]
+
+
+def test_every_text_of_each_pattern_trigger_is_hit():
+    from logs.ingest.redaction import _trigram_hit
+
+    patterns = [t for t in _triggers(folded=False) if not isinstance(t, str)]
+    for pattern in patterns:
+        assert any(pattern.match(text) for text in PATTERN_TRIGGER_TEXTS), pattern
+    for text in PATTERN_TRIGGER_TEXTS:
+        assert any(pattern.match(text) for pattern in patterns), text
+        assert _trigram_hit(text), text
+        assert _trigram_hit(f"x {text}\u00e9"), text
+
+
 @PROPERTY_SETTINGS
 @given(st.data())
 def test_every_text_a_pattern_trigger_finds_is_hit(data):
