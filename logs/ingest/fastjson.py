@@ -12,6 +12,7 @@ known to agree with ``json`` and falls back to ``json`` everywhere else.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from contextlib import contextmanager
@@ -61,32 +62,30 @@ _CANONICAL_OPTIONS = (
 )
 # orjson writes small floats in another form than repr() (0.00001 for 1e-05,
 # 1e-9 for 1e-09): every such number contains "0.0000" or a digit followed by
-# "e-". A text with neither (after mapping digits to "0", so one substring test
-# finds any digit) holds no such number; one with either, even inside a string,
-# is simply written by json. (Translating and substring tests are C loops, far
-# faster here than a regular expression.)
-_EXPONENT_MAP = bytes(
-    48 if 48 <= byte <= 57 else byte if byte in b"e-" else 120 for byte in range(256)
-)
-# The same, where it is a number: first, or after , : or [ (the text is compact), not inside
+# "e-". A text with neither (_may_hold_orjson_number) holds no such number; one
+# with either is searched for it (_ORJSON_OWN_NUMBER).
+# Such a number where it is one: first, or after , : or [ (the text is compact), not inside
 # a string such as a cost ("0.00001740"), which the substring tests above
 # cannot tell apart. Searched only when they found something.
 _ORJSON_OWN_NUMBER = re.compile(rb"(?:\A|[:,\[])-?(?:0\.0000|[0-9.]+e-)")
-_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
 
 
 def _refuse(value: Any) -> Any:
     raise TypeError
 
 
-def _ascii_escape(match: re.Match) -> str:
-    """How ``json`` (``ensure_ascii``) writes one character: \\uXXXX, lower-case,
-    as a surrogate pair beyond the BMP."""
-    code = ord(match.group())
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+def _may_hold_orjson_number(encoded: bytes) -> bool:
+    """Whether ``encoded`` holds "0.0000" or a digit followed by "e-": substring
+    searches (C loops), then a look at the byte before each of the few "e-" (in
+    prose: "e-mail", "re-"), far faster than a regular expression over the text."""
+    if b"0.0000" in encoded:
+        return True
+    at = encoded.find(b"e-", 1)
+    while at != -1:
+        if 48 <= encoded[at - 1] <= 57:
+            return True
+        at = encoded.find(b"e-", at + 2)
+    return False
 
 
 def canonical_dumps(value: Any) -> str:
@@ -94,20 +93,39 @@ def canonical_dumps(value: Any) -> str:
     character for character (the text content hashes are taken of), for a value
     without NaN or infinities (orjson writes them as null): what ingest
     validation lets through, as parts are checked with ``allow_nan=False``."""
+    return canonical_bytes(value).decode("ascii")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """``canonical_dumps(value)`` encoded (it is ASCII): what is hashed, without
+    decoding orjson's bytes and encoding them again."""
     try:
         encoded = orjson.dumps(value, default=_refuse, option=_CANONICAL_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, NaN, subclasses…
-        return _stdlib_canonical(value)
-    if (
-        b"0.0000" in encoded or b"0e-" in encoded.translate(_EXPONENT_MAP)
-    ) and _ORJSON_OWN_NUMBER.search(encoded):
-        return _stdlib_canonical(value)
-    text = encoded.decode()
-    if not encoded.isascii() or "\x7f" in text:
-        # Outside strings the text is ASCII; inside them json escapes every
-        # character from DEL up, orjson none: escape them as json does.
-        text = _NOT_ASCII.sub(_ascii_escape, text)
-    return text
+        return _stdlib_canonical(value).encode("ascii")
+    if _may_hold_orjson_number(encoded) and _ORJSON_OWN_NUMBER.search(encoded):
+        return _stdlib_canonical(value).encode("ascii")
+    # Outside strings the text is ASCII; inside them json escapes every character
+    # from DEL up, orjson none: escape them as json does. (orjson writes no lone
+    # surrogate, and DEL is the only ASCII character json escapes that orjson does not.)
+    if not encoded.isascii():
+        encoded = encoded.decode().encode("ascii", _JSON_ESCAPES)
+    if b"\x7f" in encoded:
+        encoded = encoded.replace(b"\x7f", b"\\u007f")
+    return encoded
+
+
+def _escape_as_json(error: UnicodeEncodeError) -> tuple[str, int]:
+    """A run of non-ASCII characters as ``json`` (``ensure_ascii``) writes it:
+    \\uXXXX for each UTF-16 code unit (a surrogate pair beyond the BMP), lower-case."""
+    units = error.object[error.start : error.end].encode("utf-16-be").hex()
+    return "".join(["\\u" + units[at : at + 4] for at in range(0, len(units), 4)]), error.end
+
+
+# An encoding error handler (codecs' public registry): the encoder hands it each
+# run of non-ASCII characters, found at C speed.
+_JSON_ESCAPES = "usagelogs-json-ascii"
+codecs.register_error(_JSON_ESCAPES, _escape_as_json)
 
 
 # --- garbage collection -------------------------------------------------------------

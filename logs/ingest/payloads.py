@@ -5,6 +5,7 @@ JSON text that is stored, and capped at ``USAGELOGS_PAYLOAD_MAX_BYTES``."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,10 +84,10 @@ def prepare_parts(
         texts[name] = text
         if text is not None and has_lone_surrogate(text):
             problems.add(*_lone_surrogate_at(value, _PART_FIELDS[name]))
-        if (
-            value is not None
-            and (text is None or text.count("{") + text.count("[") > MAX_PAYLOAD_DEPTH)
-            and _nesting_depth(value) > MAX_PAYLOAD_DEPTH
+        if value is not None and (
+            _nesting_depth(value) > MAX_PAYLOAD_DEPTH
+            if text is None
+            else _nests_deeper(value, text, MAX_PAYLOAD_DEPTH)
         ):
             problems.add(_PART_FIELDS[name], f"is nested more than {MAX_PAYLOAD_DEPTH} levels deep")
     if problems.errors:
@@ -137,6 +138,47 @@ def _lone_surrogate_at(value: Any, path: str) -> tuple[str, str]:
         elif isinstance(item, list | tuple):
             stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
     return path, SURROGATE_PROBLEM
+
+
+# A JSON string, escapes and all; and a list or object holding no other.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_INNERMOST = re.compile(r"[\[{][^\[\]{}]*[\]}]")
+
+
+def _nests_deeper(value: Any, text: str, limit: int) -> bool:
+    """``_nesting_depth(value) > limit``, for a value and its JSON text.
+
+    A part of many small objects (a streamed answer's chunks) has more brackets
+    than the limit without nesting deep, and walking it in Python cost more
+    than all else done to it. orjson writes it indented instead: a list or
+    object nested ``limit + 1`` deep sits in one at ``limit`` that holds
+    something, written on lines indented by ``2 * limit`` spaces (a string's
+    line breaks are escaped, so every line break is the writer's). Only a text
+    with such a line is measured exactly.
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    if limit < 1:  # the top level has no container around it
+        return _text_nests_deeper(text, limit)
+    try:
+        indented = orjson.dumps(value, default=_refuse, option=_PART_OPTIONS | orjson.OPT_INDENT_2)
+    except TypeError:  # orjson.JSONEncodeError: not orjson's to write, or beyond its depth
+        return _text_nests_deeper(text, limit)
+    if b"\n" + b" " * (2 * limit) not in indented:
+        return False
+    return _text_nests_deeper(text, limit)
+
+
+def _text_nests_deeper(text: str, limit: int) -> bool:
+    """``_nesting_depth(value) > limit``, told from the value's JSON text by
+    regular expressions (in C): strings out, then each pass takes out the lists
+    and objects that hold no other, one level of nesting a pass."""
+    structure = _JSON_STRING.sub("", text)
+    for _ in range(limit):
+        structure, removed = _INNERMOST.subn("", structure)
+        if not removed:
+            return False
+    return "[" in structure or "{" in structure
 
 
 def _nesting_depth(value: Any) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 from accounts.models import ApiKey
 from logs.ingest.errors import Problems
-from logs.ingest.fastjson import canonical_dumps
+from logs.ingest.fastjson import canonical_bytes
 from logs.ingest.payloads import prepare_parts
 from logs.ingest.redaction import (
     looks_like_credential,
@@ -211,7 +211,7 @@ class ValidCall:
         # Same text as json.dumps(canonical, sort_keys=True, separators=(",", ":"),
         # default=str) (written by orjson where that is the same): stored hashes of
         # earlier calls must keep matching.
-        return hashlib.sha256(canonical_dumps(canonical).encode()).hexdigest()
+        return hashlib.sha256(canonical_bytes(canonical)).hexdigest()
 
 
 def _is_int(value: Any) -> bool:

@@ -290,17 +290,102 @@ def may_hold_key(text: str) -> bool:
     Most strings (prompts, answers) hold no credential at all: a few substring
     tests in C rule that out far faster than running the patterns over them.
     """
+    lowered = text.lower()
+    return _rule_three_triggered(text, lowered) or _may_hold_query_credential(text, lowered)
+
+
+# Where rule 4 could find a parameter in some string of a JSON text: the name as
+# _QUERY_PARAM_RE reads it and its "=", the value left out. None of ? & ; = and
+# the name's characters is escaped in JSON, so each match of _QUERY_PARAM_RE in a
+# string is a match of this in the text. A backslash is taken into the name (an
+# escape where a dumps escaped non-ASCII), and the name may run longer, so that
+# such a name is never cut short: it is then judged sensitive unseen.
+_QUERY_NAME_IN_JSON_RE = re.compile(r"[?&;]([A-Za-z][\w.\-\[\]\\]{0,800})=")
+
+
+# Every trigger of rule 3 holds a three-character sequence of one of these rows:
+# a character of the first set, then one of the second, then one of the third.
+# Each row is a bit of _trigram_hit's planes. (tests/logs/ingest/test_redaction.py
+# checks that each trigger, and each text its pattern matches, has one.)
+_TRIGRAMS = (
+    ("-:", "-/", "-/"),  # -----, ://
+    ("srh", "kfpousr", "-_"),  # sk- sk_ rk_ hf_, gh[pousr]_
+    ("bk", "_.", "pc"),  # github_pat_ (b_p), hooks.slack.com (k.c)
+    ("adfrbtnl", "tx", "-"),  # gl(pat|dt|ft|rt|soat|cbt|ptt|agent)- (at- dt- … nt-), pplx-
+    ("eA", "yKS3BCI", "JITCz"),  # eyJ; AKIA ASIA A3T ABIA ACCA AIza
+    ("Bx", "aAo", "sSxp"),  # Basic BASIC; xox xapp-
+    ("bB", "eE", "aA"),  # bearer, in any letter case
+)
+
+
+def _trigram_plane(position: int) -> bytes:
+    table = bytearray(256)
+    for bit, row in enumerate(_TRIGRAMS):
+        for character in row[position]:
+            table[ord(character)] |= 1 << bit
+    return bytes(table)
+
+
+_FIRST, _SECOND, _THIRD = (_trigram_plane(position) for position in range(3))
+
+
+def _trigram_hit(text: str) -> bool:
+    """Whether ``text`` holds a sequence of a row of _TRIGRAMS: if not, no trigger of
+    rule 3 is in it.
+
+    The substring searches of ``may_hold_key`` each read the whole text (~2 GB/s);
+    a part's JSON text is most of a record, and with 25 of them they were the
+    largest cost of ingest. Here the text is read a few times in all: each byte
+    becomes the bits of the rows whose first (second, third) set holds it, and
+    integers made of those bytes, shifted by one and two bytes, are ANDed — at C
+    speed. Every trigger is ASCII, so its bytes are the same in UTF-8.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    first = int.from_bytes(data.translate(_FIRST), "little")
+    hit = first & (int.from_bytes(data.translate(_SECOND), "little") >> 8)
+    return bool(hit and hit & (int.from_bytes(data.translate(_THIRD), "little") >> 16))
+
+
+def _rule_three_triggered(text: str, lowered: str | None = None) -> bool:
+    """Whether a trigger of rule 3 is in ``text`` (``lowered`` is ``text.lower()``)."""
     for trigger in _PLAIN_TRIGGERS:
         if trigger in text:
             return True
     for prefix, pattern in _PATTERN_TRIGGERS:
         if prefix in text and pattern.search(text):
             return True
-    lowered = text.lower()
-    for trigger in _FOLDED_TRIGGERS:
+    if lowered is None:
+        lowered = text.lower()
+    for trigger in _FOLDED_TRIGGERS:  # noqa: SIM110 (as _may_hold_query_credential)
         if trigger in lowered:
             return True
-    return _may_hold_query_credential(text, lowered)
+    return False
+
+
+def json_may_hold_key(text: str) -> bool:
+    """``may_hold_key`` for the JSON text of a whole part, at once for all its strings.
+
+    Rule 3's triggers are first ruled out by ``_trigram_hit``. Prompts and answers
+    often hold ``?``, ``&`` or ``;``, an ``=`` and a word such as "token" or "key"
+    somewhere, which sends a text through rule 4's coarse test
+    (``_may_hold_query_credential``) and the part through ``redact``, a walk over
+    every string of it, though no parameter with a sensitive name is there. Here
+    each parameter name of the text is judged instead: only one that rule 2 could
+    find sensitive (counters too) makes the part redacted string by string.
+    """
+    if _trigram_hit(text) and _rule_three_triggered(text):
+        return True
+    if "=" not in text or ("?" not in text and "&" not in text and ";" not in text):
+        return False
+    # The words of rule 4's coarse test can hide in escapes (a writer escaping
+    # non-ASCII: the Kelvin sign of "x-api-\u212aey" is lower-cased to k).
+    if "\\u" not in text and not _may_hold_query_credential(text, text.lower()):
+        return False
+    for match in _QUERY_NAME_IN_JSON_RE.finditer(text):
+        name = match.group(1)
+        if "\\" in name or _name_verdict(name) != "never":
+            return True
+    return False
 
 
 def _redact_param(match: re.Match) -> str:
@@ -427,7 +512,7 @@ def redact_json(value: Any, text: str | None, dumps: Callable[[Any], str]) -> tu
     """
     # Names first: a part with a sensitive name (the headers' Authorization,
     # nearly always) is decided without scanning its text.
-    if text is not None and not names_need_redaction(value) and not may_hold_key(text):
+    if text is not None and not names_need_redaction(value) and not json_may_hold_key(text):
         return value, text
     redacted = redact(value)
     return redacted, dumps(redacted)

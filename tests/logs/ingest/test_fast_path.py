@@ -82,6 +82,10 @@ interesting = st.sampled_from(
         "svc:Opaque-Passw0rd@relay.internal",
         "https://svc:Opaque-Passw0rd@relay.internal/v1",
         "/v1/chat/completions?api_key=Opaque-Passw0rd",
+        # Query-like prose: judged by its parameters' names (json_may_hold_key).
+        "why does ?max_tokens=5&page=2 fail? the token count is off",
+        "a=1; what key?",
+        "x?token_count=3&sig=abc",
     ]
 )
 values = st.one_of(

@@ -17,7 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logs.ingest.redaction import REDACTED, redact, redact_json, redact_text
+from logs.ingest.redaction import (
+    REDACTED,
+    json_may_hold_key,
+    names_need_redaction,
+    redact,
+    redact_json,
+    redact_text,
+)
 
 # Realistic-looking credentials (all made up).
 OPENAI_KEY = "sk-" + "Ab3dE5gH7jK9mN1pQ3rS5tU7vW9xY1zA3bC5dE7fG9hJ"
@@ -798,3 +805,159 @@ def test_the_fast_path_returns_a_clean_value_itself():
 
     assert value is tree
     assert stored is text
+
+
+# --- a whole part's JSON text judged at once (json_may_hold_key) ------------------------
+#
+# Prose often holds ?, & or ;, an = and a word such as "token" somewhere; the part is
+# then judged by the names of its query parameters, from its JSON text. Whatever the
+# text says "no" to, redact() leaves as it is.
+
+# Parameter names: sensitive, counters, look-alikes, spelt across separators, with
+# characters JSON escapes or a writer may escape (non-ASCII, the Kelvin sign).
+param_names = st.one_of(
+    st.sampled_from(
+        [
+            *("page", "lang", "q", "max_tokens", "token_count", "tokens", "monkey", "author"),
+            *("api_key", "apiKey", "token", "sig", "sessionid", "s-e-s-s-i-o-n-i-d", "a.p.i.k.e.y"),
+            *("token\u00e4", "api\u00e4key", "x-api-\u212aey", "pass\nword", 'se"ssid', "k\\ey"),
+            *("X-Amz-Credential", "client[secret]", "auth\x01x", "key" + "x" * 70),
+        ]
+    ),
+    st.text(alphabet='akeytonsp_-.\u00e4\u212a[]\\"\n\x01', min_size=1, max_size=12),
+)
+param_values = st.one_of(
+    st.sampled_from(["1", "12.5", "-3", "abc", "\x01x", '"q"', "", "a&b", "x;y"]),
+    st.text(alphabet='ab1.-\\"\n\x01', max_size=6),
+)
+query_lookalikes = st.builds(
+    lambda before, name, equals, value: f"{before}{name}{equals}{value}",
+    st.sampled_from(["?", "&", ";", " ", "", '"?', "?\n", "a?"]),
+    param_names,
+    st.sampled_from(["=", "==", ""]),
+    param_values,
+)
+texts_with_params = st.lists(st.one_of(query_lookalikes, filler_text), min_size=1, max_size=5).map(
+    "".join
+)
+trees_with_params = st.recursive(
+    st.one_of(texts_with_params, plain_leaves),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.one_of(texts_with_params, benign_names), children, max_size=3),
+    ),
+    max_leaves=8,
+)
+_ascii_encode = json.JSONEncoder(ensure_ascii=True, allow_nan=False).encode
+
+
+@PROPERTY_SETTINGS
+@given(trees_with_params)
+def test_a_json_text_without_a_hint_has_nothing_to_redact(tree):
+    from logs.ingest.payloads import _part_json
+
+    for dumps in (_part_json, _encode, _ascii_encode):
+        text = dumps(tree)
+        if not names_need_redaction(tree) and not json_may_hold_key(text):
+            assert redact(tree) == tree, dumps
+        assert_fast_path_matches(tree)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"content": "Why does GET /v1/items?max_tokens=5&page=2 fail? The token count is off."},
+        ["a=1; b=2", "what is a key?", {"q": "cats & dogs", "n": 3}],
+        {"content": "if (x?.y && z) { tokens = 3; }"},
+    ],
+)
+def test_prose_with_query_like_text_is_stored_as_sent_without_a_second_look(tree):
+    text = _encode(tree)
+
+    value, stored = redact_json(tree, text, _encode)
+
+    assert value is tree
+    assert stored is text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see /v1/x?page=2&api_key=Opaque-Passw0rd",
+        "cb;sig=abcdef",
+        "x?token\u00e4=abc",
+        "x?api\u00e4key=abc",
+        "x?token_count=3",  # a counter: redacted unless the value is a number
+    ],
+)
+def test_a_query_parameter_that_may_be_sensitive_sends_the_part_to_redaction(text):
+    tree = {"content": text}
+
+    assert json_may_hold_key(_encode(tree))
+    assert json_may_hold_key(_ascii_encode(tree))
+    assert_fast_path_matches(tree)
+
+
+# --- rule 3's triggers ruled out in a few passes (_trigram_hit) --------------------------
+
+
+def _triggers(folded: bool) -> list:
+    from logs.ingest.redaction import _RULES
+
+    return [t for rule in _RULES if rule.folded == folded for t in rule.triggers]
+
+
+def test_every_literal_trigger_is_hit_in_any_letter_case_where_folded():
+    import itertools
+
+    from logs.ingest.redaction import _trigram_hit
+
+    literals = [t for t in _triggers(folded=False) if isinstance(t, str)]
+    for word in _triggers(folded=True):
+        literals += ["".join(c) for c in itertools.product(*((ch, ch.upper()) for ch in word))]
+    assert len(literals) > 64
+    for literal in literals:
+        assert _trigram_hit(literal), literal
+        assert _trigram_hit(f"é中 {literal} 🙂"), literal
+
+
+# Every text each pattern trigger matches at its start (they are alternations of literals).
+PATTERN_TRIGGER_TEXTS = [
+    *("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    *("glpat-", "gldt-", "glft-", "glrt-", "glsoat-", "glcbt-", "glptt-", "glagent-"),
+    *("Basic", "BASIC", "AKIA", "ASIA", "A3T", "ABIA", "ACCA", "AIza", "xox", "xapp-"),
+]
+
+
+def test_every_text_of_each_pattern_trigger_is_hit():
+    from logs.ingest.redaction import _trigram_hit
+
+    patterns = [t for t in _triggers(folded=False) if not isinstance(t, str)]
+    for pattern in patterns:
+        assert any(pattern.match(text) for text in PATTERN_TRIGGER_TEXTS), pattern
+    for text in PATTERN_TRIGGER_TEXTS:
+        assert any(pattern.match(text) for pattern in patterns), text
+        assert _trigram_hit(text), text
+        assert _trigram_hit(f"x {text}\u00e9"), text
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_every_text_a_pattern_trigger_finds_is_hit(data):
+    from logs.ingest.redaction import _trigram_hit
+
+    patterns = [t for t in _triggers(folded=False) if not isinstance(t, str)]
+    pattern = data.draw(st.sampled_from(patterns))
+    text = data.draw(st.from_regex(pattern))
+
+    assert _trigram_hit(text)
+
+
+@PROPERTY_SETTINGS
+@given(st.one_of(text_with_secrets().map(lambda planted: planted[0]), filler_text))
+def test_a_text_without_a_hit_is_left_as_it_is(text):
+    from logs.ingest.redaction import _rule_three_triggered, _trigram_hit
+
+    if not _trigram_hit(text):
+        assert not _rule_three_triggered(text)
+        assert not json_may_hold_key(_encode(text)) or "=" in text
