@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--seed", type=int, default=31)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--records",
+        choices=("gateway", "demo"),
+        default="gateway",
+        help="gateway (~1.4 KB) or demo (~7.4 KB) records: bench/run.py RECORD_SHAPES",
+    )
     args = parser.parse_args(argv)
     os.environ["USAGELOGS_FOLD_AFTER_INGEST"] = "0"
     setup_django(args.database_url)
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from logs.ingest import fastjson
     from logs.ingest.service import ingest_calls
 
-    records = realistic_records((args.batches + 1) * 1000, args.seed)
+    records = realistic_records((args.batches + 1) * 1000, args.seed, args.records)
     bodies = [json.dumps(records[i : i + 1000]).encode() for i in range(0, len(records), 1000)]
     del records
     profile = cProfile.Profile() if args.profile else None

@@ -9,7 +9,7 @@ Against a dataset built by ``bench/build_dataset.py``: starts gunicorn with
 of the way) and, with ``--fold loop`` (the default, as production runs it),
 ``manage.py fold_rollups --loop`` beside it. Then, for each client count, that
 many client processes each post ``--batches`` batches of 1,000 realistic
-records (bench/run.py ``realistic_records``: ~1.3 KB each, payloads with
+records (bench/run.py ``realistic_records``, ``--records``: ~1.4 KB each, payloads with
 credentials to redact) over a kept-alive connection, after one warm-up batch
 each. It prints, per client count:
 
@@ -253,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redis-url", default="", help="the shared cache in Redis")
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument(
+        "--records",
+        choices=("gateway", "demo"),
+        default="gateway",
+        help="gateway (~1.4 KB) or demo (~7.4 KB) records: bench/run.py RECORD_SHAPES",
+    )
     parser.add_argument("--json-out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.clients.split(",")]
@@ -269,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = start_folder(args, log) if args.fold == "loop" else None
         try:
             for count in counts:
-                records = realistic_records(count * (args.batches + 1) * BATCH, args.seed + count)
+                records = realistic_records(
+                    count * (args.batches + 1) * BATCH, args.seed + count, args.records
+                )
                 bodies = [
                     json.dumps(records[i : i + BATCH]).encode()
                     for i in range(0, len(records), BATCH)

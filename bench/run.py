@@ -1000,7 +1000,7 @@ class Suite:
     # --- writes ---
 
     def ingest_records(self, count: int, seed: int) -> list[dict]:
-        return realistic_records(count, seed)
+        return realistic_records(count, seed, self.args.records)
 
     def removed_afterwards(self):
         return removed_afterwards()
@@ -1286,9 +1286,21 @@ class Suite:
 # --- ingest records (also bench/ingest_load.py) ---------------------------------------------
 
 
-def realistic_records(count: int, seed: int) -> list[dict]:
+# The records the ingest benchmarks post: "gateway", what a gateway logging a
+# call's parameters and a prompt's opening sends (~1.4 KB a record as JSON: the
+# shape the ingest targets were set for), or "demo", the demo's whole prompts and
+# answers, as long as their tokens, streams as chunks (~7.4 KB a record).
+RECORD_SHAPES = ("gateway", "demo")
+GATEWAY_TEXT_CHARS = 100  # a payload string's first characters
+GATEWAY_LIST_ITEMS = 3  # a payload list's first items (messages, chunks)
+
+
+def realistic_records(count: int, seed: int, shape: str = "gateway") -> list[dict]:
     """Realistic records (logs.demo: payloads with credentials to redact, errors,
-    trace token counts) from the last day, on this dataset's busiest keys."""
+    trace token counts) from the last day, on this dataset's busiest keys, in
+    one of ``RECORD_SHAPES``."""
+    if shape not in RECORD_SHAPES:
+        raise ValueError(f"shape must be one of {RECORD_SHAPES}")
     from django.db.models import Sum
 
     from accounts.models import ApiKey
@@ -1311,8 +1323,24 @@ def realistic_records(count: int, seed: int) -> list[dict]:
         record["api_key"] = prefixes[index]
         record.pop("group", None)  # the key's own group
         record["request_id"] = f"bench-{stamp}-{index:07d}"
+        if shape == "gateway":
+            for part in ("request", "response", "error"):
+                if record.get(part) is not None:
+                    record[part] = _opening(record[part])
         records.append(record)
     return records
+
+
+def _opening(value):
+    """A payload cut to its opening: strings to their first characters, lists
+    to their first items (credentials, being short, are kept whole)."""
+    if isinstance(value, str):
+        return value[:GATEWAY_TEXT_CHARS]
+    if isinstance(value, list):
+        return [_opening(item) for item in value[:GATEWAY_LIST_ITEMS]]
+    if isinstance(value, dict):
+        return {name: _opening(item) for name, item in value.items()}
+    return value
 
 
 @contextlib.contextmanager
@@ -1652,6 +1680,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--export-timeout", type=int, default=3600, help="seconds per export")
     parser.add_argument("--ingest-batches", type=int, default=0, help="batches of 1000 (30)")
+    parser.add_argument(
+        "--records",
+        choices=RECORD_SHAPES,
+        default="gateway",
+        help="what ingest and import_calls send: gateway (~1.4 KB) or demo (~7.4 KB) records",
+    )
     parser.add_argument("--import-records", type=int, default=0, help="import_calls (100,000)")
     parser.add_argument("--prune-rows", type=int, default=0, help="calls in the month (1,000,000)")
     parser.add_argument(
