@@ -6,16 +6,13 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics
 from rest_framework.parsers import JSONParser
-from rest_framework.response import Response
 
 from accounts.api.throttling import IngestRateThrottle
+from logs.api.bodies import answer_ingest, read_body
 from logs.api.permissions import CanIngest
 from logs.api.serializers import IngestFailureSerializer, IngestResultSerializer
-from logs.api.views import BodyTooLarge, LengthRequired, read_body
-from logs.ingest import fastjson
-from logs.ingest.errors import IngestError
 from logs.integrations.litellm import ingest_litellm, parse_body
 
 # What LiteLLM sends (every log format as application/json), and NDJSON's own types.
@@ -47,24 +44,9 @@ class LiteLLMIngestView(generics.GenericAPIView):
         },
     )
     def post(self, request):
-        try:
-            with fastjson.paused_gc():
-                raw = read_body(
-                    request,
-                    settings.USAGELOGS_INGEST_MAX_BODY_BYTES,
-                    content_types=LITELLM_CONTENT_TYPES,
-                )
-                result = ingest_litellm(parse_body(raw))
-        except BodyTooLarge as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        except LengthRequired as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_411_LENGTH_REQUIRED)
-        except IngestError as exc:
-            return Response(
-                {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
-                status=status.HTTP_400_BAD_REQUEST,
+        limit = settings.USAGELOGS_INGEST_MAX_BODY_BYTES
+        return answer_ingest(
+            lambda: ingest_litellm(
+                parse_body(read_body(request, limit, content_types=LITELLM_CONTENT_TYPES))
             )
-        return Response(
-            {"created": result.created, "already_present": result.duplicates},
-            status=status.HTTP_201_CREATED,
         )

@@ -18,8 +18,8 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
 from accounts.api.throttling import IngestRateThrottle
+from logs.api.bodies import BodyTooLarge, LengthRequired, read_body
 from logs.api.permissions import CanIngest
-from logs.api.views import BodyTooLarge, LengthRequired, read_body
 from logs.integrations import otlp
 
 # The gRPC code OTLP's Status carries for each HTTP answer.

@@ -3,23 +3,22 @@ from ``CallFilterSet`` (→ ``filter_calls``), writes through ``ingest_calls``."
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status, viewsets
+from rest_framework import generics, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from accounts.api.throttling import IngestRateThrottle, TokenRateThrottle
 from accounts.scoping import reads_every_account
+from logs.api.bodies import answer_ingest, read_json_body
 from logs.api.filters import CallFilterSet, check_query_parameters
 from logs.api.pagination import KeysetPagination
 from logs.api.permissions import CanIngest
@@ -37,8 +36,6 @@ from logs.api.serializers import (
     StatsRowSerializer,
 )
 from logs.audit import finish_export_record, record_access
-from logs.ingest import fastjson
-from logs.ingest.errors import IngestError, RecordError
 from logs.ingest.service import ingest_calls
 from logs.models import AccessRecord
 from logs.read.export import stream_csv
@@ -166,32 +163,8 @@ class CallViewSet(ScopedCallsMixin, viewsets.ReadOnlyModelViewSet):
     )
     def ingest(self, request):
         """Write 1 to 1000 call records (docs/ingest-format.md), all or nothing."""
-        # This worker's CPU time for the batch (the body read and parsed, every
-        # record validated, redacted, hashed and written) apart from the time
-        # spent waiting for the database: the ingest path's own cost, told to
-        # the client in a Server-Timing header (bench/ingest_load.py reports it).
-        started_cpu, started = time.thread_time(), time.perf_counter()
-        try:
-            # The parsed body is the batch's bulk: no collection while it lives
-            # (see paused_gc).
-            with fastjson.paused_gc():
-                records = read_json_body(request, settings.USAGELOGS_INGEST_MAX_BODY_BYTES)
-                result = ingest_calls(records)
-                del records
-        except BodyTooLarge as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        except LengthRequired as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_411_LENGTH_REQUIRED)
-        except IngestError as exc:
-            return Response(
-                {"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        return Response(
-            {"created": result.created, "already_present": result.duplicates},
-            status=status.HTTP_201_CREATED,
-            headers={"Server-Timing": _server_timing(started_cpu, started)},
-        )
+        limit = settings.USAGELOGS_INGEST_MAX_BODY_BYTES
+        return answer_ingest(lambda: ingest_calls(read_json_body(request, limit)))
 
 
 class StatsView(ScopedCallsMixin, generics.GenericAPIView):
@@ -246,96 +219,3 @@ class HealthView(generics.GenericAPIView):
         lag = fold_lag()
         behind = lag["oldest_pending_seconds"] > settings.USAGELOGS_FOLD_BEHIND_SECONDS
         return Response(HealthSerializer({"status": "behind" if behind else "ok", **lag}).data)
-
-
-def _server_timing(started_cpu: float, started: float) -> str:
-    """``cpu``: this thread's CPU time since ``started_cpu``; ``total``: the wall
-    time since ``started`` (both in ms, as Server-Timing has them)."""
-    cpu = (time.thread_time() - started_cpu) * 1000
-    total = (time.perf_counter() - started) * 1000
-    return f"cpu;dur={cpu:.1f}, total;dur={total:.1f}"
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class LengthRequired(Exception):
-    pass
-
-
-def read_json_body(request, limit: int):
-    """The request's JSON, read here rather than by DRF's parser.
-
-    DRF reads a JSON body through ``HttpRequest.body``, which Django caps at
-    DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) for every view; ingest batches are
-    larger by design and get their own limit. Reading it here also turns any
-    unreadable body — bad encoding, bad JSON, nesting too deep for the
-    parser — into the same 400 shape as a bad record.
-
-    A chunked body (``Transfer-Encoding: chunked``, no Content-Length) is read
-    too, where the server decodes it: Django reads only Content-Length bytes
-    and would see an empty body.
-    """
-    raw = read_body(request, limit, content_types=("application/json",))
-    try:
-        # fastjson.loads: orjson where it gives json.loads's result, json.loads otherwise.
-        return fastjson.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise IngestError(
-            [RecordError(None, "", f"the body is not valid JSON: {reason}")]
-        ) from None
-
-
-def read_body(request, limit: int, *, content_types: tuple[str, ...]) -> bytes:
-    """The request's body as bytes, at most ``limit`` of them (else BodyTooLarge),
-    for a content type among ``content_types`` (else 415). Chunked bodies as
-    ``_read_body`` says."""
-    content_type = request.content_type.split(";")[0].strip().lower()
-    if content_type not in content_types:
-        raise UnsupportedMediaType(content_type or "none")
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        raise BodyTooLarge(f"Request body is {length} bytes; the limit is {limit} bytes.")
-    # DRF's request hands META and read() on to Django's.
-    raw = _read_body(request, limit + 1)
-    if len(raw) > limit:
-        raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
-    return raw
-
-
-def _read_body(request, size: int) -> bytes:
-    """At most ``size`` bytes of the body, including a body sent without a length.
-
-    Django reads Content-Length bytes of a WSGI request, so a chunked body
-    (no Content-Length) reads as empty. A WSGI server that decodes chunked
-    bodies says so with ``wsgi.input_terminated`` (gunicorn always does): its
-    input can then be read up to its end. A server that does not (Django's
-    runserver) hands over the raw connection, where reading would block or read
-    the chunk framing: that request is answered 411 Length Required. An ASGI
-    server has already gathered the whole body, which Django reads as usual.
-    """
-    meta = request.META
-    if meta.get("CONTENT_LENGTH") or "wsgi.input" not in meta:
-        return request.read(size)
-    if meta.get("wsgi.input_terminated"):
-        stream = meta["wsgi.input"]
-        chunks: list[bytes] = []
-        left = size
-        while left > 0:
-            chunk = stream.read(left)  # a raw stream may return less than asked for
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
-        raise LengthRequired(
-            "This server cannot read a chunked request body: send the body with a "
-            "Content-Length header."
-        )
-    return request.read(size)

@@ -5,6 +5,7 @@ naming the payload and its field, nothing written."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -89,6 +90,13 @@ def test_each_log_format_is_taken(proxy, log_format, encode):
     assert set(CallRecord.objects.values_list("request_id", flat=True)) == {
         p["id"] for p in payloads
     }
+
+
+def test_an_accepted_batch_says_what_it_cost_the_server_as_the_calls_ingest_does(proxy):
+    response = post(proxy, [litellm_payload()])
+
+    assert response.status_code == 201
+    assert re.fullmatch(r"cpu;dur=[\d.]+, total;dur=[\d.]+", response["Server-Timing"])
 
 
 def test_ndjson_may_say_so_in_its_content_type(proxy):
