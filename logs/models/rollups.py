@@ -377,6 +377,35 @@ class HourlySummaryRollup(SummaryRollup):
         abstract = True
 
 
+class HourlyTotalRollup(HourlySummaryRollup):
+    """Per UTC hour, over every account and model: the staff's charts per hour
+    over a month (720 rows, where the per-model summary has ~15,000)."""
+
+    DIMENSIONS = ("hour",)
+
+    class Meta:
+        verbose_name = "hourly total"
+        constraints = [models.UniqueConstraint(fields=["hour"], name="hourly_total_uniq")]
+
+
+class HourlyAccountRollup(HourlySummaryRollup):
+    """Per UTC hour and account: one account's charts per hour over a month
+    (720 rows, where its per-model summary has thousands)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+
+    DIMENSIONS = ("hour", "account")
+
+    class Meta:
+        verbose_name = "hourly per-account total"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "account"], name="hourly_account_total_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["account", "hour"], name="hourly_account_total_idx"),
+        ]
+
+
 class HourlyModelRollup(HourlySummaryRollup):
     """Per UTC hour and model, over every account: the staff's charts per hour."""
 
@@ -472,7 +501,9 @@ SUMMARY_ROLLUP_LEVELS: tuple[type[SummaryRollup], ...] = (
     DailyModelRollup,
     DailyAccountModelRollup,
     DailyKeyRollup,
+    HourlyTotalRollup,
     HourlyModelRollup,
+    HourlyAccountRollup,
     HourlyAccountModelRollup,
     QuarterHourModelRollup,
     QuarterHourAccountModelRollup,
@@ -484,7 +515,13 @@ SUMMARY_ROLLUP_LEVELS: tuple[type[SummaryRollup], ...] = (
 LEVELS_BY_GRID: dict[Grid, tuple[type[RollupMeasures], ...]] = {
     MONTH: (MonthlyCallRollup,),
     DAY: (DailyModelRollup, DailyAccountModelRollup, DailyKeyRollup, DailyCallRollup),
-    HOUR: (HourlyModelRollup, HourlyAccountModelRollup, HourlyCallRollup),
+    HOUR: (
+        HourlyTotalRollup,
+        HourlyModelRollup,
+        HourlyAccountRollup,
+        HourlyAccountModelRollup,
+        HourlyCallRollup,
+    ),
     QUARTER_HOUR: (QuarterHourModelRollup, QuarterHourAccountModelRollup),
 }
 
@@ -504,6 +541,8 @@ COARSE_ROLLUP_LEVELS: tuple[type[RollupMeasures], ...] = (
     DailyModelRollup,
     DailyAccountModelRollup,
     DailyKeyRollup,
+    HourlyTotalRollup,
     HourlyModelRollup,
+    HourlyAccountRollup,
     HourlyAccountModelRollup,
 )

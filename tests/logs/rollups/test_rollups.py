@@ -358,9 +358,20 @@ def test_whole_months_and_days_are_read_from_the_coarse_levels(random_calls, clo
     with CaptureQueriesContext(conn) as week:
         assert scoped_totals(staff, filters=filters) == expected
     tables = " ".join(q["sql"] for q in week.captured_queries)
-    # All accounts' whole days and hours: the per-model summaries, a few rows each.
-    assert "logs_dailymodelrollup" in tables and "logs_hourlymodelrollup" in tables
+    # All accounts' whole days: the per-model summary; their hours: the hourly
+    # totals, one row an hour.
+    assert "logs_dailymodelrollup" in tables and "logs_hourlytotalrollup" in tables
     assert "logs_dailycallrollup" not in tables and '"logs_hourlycallrollup"' not in tables
+    assert "logs_hourlymodelrollup" not in tables
+
+    # One account's hours: its hourly totals.
+    owner = owner_of(CallRecord.objects.order_by("id").first().account)
+    expected = call_totals(filter_calls(visible_calls(owner), filters))
+    with CaptureQueriesContext(conn) as account_week:
+        assert scoped_totals(owner, filters=filters) == expected
+    tables = " ".join(q["sql"] for q in account_week.captured_queries)
+    assert "logs_hourlyaccountrollup" in tables
+    assert "logs_hourlyaccountmodelrollup" not in tables and "logs_callrecord" not in tables
     assert "logs_callrecord" not in tables
 
 
