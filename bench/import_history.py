@@ -198,6 +198,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--json-out")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="Run the import under cProfile (give --workers 1: only this process is "
+        "profiled) and print its N most costly functions by own time.",
+    )
     args = parser.parse_args()
     kind = args.source or ("postgresql" if args.format == "litellm" else "sqlite")
 
@@ -207,7 +214,10 @@ def main() -> None:
         print(f"source: {args.rows:,} {args.format} rows as {kind} in "
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
         fresh_target(args.database_url)
+        profile_file = Path(folder) / "import.prof"
         command = [sys.executable, "manage.py", "import_history", "--from", args.format, source]
+        if args.profile:
+            command[1:1] = ["-m", "cProfile", "-o", str(profile_file)]
         if args.workers:
             command += ["--workers", str(args.workers)]
         if args.batch_size:
@@ -224,6 +234,11 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if args.profile and profile_file.exists():
+            import pstats
+
+            pstats.Stats(str(profile_file)).sort_stats("tottime").print_stats(args.profile)
+            pstats.Stats(str(profile_file)).sort_stats("cumulative").print_stats(args.profile)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(done.stdout.strip())
     if done.returncode:
