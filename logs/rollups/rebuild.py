@@ -212,6 +212,7 @@ def _rebuild_rollups_sql(
     with connection.cursor() as cursor:
         _create_rollup_stage(cursor)
         cursor.execute(sql, params)
-        for statement in staged_rollup_statements(levels):
+        # _rebuild_rollups deleted the levels' rows of the range, under the lock.
+        for statement in staged_rollup_statements(levels, into_empty=True):
             cursor.execute(statement)
         cursor.execute(f"DELETE FROM {quote(_ROLLUP_STAGE)}")
