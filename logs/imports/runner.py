@@ -29,7 +29,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from django.db import connection, connections, transaction
@@ -420,7 +420,7 @@ def run_import(
         summary.attached = attach_months(run)
         summary.seconds["indexes"] = time.monotonic() - started
     started = time.monotonic()
-    summary.rebuilt = finish_rollups(run)
+    summary.rebuilt = finish_rollups(run, workers)
     summary.seconds["rollups"] = time.monotonic() - started
     if summary.stopped_at is not None:
         stopped = summary.stopped_at
@@ -482,14 +482,39 @@ def _record(
         forget_marker(run, outcome.last_position)
 
 
-def finish_rollups(run: ImportRun) -> tuple[datetime, datetime] | None:
+def _rebuild_month(piece: tuple[datetime, datetime]) -> None:
+    rebuild_rollups(start=piece[0], end=piece[1], beside=True)
+
+
+def _by_month(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at the first of each UTC month: pieces that share no
+    rollup row (the coarsest levels are days and months)."""
+    pieces = []
+    while start < end:
+        month = month_of(start)
+        following = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+        cut = min(end, following)
+        pieces.append((start, cut))
+        start = cut
+    return pieces
+
+
+def finish_rollups(run: ImportRun, workers: int = 1) -> tuple[datetime, datetime] | None:
     """Rebuild the rollups of every hour the run's calls fall in (also those of
-    a run that stopped before it could), then forget the range."""
+    a run that stopped before it could), then forget the range. With workers
+    (PostgreSQL), month by month, as many at once: each month is one
+    transaction, and a crash leaves the whole range to the next run."""
     if run.rollups_from is None:
         return None
     start = HOUR.floor(run.rollups_from)
     end = HOUR.floor(run.rollups_to) + timedelta(hours=1)
-    rebuild_rollups(start=start, end=end)
+    pieces = _by_month(start.astimezone(UTC), end.astimezone(UTC))
+    if workers > 1 and len(pieces) > 1 and workers_possible():
+        connections.close_all()  # forked workers open their own connections
+        with multiprocessing.get_context("fork").Pool(min(workers, len(pieces))) as pool:
+            pool.map(_rebuild_month, pieces, chunksize=1)
+    else:
+        rebuild_rollups(start=start, end=end)
     run.rollups_from = run.rollups_to = None
     run.save(update_fields=["rollups_from", "rollups_to"])
     return start, end

@@ -40,7 +40,9 @@ from logs.rollups.deltas import (
 from logs.rollups.fold import take_fold_lock
 
 
-def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
+def rebuild_rollups(
+    *, start: datetime | None = None, end: datetime | None = None, beside: bool = False
+) -> int:
     """Recompute rollups from raw calls for whole hours in [start, end) (all by default).
 
     Returns the number of hourly rows written. Incremental upkeep (ingest and
@@ -59,13 +61,13 @@ def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = Non
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return _rebuild_rollups(start, end)
+            return _rebuild_rollups(start, end, beside)
     with transaction.atomic():
-        return _rebuild_rollups(start, end)
+        return _rebuild_rollups(start, end, beside)
 
 
-def _rebuild_rollups(start: datetime | None, end: datetime | None) -> int:
-    take_fold_lock(wait=True)
+def _rebuild_rollups(start: datetime | None, end: datetime | None, beside: bool = False) -> int:
+    take_fold_lock(wait=True, shared=beside)
     calls = CallRecord.objects.all()
     if start is not None:
         start = HOUR.floor(start)

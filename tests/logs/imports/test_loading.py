@@ -15,8 +15,15 @@ from logs.imports import loading as loading_module
 from logs.imports import runner as runner_module
 from logs.imports.newapi import NewApiFormat
 from logs.imports.runner import run_import
-from logs.models import CallRecord, ImportRun
+from logs.models import (
+    COARSE_ROLLUP_LEVELS,
+    FINE_ROLLUP_LEVELS,
+    CallRecord,
+    HourlyCallRollup,
+    ImportRun,
+)
 from logs.retention.partitions import loading_name, partition_name
+from logs.rollups.rebuild import rebuild_rollups
 from tests.factories import record_dict
 from tests.logs.imports.sources import realistic_rows, write_jsonl, write_newapi_sqlite
 from tests.logs.imports.test_newapi import (
@@ -45,6 +52,14 @@ def _index_definitions(table: str) -> set[str]:
             [table],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def _every_rollup_row() -> dict[str, list[tuple]]:
+    rows = {}
+    for level in (HourlyCallRollup, *FINE_ROLLUP_LEVELS, *COARSE_ROLLUP_LEVELS):
+        fields = [f.attname for f in level._meta.concrete_fields if f.attname != "id"]
+        rows[level.__name__] = sorted(level.objects.values_list(*fields))
+    return rows
 
 
 def _months(rows) -> set[date]:
@@ -234,3 +249,26 @@ def test_a_request_id_read_twice_is_judged_against_the_loaded_calls(tmp_path, ap
         f"own-{n}" for n in range(8)
     ]
     assert ImportRun.objects.get().staged == []
+
+
+def test_several_workers_load_the_months_and_rebuild_their_rollups_side_by_side(history):
+    """Three months: batches written out of order by two workers, each month's
+    rollups rebuilt in a transaction of its own, two at a time; all exact."""
+    rows, path = history
+    out = io.StringIO()
+
+    call_command(
+        "import_history", "--from", "newapi", path, "--batch-size", "50", "--workers", "2",
+        stdout=out,
+    )  # fmt: skip
+
+    assert f"Done: {sum(1 for r in rows if r['type'] in (2, 5)):,} imported" in out.getvalue()
+    assert stored_sums() == source_sums(rows)
+    assert rollup_sums() == rollups_of(source_sums(rows))
+    assert _tables("%\\_load") == set()
+    run = ImportRun.objects.get()
+    assert (run.staged, run.ahead, run.rollups_from) == ([], [], None)
+    # Every level, row for row, as one rebuild of everything gives it.
+    rebuilt_by_month = _every_rollup_row()
+    rebuild_rollups()
+    assert rebuilt_by_month == _every_rollup_row()
