@@ -177,12 +177,9 @@ def write_batch(
     if not batch.resolved:
         return result
     loaded_months = loading.months if loading is not None else frozenset()
-    is_loaded = {
-        call.index: month_of(call.created_at) in loaded_months for call, *_ in batch.resolved
-    }
-    usual_months = {
-        month_of(call.created_at) for call, *_ in batch.resolved if not is_loaded[call.index]
-    }
+    months = {call.index: month_of(call.created_at) for call, *_ in batch.resolved}
+    is_loaded = {index: month in loaded_months for index, month in months.items()}
+    usual_months = {month for index, month in months.items() if not is_loaded[index]}
     if usual_months:
         ensure_partitions(usual_months)
     with paused_gc(), transaction.atomic():
@@ -214,8 +211,8 @@ def write_batch(
         if connection.vendor == "postgresql":
             groups: dict[date | None, list[Resolved]] = {}
             for item in fresh:
-                month = month_of(item[0].created_at)
-                groups.setdefault(month if is_loaded[item[0].index] else None, []).append(item)
+                index = item[0].index
+                groups.setdefault(months[index] if is_loaded[index] else None, []).append(item)
             for month, items in sorted(groups.items(), key=lambda g: (g[0] is not None, g[0])):
                 tables = None
                 if month is not None:
