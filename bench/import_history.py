@@ -3,17 +3,19 @@
 
     python bench/import_history.py --format newapi --rows 1000000 \\
         --database-url postgres://root@127.0.0.1:5432/usagelogs_bench_import \\
-        [--source sqlite|postgresql|csv|jsonl] [--workers N] [--batch-size N] [--keep]
+        [--source sqlite|postgresql|csv|jsonl] [--workers N] [--batch-size N] [--profile N]
 
 Builds the source first: new-api's (or one-api's) ``logs`` table, or
 LiteLLM's ``LiteLLM_SpendLogs``, as a SQLite file, a PostgreSQL database
 (``<target>_source`` on the same server) or a CSV / JSON Lines dump; rows
 spread over the six months before this one, 50 users with 200 tokens, 92% calls,
-4% errors, 4% top-ups and management entries. Then drops and recreates the
-target database (its name must contain ``bench``), migrates it, and runs the
-import in a child process, timing it whole: reading, mapping, checking,
-writing and the rollup rebuild at the end. Prints the rate and, with
-``--json-out``, writes it with the machine's description.
+4% errors, 4% top-ups and management entries; or, with ``--format jsonl``, this
+project's own records (JSON Lines) for 200 keys of 50 accounts created first.
+Then drops and recreates the target database (its name must contain
+``bench``), migrates it, and runs the import in a child process, timing it
+whole: reading, mapping, checking, writing and the rollup rebuild at the end.
+Prints the rate and, with ``--json-out``, writes it with the machine's
+description.
 """
 
 from __future__ import annotations
@@ -111,7 +113,61 @@ def litellm_rows(count: int, seed: int):
         )  # fmt: skip
 
 
+OWN_KEYS = (
+    "from accounts.models import Account, Group; from accounts.services import create_api_key; "
+    "import json; g, _ = Group.objects.get_or_create(name='default'); "
+    "accounts = [Account.objects.create(name=f'bench {n}', slug=f'bench-{n}') for n in range(50)]; "
+    "print(json.dumps([create_api_key(account=accounts[n // 4], name=f'key-{n}', group=g)"
+    ".api_key.prefix for n in range(200)]))"
+)
+
+
+def own_rows(count: int, seed: int, prefixes: list[str]):
+    """This project's own records (docs/ingest-format.md), as ``import_calls`` takes them."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    first = datetime(now.year - (now.month <= 6), (now.month - 7) % 12 + 1, 1, tzinfo=UTC)
+    span = datetime(now.year, now.month, 1, tzinfo=UTC).timestamp() - first.timestamp()
+    for n in range(count):
+        start = datetime.fromtimestamp(first.timestamp() + n * span / count, tz=UTC)
+        prompt, completion = rng.randrange(1, 4000), rng.randrange(0, 800)
+        failed = rng.random() < 0.04
+        record = {
+            "request_id": f"own-{seed}-{n:09d}",
+            "created_at": start.isoformat(),
+            "api_key": prefixes[rng.randrange(len(prefixes))],
+            "call_type": "chat",
+            "model": rng.choice(MODELS),
+            "endpoint": "/v1/chat/completions",
+            "stream": rng.random() < 0.5,
+            "status_code": 429 if failed else 200,
+            "duration_ms": rng.randrange(1000, 20000),
+            "ttft_ms": rng.randrange(100, 900),
+            "input_tokens": prompt,
+            "output_tokens": 0 if failed else completion,
+            "usage": f"{(prompt + completion * 4) / 1e6:.6f}",
+            "cost": f"{(prompt * 15 + completion * 60) / 1e8:.8f}",
+            "client_ip": f"10.0.{rng.randrange(256)}.{rng.randrange(256)}",
+        }
+        yield json.dumps(record)
+
+
 def build_source(fmt: str, kind: str, rows: int, target_url: str, folder: Path) -> str:
+    if fmt == "jsonl":
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", OWN_KEYS],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": target_url},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        prefixes = json.loads(done.stdout.strip().splitlines()[-1])
+        path = folder / "calls.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for line in own_rows(rows, 1, prefixes):
+                handle.write(line + "\n")
+        return str(path)
     table = "LiteLLM_SpendLogs" if fmt == "litellm" else "logs"
     columns = LITELLM_COLUMNS if fmt == "litellm" else NEWAPI_COLUMNS
     generated = litellm_rows(rows, 1) if fmt == "litellm" else newapi_rows(rows, 1)
@@ -191,23 +247,38 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--format", choices=("newapi", "oneapi", "litellm"), default="newapi")
+    parser.add_argument(
+        "--format", choices=("newapi", "oneapi", "litellm", "jsonl"), default="newapi"
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--source", choices=("sqlite", "postgresql", "csv", "jsonl"))
     parser.add_argument("--database-url", required=True, help="The target: dropped, migrated.")
     parser.add_argument("--workers", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--json-out")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="Run the import under cProfile (give --workers 1: only this process is "
+        "profiled) and print its N most costly functions by own time.",
+    )
     args = parser.parse_args()
-    kind = args.source or ("postgresql" if args.format == "litellm" else "sqlite")
+    kind = args.source or {"litellm": "postgresql", "jsonl": "jsonl"}.get(args.format, "sqlite")
 
     with tempfile.TemporaryDirectory() as folder:
+        if args.format == "jsonl":
+            fresh_target(args.database_url)  # the records name keys that must exist
         started = time.perf_counter()
         source = build_source(args.format, kind, args.rows, args.database_url, Path(folder))
         print(f"source: {args.rows:,} {args.format} rows as {kind} in "
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
-        fresh_target(args.database_url)
+        if args.format != "jsonl":
+            fresh_target(args.database_url)
+        profile_file = Path(folder) / "import.prof"
         command = [sys.executable, "manage.py", "import_history", "--from", args.format, source]
+        if args.profile:
+            command[1:1] = ["-m", "cProfile", "-o", str(profile_file)]
         if args.workers:
             command += ["--workers", str(args.workers)]
         if args.batch_size:
@@ -224,6 +295,11 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if args.profile and profile_file.exists():
+            import pstats
+
+            pstats.Stats(str(profile_file)).sort_stats("tottime").print_stats(args.profile)
+            pstats.Stats(str(profile_file)).sort_stats("cumulative").print_stats(args.profile)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(done.stdout.strip())
     if done.returncode:

@@ -51,7 +51,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from accounts.models import Account, ApiKey, Group, Membership
 from accounts.services import create_api_key, revoke_api_key
 from logs.ingest.service import IngestResult, ingest_calls
-from logs.models import CallRecord, ModelPrice
+from logs.models import CallRecord, ImportRun, ModelPrice
 from logs.rollups.fold import fold_pending_rollups
 
 User = get_user_model()
@@ -166,6 +166,23 @@ class MembershipFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     account = factory.SubFactory(AccountFactory)
     role = Membership.Role.OWNER
+
+
+class ImportRunFactory(DjangoModelFactory):
+    """A history import's run row, as ``import_history`` leaves it (finished by default)."""
+
+    class Meta:
+        model = ImportRun
+
+    kind = "newapi"
+    location = factory.Sequence(lambda n: f"/srv/new-api/one-api-{n}.db (logs)")
+    started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=20))
+    updated_at = factory.LazyAttribute(lambda run: run.started_at + timedelta(seconds=100))
+    finished_at = factory.LazyAttribute(lambda run: run.updated_at)
+    imported = 180_000
+    already_present = 12_000
+    refused = 0
+    skipped = factory.LazyFunction(lambda: {"type 1 (top-up)": 5_000, "type 3 (management)": 3_000})
 
 
 def owner_of(account: Account, **user_fields) -> Any:

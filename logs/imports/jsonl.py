@@ -23,6 +23,11 @@ class OwnJsonlFormat:
         request_id = row.get("request_id")
         return str(request_id)[:128] if isinstance(request_id, str) else "?"
 
+    def request_id(self, row: dict[str, Any]) -> str | None:
+        """The record's request id as ingest stores it (stripped), or None."""
+        value = row.get("request_id")
+        return value.strip() if isinstance(value, str) else None
+
     def map(self, row: dict[str, Any]) -> Mapped:
         if "__unreadable__" in row:
             return Refusal("", row["__unreadable__"])

@@ -113,6 +113,11 @@ class LiteLLMFormat:
     def source_id(self, row: dict[str, Any]) -> str:
         return str(row.get("request_id", "?"))
 
+    def request_id(self, row: dict[str, Any]) -> str | None:
+        """The request id the row's call gets (ingest strips it), or None."""
+        value = row.get("request_id")
+        return value.strip() if isinstance(value, str) else None
+
     def source_field(self, field: str) -> str:
         return _PAYLOAD_COLUMNS.get(field.split(".")[0], field) if field else field
 

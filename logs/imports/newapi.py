@@ -126,6 +126,13 @@ class NewApiFormat:
     def source_id(self, row: dict[str, Any]) -> str:
         return str(row.get("id", "?"))
 
+    def request_id(self, row: dict[str, Any]) -> str | None:
+        """The request id ``map`` gives the row, or None when it has none."""
+        try:
+            return f"{self.name}-{whole(row, 'id')}"
+        except BadField:
+            return None
+
     def source_field(self, field: str) -> str:
         """The source column an ingest field came from, for messages."""
         head = field.split(".")[0].split("[")[0]

@@ -14,29 +14,46 @@ On PostgreSQL several worker processes map, check and write batches at once
 (``workers``); this process reads the source, hands batches out, and takes
 their outcomes in source order, so checkpoints, counts and the first bad row
 are what one process would give.
+
+On PostgreSQL, months without a partition are loaded without indexes and
+attached at the end (``logs.imports.loading``); each batch then also notes
+itself in the run as it commits, so a rerun skips the batches written after
+the last checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from logs.imports.base import Format, Refusal, Skip
+from logs.imports.loading import (
+    MonthLoader,
+    RequestIds,
+    attach_months,
+    forget_marker,
+    loading_possible,
+    marker_statement,
+    markers,
+    position_key,
+)
 from logs.imports.progress import Progress
 from logs.imports.tables import Table
-from logs.ingest.bulk import check_batch, write_batch
+from logs.ingest.bulk import BulkResult, Loading, check_batch, write_batch
 from logs.ingest.errors import IngestError
 from logs.ingest.text import has_lone_surrogate
 from logs.models import ImportRun
 from logs.periods import HOUR
+from logs.retention.partitions import month_of
 from logs.rollups.rebuild import rebuild_rollups
 
 DEFAULT_BATCH_SIZE = 5_000
@@ -71,6 +88,8 @@ class BatchOutcome:
     latest: datetime | None = None
     # Without skip_bad: the first bad row; nothing of the batch was written.
     stopped_at: RefusedRow | None = None
+    # Refused rows known only by number (a batch written before a crash).
+    refused_uncounted: int = 0
 
 
 @dataclass
@@ -82,6 +101,10 @@ class Summary:
     stopped_at: RefusedRow | None = None
     rebuilt: tuple[datetime, datetime] | None = None
     rows: int = 0
+    # The months loaded without indexes, attached at the end.
+    attached: list[str] = field(default_factory=list)
+    # Wall-clock seconds of each step: "batches", "indexes", "rollups".
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def refused_total(self) -> int:
@@ -96,14 +119,30 @@ class ImportStopped(Exception):
         self.summary = summary
 
 
+@dataclass(frozen=True)
+class LoadingJob:
+    """What a batch needs to write into months loaded without indexes."""
+
+    run_id: int
+    loader: MonthLoader
+
+
 def import_batch(
-    fmt: Format, batch: list[tuple[Any, dict]], *, skip_bad: bool, now: datetime
+    fmt: Format,
+    batch: list[tuple[Any, dict]],
+    *,
+    skip_bad: bool,
+    now: datetime,
+    loading: LoadingJob | None = None,
+    recheck: frozenset[int] = frozenset(),
 ) -> BatchOutcome:
-    """Map, check and write one batch of (position, row)."""
+    """Map, check and write one batch of (position, row). ``recheck``: offsets
+    of rows whose request id the run read before (see ``logs.imports.loading``)."""
     outcome = BatchOutcome(rows=len(batch), last_position=batch[-1][0])
     records: list[dict] = []
     rows: list[dict] = []
-    for _, row in batch:
+    offsets: list[int] = []
+    for offset, (_, row) in enumerate(batch):
         mapped = fmt.map(row)
         if isinstance(mapped, Skip):
             outcome.skipped[mapped.kind] += 1
@@ -116,6 +155,7 @@ def import_batch(
         else:
             records.append(mapped)
             rows.append(row)
+            offsets.append(offset)
     if not records:
         return outcome
     checked = check_batch(records, now=now)
@@ -125,12 +165,36 @@ def import_batch(
         row = rows[error.index]
         outcome.stopped_at = RefusedRow(fmt.source_id(row), name(error.field), error.message, row)
         return outcome
+    how = None
+    if loading is not None:
+        months = {month_of(call.created_at) for call, *_ in checked.resolved}
+
+        def marker(result: BulkResult) -> tuple[str, list]:
+            return marker_statement(
+                loading.run_id,
+                {
+                    "at": position_key(outcome.last_position),
+                    "created": result.created,
+                    "present": result.duplicates,
+                    "skipped": dict(outcome.skipped),
+                    "refused": len(outcome.refused) + len(result.refused),
+                    "earliest": result.earliest,
+                    "latest": result.latest,
+                },
+            )
+
+        how = Loading(
+            months=loading.loader.loaded(months),
+            recheck=frozenset(i for i, offset in enumerate(offsets) if offset in recheck),
+            marker=marker,
+        )
     try:
         result = write_batch(
             checked,
             skip_bad=skip_bad,
             wait_for_disk=False,
             replays_are_present=getattr(fmt, "replays_are_present", False),
+            loading=how,
         )
     except IngestError as exc:  # a request id already stored with other content
         error = exc.errors[0]
@@ -149,12 +213,12 @@ def import_batch(
 
 # --- worker processes -----------------------------------------------------------------
 
-_worker_job: tuple[Format, bool, datetime] | None = None
+_worker_job: tuple[Format, bool, datetime, LoadingJob | None] | None = None
 
 
-def _import_in_worker(batch: list[tuple[Any, dict]]) -> BatchOutcome:
-    fmt, skip_bad, now = _worker_job
-    return import_batch(fmt, batch, skip_bad=skip_bad, now=now)
+def _import_in_worker(batch: list[tuple[Any, dict]], recheck: frozenset[int]) -> BatchOutcome:
+    fmt, skip_bad, now, loading = _worker_job
+    return import_batch(fmt, batch, skip_bad=skip_bad, now=now, loading=loading, recheck=recheck)
 
 
 def _batches(rows: Iterator[tuple[Any, dict]], size: int) -> Iterator[list[tuple[Any, dict]]]:
@@ -168,27 +232,46 @@ def _batches(rows: Iterator[tuple[Any, dict]], size: int) -> Iterator[list[tuple
         yield batch
 
 
+# A batch: its rows, and the offsets of those to judge in full (or None: a
+# batch written before a crash, skipped; its outcome is the one noted then).
+Planned = tuple[list[tuple[Any, dict]], frozenset[int] | BatchOutcome]
+
+
 def _outcomes(
     fmt: Format,
-    batches: Iterator[list[tuple[Any, dict]]],
+    batches: Iterator[Planned],
     *,
     workers: int,
     skip_bad: bool,
     now: datetime,
+    loading: LoadingJob | None = None,
 ) -> Iterator[BatchOutcome]:
     """Each batch's outcome, in source order."""
     if workers == 1:
-        for batch in batches:
-            yield import_batch(fmt, batch, skip_bad=skip_bad, now=now)
+        for batch, plan in batches:
+            if isinstance(plan, BatchOutcome):
+                yield plan
+                continue
+            yield import_batch(
+                fmt, batch, skip_bad=skip_bad, now=now, loading=loading, recheck=plan
+            )
         return
     global _worker_job
-    _worker_job = (fmt, skip_bad, now)
+    _worker_job = (fmt, skip_bad, now, loading)
     connections.close_all()  # forked workers open their own connections
     pool = multiprocessing.get_context("fork").Pool(workers)
     try:
         pending: deque = deque()
-        for batch in batches:
-            pending.append(pool.apply_async(_import_in_worker, (batch,)))
+        for batch, plan in batches:
+            if isinstance(plan, BatchOutcome):
+                pending.append(_Done(plan))
+                continue
+            if plan:
+                # Rows judged in full must see every earlier batch's calls:
+                # those in flight are written first.
+                while pending:
+                    yield pending.popleft().get()
+            pending.append(pool.apply_async(_import_in_worker, (batch, plan)))
             if len(pending) >= workers * BATCHES_AHEAD_PER_WORKER:
                 yield pending.popleft().get()
         while pending:
@@ -198,6 +281,57 @@ def _outcomes(
     finally:
         pool.terminate()
         _worker_job = None
+
+
+class _Done:
+    """An outcome already known, queued among the workers' in source order."""
+
+    def __init__(self, outcome: BatchOutcome):
+        self.outcome = outcome
+
+    def get(self) -> BatchOutcome:
+        return self.outcome
+
+
+def _plan(
+    batches: Iterator[list[tuple[Any, dict]]],
+    fmt: Format,
+    request_ids: RequestIds | None,
+    written: dict[str, dict],
+) -> Iterator[Planned]:
+    """Each batch with the rows to judge in full, or the outcome noted when it
+    was written before a crash (``written``, by last position)."""
+    request_id = getattr(fmt, "request_id", None)
+    for batch in batches:
+        noted = written.get(position_key(batch[-1][0]))
+        if noted is not None:
+            yield batch, _noted_outcome(batch, noted)
+            continue
+        if request_ids is None:
+            yield batch, frozenset()
+            continue
+        recheck = frozenset(
+            offset
+            for offset, (_, row) in enumerate(batch)
+            if request_ids.repeated(request_id(row) if request_id else None)
+        )
+        yield batch, recheck
+
+
+def _noted_outcome(batch: list[tuple[Any, dict]], noted: dict) -> BatchOutcome:
+    def moment(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    return BatchOutcome(
+        rows=len(batch),
+        last_position=batch[-1][0],
+        created=noted["created"],
+        present=noted["present"],
+        skipped=Counter(noted["skipped"]),
+        refused_uncounted=noted["refused"],
+        earliest=moment(noted["earliest"]),
+        latest=moment(noted["latest"]),
+    )
 
 
 def workers_possible() -> bool:
@@ -221,7 +355,11 @@ def run_for(kind: str, table: Table, *, restart: bool) -> ImportRun:
         run.checkpoint = None
         run.started_at = now
         run.finished_at = None
-        run.save(update_fields=["checkpoint", "started_at", "finished_at"])
+        run.ahead = []  # every row is read again, and judged
+        run.save(update_fields=["checkpoint", "started_at", "finished_at", "ahead"])
+    if run.stopped_by:
+        run.stopped_by = ""
+        run.save(update_fields=["stopped_by"])
     return run
 
 
@@ -246,10 +384,25 @@ def run_import(
     progress = None
     if progress_stream is not None:
         progress = Progress(progress_stream, table.count(run.checkpoint), tty=tty)
-    batches = _batches(table.rows(run.checkpoint), batch_size)
+    loading = request_ids = None
+    written: dict[str, dict] = {}
+    if loading_possible():
+        written = markers(run)
+        if written and run.batch_size:
+            batch_size = run.batch_size  # the batches of the run before, to know them again
+        if run.batch_size != batch_size:
+            run.batch_size = batch_size
+            run.save(update_fields=["batch_size"])
+        loading = LoadingJob(run.pk, MonthLoader(run.pk))
+        request_ids = RequestIds(run)
+    batches = _plan(_batches(table.rows(run.checkpoint), batch_size), fmt, request_ids, written)
+    started = time.monotonic()
     try:
-        for outcome in _outcomes(fmt, batches, workers=workers, skip_bad=skip_bad, now=now):
-            _record(run, outcome, summary, refused_file)
+        outcomes = _outcomes(
+            fmt, batches, workers=workers, skip_bad=skip_bad, now=now, loading=loading
+        )
+        for outcome in outcomes:
+            _record(run, outcome, summary, refused_file, loading is not None)
             if progress is not None:
                 progress.advance(outcome.rows)
             if on_batch is not None:
@@ -261,16 +414,31 @@ def run_import(
         if progress is not None:
             progress.finish()
         _wait_for_durable_commits()
-    summary.rebuilt = finish_rollups(run)
+    summary.seconds["batches"] = time.monotonic() - started
+    if loading is not None:
+        started = time.monotonic()
+        summary.attached = attach_months(run)
+        summary.seconds["indexes"] = time.monotonic() - started
+    started = time.monotonic()
+    summary.rebuilt = finish_rollups(run, workers)
+    summary.seconds["rollups"] = time.monotonic() - started
     if summary.stopped_at is not None:
+        stopped = summary.stopped_at
+        run.stopped_by = f"{stopped.source_id}: {stopped.field or 'row'}: {stopped.reason}"[:2000]
+        run.save(update_fields=["stopped_by"])
         raise ImportStopped(summary)
     run.finished_at = timezone.now()
-    run.save(update_fields=["finished_at"])
+    run.ahead = []
+    run.save(update_fields=["finished_at", "ahead"])
     return summary
 
 
 def _record(
-    run: ImportRun, outcome: BatchOutcome, summary: Summary, refused_file: TextIO | None
+    run: ImportRun,
+    outcome: BatchOutcome,
+    summary: Summary,
+    refused_file: TextIO | None,
+    noted: bool = False,
 ) -> None:
     """Count a batch's outcome, in the summary and (with its checkpoint) in the run."""
     summary.rows += outcome.rows
@@ -281,6 +449,8 @@ def _record(
         summary.refused[refused.field or "row"] += 1
         if refused_file is not None:
             refused_file.write(refused.as_json() + "\n")
+    if outcome.refused_uncounted:
+        summary.refused["row"] += outcome.refused_uncounted
     if refused_file is not None and outcome.refused:
         refused_file.flush()
     if outcome.stopped_at is not None:
@@ -288,7 +458,7 @@ def _record(
     run.checkpoint = outcome.last_position
     run.imported += outcome.created
     run.already_present += outcome.present
-    run.refused += len(outcome.refused)
+    run.refused += len(outcome.refused) + outcome.refused_uncounted
     skipped = Counter(run.skipped)
     skipped.update(outcome.skipped)
     run.skipped = dict(skipped)
@@ -308,16 +478,43 @@ def _record(
             "updated_at",
         ]
     )
+    if noted:
+        forget_marker(run, outcome.last_position)
 
 
-def finish_rollups(run: ImportRun) -> tuple[datetime, datetime] | None:
+def _rebuild_month(piece: tuple[datetime, datetime]) -> None:
+    rebuild_rollups(start=piece[0], end=piece[1], beside=True)
+
+
+def _by_month(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at the first of each UTC month: pieces that share no
+    rollup row (the coarsest levels are days and months)."""
+    pieces = []
+    while start < end:
+        month = month_of(start)
+        following = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+        cut = min(end, following)
+        pieces.append((start, cut))
+        start = cut
+    return pieces
+
+
+def finish_rollups(run: ImportRun, workers: int = 1) -> tuple[datetime, datetime] | None:
     """Rebuild the rollups of every hour the run's calls fall in (also those of
-    a run that stopped before it could), then forget the range."""
+    a run that stopped before it could), then forget the range. With workers
+    (PostgreSQL), month by month, as many at once: each month is one
+    transaction, and a crash leaves the whole range to the next run."""
     if run.rollups_from is None:
         return None
     start = HOUR.floor(run.rollups_from)
     end = HOUR.floor(run.rollups_to) + timedelta(hours=1)
-    rebuild_rollups(start=start, end=end)
+    pieces = _by_month(start.astimezone(UTC), end.astimezone(UTC))
+    if workers > 1 and len(pieces) > 1 and workers_possible():
+        connections.close_all()  # forked workers open their own connections
+        with multiprocessing.get_context("fork").Pool(min(workers, len(pieces))) as pool:
+            pool.map(_rebuild_month, pieces, chunksize=1)
+    else:
+        rebuild_rollups(start=start, end=end)
     run.rollups_from = run.rollups_to = None
     run.save(update_fields=["rollups_from", "rollups_to"])
     return start, end

@@ -4,6 +4,8 @@ same request id under another account is another call."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import connection
 from django.db.models import Q
 
@@ -64,6 +66,11 @@ def claim_request_ids(request_ids: list[str]) -> None:
 CallKey = tuple[int, str]  # (account_id, request_id)
 
 
+def stored_versions(keys: list[CallKey]) -> dict[CallKey, tuple[str, int]]:
+    """(account_id, request_id) → (content_hash, group_id) of the calls already stored."""
+    return _stored_versions(keys)
+
+
 def _stored_versions(keys: list[CallKey]) -> dict[CallKey, tuple[str, int]]:
     """(account_id, request_id) → (content_hash, group_id) of the calls already stored."""
     if not keys:
@@ -107,10 +114,15 @@ def _stored_versions(keys: list[CallKey]) -> dict[CallKey, tuple[str, int]]:
 
 def judge_replays(
     resolved: list[Resolved],
+    stored: Callable[[list[CallKey]], dict[CallKey, tuple[str, int]]] | None = None,
 ) -> tuple[list[Resolved], int, list[RecordError]]:
     """Split a batch into new calls and replays: a replay with the same content
-    is a harmless duplicate, one with different content is an error."""
-    existing = _stored_versions([(c.account_id, c.request_id) for c, *_ in resolved])
+    is a harmless duplicate, one with different content is an error.
+
+    ``stored`` looks the calls up instead of the calls table (a history import
+    loading a month that was empty: only its own calls can be there)."""
+    look_up = stored or _stored_versions
+    existing = look_up([(c.account_id, c.request_id) for c, *_ in resolved])
     fresh = []
     duplicates = 0
     errors: list[RecordError] = []

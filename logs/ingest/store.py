@@ -95,11 +95,20 @@ def _call_ids(count: int) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[int]:
+def write_on_postgresql(
+    fresh: list[Resolved],
+    *,
+    deltas: bool = True,
+    tables: tuple[str, str] | None = None,
+    then: list[tuple[str, list]] = (),
+) -> list[int]:
     """Write new calls and everything they change; returns their ids.
 
     ``deltas=False`` leaves out the pending rollup deltas, for a bulk import
     that rebuilds the rollups of its range once at the end (``logs.ingest.bulk``).
+    ``tables``: the calls and payloads tables to copy into, a month's loading
+    tables rather than the partitioned ones (``logs.retention.partitions``).
+    ``then``: statements to run with the registries', in the same round trip.
 
     Calls and payloads go in with COPY. The server indexes the calls while
     they stream in, and meanwhile this process prepares the payload rows and
@@ -110,10 +119,13 @@ def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[i
     ids = _call_ids(len(fresh))
     calls = [call for call, *_ in fresh]
     quote = connection.ops.quote_name
+    calls_table, payloads_table = tables or (
+        CallRecord._meta.db_table,
+        CallPayload._meta.db_table,
+    )
     with connection.cursor() as cursor, connection.wrap_database_errors:
         calls_sql = (
-            f"COPY {quote(CallRecord._meta.db_table)} "
-            f"({', '.join(quote(c) for c in _CALL_COLUMNS)}) FROM STDIN"
+            f"COPY {quote(calls_table)} ({', '.join(quote(c) for c in _CALL_COLUMNS)}) FROM STDIN"
         )
         with cursor.copy(calls_sql) as copy:
             for pk, (call, _, _) in zip(ids, fresh, strict=True):
@@ -152,7 +164,7 @@ def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[i
                     )
                 )
             payload_rows = _payload_rows(calls, ids)
-            statements = _registry_statements(calls)
+            statements = [*_registry_statements(calls), *then]
             # The batch's pending rollup deltas, summed by the server from the
             # rows just copied (nothing per call to do here).
             if deltas:
@@ -169,7 +181,7 @@ def write_on_postgresql(fresh: list[Resolved], *, deltas: bool = True) -> list[i
                 )
         if payload_rows:
             payloads_sql = (
-                f"COPY {quote(CallPayload._meta.db_table)} "
+                f"COPY {quote(payloads_table)} "
                 f"({', '.join(quote(c) for c in _PAYLOAD_COLUMNS)}) FROM STDIN"
             )
             with cursor.copy(payloads_sql) as copy:

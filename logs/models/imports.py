@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import models
+
+# A run not finished whose row has not moved for this long is no longer
+# running: it was interrupted (Ctrl-C, a crash) and resumes when run again.
+# Batches record progress every few seconds, even on a loaded machine.
+QUIET_AFTER = timedelta(minutes=10)
 
 
 class ImportRun(models.Model):
@@ -18,6 +25,14 @@ class ImportRun(models.Model):
     Imports write calls without rollup deltas and rebuild the rollups of the
     range they touched at the end; ``rollups_from``/``rollups_to`` keep that
     range until it is rebuilt, so a run that stopped has it rebuilt by the next.
+
+    On PostgreSQL, a month whose partition was missing or empty when the run
+    first wrote to it is loaded into a table of its own without indexes
+    (``staged``, by month), indexed and attached once the source is read
+    (``logs.imports.staging``). Batches are then written by several workers
+    out of order; each records its place in ``ahead`` in its own transaction,
+    so a rerun after a crash skips the batches committed beyond the checkpoint
+    (read again with the same ``batch_size``) instead of judging their calls.
     """
 
     kind = models.CharField(max_length=16)
@@ -32,6 +47,11 @@ class ImportRun(models.Model):
     started_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Why the last run stopped before the end (a bad row, without --skip-bad).
+    stopped_by = models.TextField(blank=True, default="")
+    staged = models.JSONField(default=list, blank=True)
+    ahead = models.JSONField(default=list, blank=True)
+    batch_size = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "import run"
@@ -41,3 +61,32 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} import of {self.location}"
+
+    FINISHED, STOPPED, RUNNING, INTERRUPTED = "finished", "stopped", "running", "interrupted"
+    STATES = (FINISHED, STOPPED, RUNNING, INTERRUPTED)
+
+    def state(self, now: datetime) -> str:
+        """finished; stopped by a bad row; running (moved within QUIET_AFTER);
+        or interrupted. ``logs.read.imports.in_state`` filters by the same rule."""
+        if self.finished_at is not None:
+            return self.FINISHED
+        if self.stopped_by:
+            return self.STOPPED
+        if now - self.updated_at < QUIET_AFTER:
+            return self.RUNNING
+        return self.INTERRUPTED
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def rows_read(self) -> int:
+        """Source rows the run has been through: imported, present, skipped, refused."""
+        return self.imported + self.already_present + self.refused + self.skipped_total
+
+    @property
+    def rate(self) -> float | None:
+        """Source rows a second, from the start to the last batch (or the end)."""
+        seconds = ((self.finished_at or self.updated_at) - self.started_at).total_seconds()
+        return self.rows_read / seconds if seconds > 0 else None

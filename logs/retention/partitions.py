@@ -137,3 +137,105 @@ def drop_months_before(month: date) -> list[Partition]:
                 cursor.execute(f'DROP TABLE "{partition.name}"')
                 dropped.append(partition)
     return dropped
+
+
+# --- months loaded without indexes (history imports) ----------------------------------
+#
+# A past month that has no partition yet can be loaded far faster as a plain
+# table of its own: no index is kept up to date row by row and no foreign key
+# is checked per row. Its indexes are then built once, in bulk, and the table
+# becomes the month's partition (``attach_loaded_month``). Until then its rows
+# are in no query: a backfill shows a month once it is whole.
+
+
+def loading_name(table: str, month: date) -> str:
+    """The table a month of ``table`` is loaded into before it is attached."""
+    return f"{partition_name(table, month)}_load"
+
+
+def create_loading_month(month: date, cursor) -> bool:
+    """Create the loading tables of ``month`` (calls and payloads) when the
+    month has no partition yet; False when it has one (load it the usual way).
+    Runs inside the caller's transaction, holding the partition DDL lock."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+    names = [partition_name(table, month) for table in PARTITIONED_TABLES]
+    loading = [loading_name(table, month) for table in PARTITIONED_TABLES]
+    cursor.execute(
+        "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind IN ('r', 'p')",
+        [names + loading],
+    )
+    found = {row[0] for row in cursor.fetchall()}
+    if found & set(names):
+        return False
+    for table, name in zip(PARTITIONED_TABLES, loading, strict=True):
+        if name in found:
+            continue
+        # The parent's columns, defaults and CHECK constraints (ATTACH needs them),
+        # plus the month's bounds, so ATTACH need not scan the rows to prove them.
+        cursor.execute(
+            f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS, '
+            f'CONSTRAINT "{name}_bounds" CHECK (created_at >= %s AND created_at < %s))',
+            [_bound(month), _bound(next_month(month))],
+        )
+    return True
+
+
+def _index_statements(table: str, target: str) -> list[str]:
+    """The parent ``table``'s indexes as statements building them on ``target``:
+    a primary key or unique constraint as a constraint (ATTACH only takes a
+    constraint's index for a constraint), any other index as an index."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.conname, "
+            "pg_get_constraintdef(c.oid) "
+            "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
+            "WHERE x.indrelid = %s::regclass ORDER BY i.relname",
+            [table],
+        )
+        found = cursor.fetchall()
+    statements = []
+    for index, definition, constraint, constraint_definition in found:
+        name = f"{target}_{index}"[:63]
+        if constraint is not None:
+            statements.append(
+                f'ALTER TABLE "{target}" ADD CONSTRAINT "{name}" {constraint_definition}'
+            )
+            continue
+        _, _, rest = definition.partition(" USING ")
+        statements.append(f'CREATE INDEX "{name}" ON "{target}" USING {rest}')
+    return statements
+
+
+def attach_loaded_month(month: date) -> str:
+    """Index the loading tables of ``month`` and make them its partitions, in
+    one transaction (a crash leaves them as they were, to be attached again).
+    Should the month have got a partition meanwhile (a late call ingested into
+    it), the loaded rows are copied into it instead. Returns what was done."""
+    done = "attached"
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Index builds may sort in memory and in parallel: one month at a time.
+        cursor.execute("SET LOCAL maintenance_work_mem TO '256MB'")
+        for table in PARTITIONED_TABLES:
+            loading = loading_name(table, month)
+            final = partition_name(table, month)
+            cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [loading, final])
+            loading_exists, final_exists = cursor.fetchone()
+            if loading_exists is None:
+                continue
+            if final_exists is not None:
+                cursor.execute(
+                    f'INSERT INTO "{table}" SELECT * FROM "{loading}" ON CONFLICT DO NOTHING'
+                )
+                cursor.execute(f'DROP TABLE "{loading}"')
+                done = "copied into the existing partition"
+                continue
+            for statement in _index_statements(table, loading):
+                cursor.execute(statement)
+            cursor.execute(
+                f'ALTER TABLE "{table}" ATTACH PARTITION "{loading}" FOR VALUES FROM (%s) TO (%s)',
+                [_bound(month), _bound(next_month(month))],
+            )
+            cursor.execute(f'ALTER TABLE "{loading}" DROP CONSTRAINT "{loading}_bounds"')
+            cursor.execute(f'ALTER TABLE "{loading}" RENAME TO "{final}"')
+    return done

@@ -122,10 +122,18 @@ def _create_rollup_stage(cursor) -> None:
 
 
 def staged_rollup_statements(
-    levels: Sequence[type[RollupMeasures]] = (), *, source: str = _ROLLUP_STAGE
+    levels: Sequence[type[RollupMeasures]] = (),
+    *,
+    source: str = _ROLLUP_STAGE,
+    into_empty: bool = False,
 ) -> list[str]:
     """Add the quarter-hour deltas in ``source`` (a table shaped like the pending
     deltas) to every level (or to ``levels``).
+
+    ``into_empty``: the levels hold no row of the deltas' periods (a rebuild
+    deleted them, in the same transaction, holding the folders' lock), so the
+    rows are inserted as they are, without looking for one to add to: a
+    quarter less work per row than the upsert.
 
     Each level's rows are written in a fixed order (ORDER BY its dimensions),
     finest level first, so writers lock rows in the same order and cannot
@@ -143,6 +151,9 @@ def staged_rollup_statements(
         )
         conflict = ", ".join(quote(c) for c in dimensions)
         select = _regroup_select(level, stage, period_column=_STAGE_PERIOD)
+        if into_empty:
+            statements.append(f"INSERT INTO {table} ({columns}) {select}")
+            continue
         statements.append(
             f"INSERT INTO {table} ({columns}) {select} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"

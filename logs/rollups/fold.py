@@ -75,13 +75,18 @@ def fold_pending_rollups(*, wait: bool = True, batch: int = FOLD_BATCH) -> FoldR
     return FoldResult(deltas=folded, milliseconds=elapsed)
 
 
-def take_fold_lock(*, wait: bool) -> bool:
-    """The folders' lock for this transaction (PostgreSQL; SQLite has one writer anyway)."""
+def take_fold_lock(*, wait: bool, shared: bool = False) -> bool:
+    """The folders' lock for this transaction (PostgreSQL; SQLite has one writer anyway).
+
+    ``shared``: for rebuilds of ranges that share no rollup row (whole months,
+    ``logs.imports``), which may then run side by side; folding still waits
+    for them all, and they for it."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
         if wait:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            cursor.execute(f"SELECT {function}(%s)", [_FOLD_LOCK])
             return True
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_FOLD_LOCK])
         return cursor.fetchone()[0]

@@ -40,7 +40,9 @@ from logs.rollups.deltas import (
 from logs.rollups.fold import take_fold_lock
 
 
-def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = None) -> int:
+def rebuild_rollups(
+    *, start: datetime | None = None, end: datetime | None = None, beside: bool = False
+) -> int:
     """Recompute rollups from raw calls for whole hours in [start, end) (all by default).
 
     Returns the number of hourly rows written. Incremental upkeep (ingest and
@@ -59,13 +61,13 @@ def rebuild_rollups(*, start: datetime | None = None, end: datetime | None = Non
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return _rebuild_rollups(start, end)
+            return _rebuild_rollups(start, end, beside)
     with transaction.atomic():
-        return _rebuild_rollups(start, end)
+        return _rebuild_rollups(start, end, beside)
 
 
-def _rebuild_rollups(start: datetime | None, end: datetime | None) -> int:
-    take_fold_lock(wait=True)
+def _rebuild_rollups(start: datetime | None, end: datetime | None, beside: bool = False) -> int:
+    take_fold_lock(wait=True, shared=beside)
     calls = CallRecord.objects.all()
     if start is not None:
         start = HOUR.floor(start)
@@ -212,6 +214,7 @@ def _rebuild_rollups_sql(
     with connection.cursor() as cursor:
         _create_rollup_stage(cursor)
         cursor.execute(sql, params)
-        for statement in staged_rollup_statements(levels):
+        # _rebuild_rollups deleted the levels' rows of the range, under the lock.
+        for statement in staged_rollup_statements(levels, into_empty=True):
             cursor.execute(statement)
         cursor.execute(f"DELETE FROM {quote(_ROLLUP_STAGE)}")

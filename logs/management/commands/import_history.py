@@ -154,6 +154,16 @@ class Command(BaseCommand):
             if refused_file is not None:
                 refused_file.close()
         self.stdout.write(self.style.SUCCESS("Done: " + self._summary(summary)))
+        if summary.attached:
+            self.stdout.write(
+                f"Months loaded without indexes, then indexed: {len(summary.attached)} "
+                f"({', '.join(summary.attached)})."
+            )
+        self.stdout.write(
+            "Time: "
+            + ", ".join(f"{step} {seconds:,.1f} s" for step, seconds in summary.seconds.items())
+            + "."
+        )
         if summary.refused_total:
             self.stdout.write(f"Refused rows and their reasons are in {options['skip_bad']}.")
 

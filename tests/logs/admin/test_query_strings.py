@@ -374,6 +374,7 @@ def test_an_export_with_a_bad_filter_leaves_no_message_for_the_next_page(world, 
 OTHER_LISTS = [
     "/admin/logs/accessrecord/",
     "/admin/logs/prunerun/",
+    "/admin/logs/importrun/",
     "/admin/accounts/apikey/",
     "/admin/accounts/account/",
     "/admin/accounts/membership/",
