@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('logs', '0022_total_tokens_in_64_bits'),
+        ('logs', '0024_hourly_totals'),
     ]
 
     operations = [
