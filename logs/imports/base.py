@@ -81,6 +81,19 @@ def whole(row: dict[str, Any], name: str, *, default: int | None = None) -> int:
     raise BadField(name, f"must be a whole number, got {str(value)[:40]!r}")
 
 
+# new-api and one-api keep ids in 64-bit integer columns (Go's int).
+ID_BOUND = 2**63
+
+
+def identifier(row: dict[str, Any], name: str, *, default: int | None = None) -> int:
+    """An id column: a whole number that fits the source's 64-bit column. A
+    hand-edited dump can hold 1e300, whose 301 digits fit no id of ours."""
+    value = whole(row, name, default=default)
+    if not -ID_BOUND <= value < ID_BOUND:
+        raise BadField(name, f"must fit in 64 bits, got a number of {len(str(abs(value)))} digits")
+    return value
+
+
 def number(row: dict[str, Any], name: str, *, default: float | None = None) -> float:
     value = row.get(name)
     if value is None or value == "":

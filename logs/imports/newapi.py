@@ -27,6 +27,7 @@ from logs.imports.base import (
     Skip,
     first_line,
     flag,
+    identifier,
     json_object,
     number,
     text,
@@ -129,7 +130,7 @@ class NewApiFormat:
     def request_id(self, row: dict[str, Any]) -> str | None:
         """The request id ``map`` gives the row, or None when it has none."""
         try:
-            return f"{self.name}-{whole(row, 'id')}"
+            return f"{self.name}-{identifier(row, 'id')}"
         except BadField:
             return None
 
@@ -153,9 +154,9 @@ class NewApiFormat:
         log_type = whole(row, "type")
         if log_type not in (CONSUME, ERROR):
             return Skip(f"type {log_type} ({LOG_TYPES.get(log_type, 'unknown')})")
-        row_id = whole(row, "id")
-        user_id = whole(row, "user_id")
-        token_id = whole(row, "token_id", default=0)
+        row_id = identifier(row, "id")
+        user_id = identifier(row, "user_id")
+        token_id = identifier(row, "token_id", default=0)
         model = text(row, "model_name").strip()
         other = json_object(row, "other")
         content = text(row, "content")
@@ -181,7 +182,7 @@ class NewApiFormat:
         details = {k: v for k, v in other.items() if k not in PRIVATE_OTHER_KEYS}
         if content and log_type == CONSUME:
             details["content"] = content
-        channel = whole(row, "channel_id", default=0)
+        channel = identifier(row, "channel_id", default=0)
         record: dict[str, Any] = {
             "request_id": f"{self.name}-{row_id}",
             "created_at": unix_time(row, "created_at"),

@@ -254,6 +254,25 @@ def test_a_bad_row_stops_the_import_naming_its_id_and_field(tmp_path):
     assert ImportRun.objects.get().checkpoint == [50]
 
 
+@pytest.mark.parametrize("column", ["user_id", "token_id", "channel_id"])
+def test_an_id_too_large_for_new_apis_columns_is_a_bad_field(tmp_path, column):
+    """A hand-edited dump can hold 1e300 where an id goes: refused by name, not a
+    database error over an account or key id of 301 digits."""
+    rows = realistic_rows(10)
+    bad = next(r for r in rows if r["type"] == 2)
+    bad[column] = 1e300
+    path = tmp_path / "logs.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    _out, _, error = run("--from", "newapi", str(path))
+
+    assert error is not None
+    assert f"row {bad['id']}: {column}: must fit in 64 bits, got a number of 301 digits" in str(
+        error
+    )
+    assert CallRecord.objects.count() == 0
+
+
 def test_skip_bad_imports_the_rest_and_lists_each_refused_row(tmp_path):
     rows = realistic_rows(120)
     calls = [r for r in rows if r["type"] == 2]
