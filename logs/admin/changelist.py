@@ -3,6 +3,7 @@ time boundary, rows by an index-only scan first."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.utils import timezone
 from accounts.admin_lists import CheckedChangeList, Problem
 from logs.admin.filters import SelectsCalls, TimeRangeFilter
 from logs.models import CallRecord
+from logs.periods import RECENT_PRESETS, recent_start
 from logs.read.filters import CallFilters
 from logs.read.seek import PageSeek, seek_page
 from logs.read.slow import slow_call_thresholds
@@ -43,12 +45,16 @@ class CallChangeList(CheckedChangeList):
     one_value_each = True
     # A sort by a measure (duration, tokens, usage, cost) reads every matching
     # call from the covering index (which carries the measures: no table
-    # read) and keeps the top of them: ~0.2 µs a call, so up to this many
-    # (a day at ten million calls a month) stays near 0.1 s; more, and the
-    # list stays newest first and says how to narrow it (bench/run.py,
-    # "investigating").
-    SORT_MAX_CALLS = 400_000
+    # read) and keeps the top of them: at ten million calls a month the
+    # 385,000 of a day took 120-155 ms of PostgreSQL alone (docs/benchmarks.md,
+    # "investigating"), so a page that sorts stays under 0.1 s up to about
+    # this many; more, and the list stays newest first and offers the widest
+    # recent span that can be sorted.
+    SORT_MAX_CALLS = 150_000
+    # The spans offered instead, widest first (keys of RECENT_PRESETS).
+    SORT_OFFERS = ("24h", "1h", "15m")
     sort_refused_url: str | None = None
+    sort_refused_label: str | None = None
 
     def get_query_string(self, new_params=None, remove=None):
         """Django's, but ``remove`` takes away a parameter by its whole name
@@ -113,7 +119,7 @@ class CallChangeList(CheckedChangeList):
                 filters=self.call_filters,
             )
             count = self.totals.calls
-            self.refuse_a_sort_too_wide_to_be_quick(count)
+            self.refuse_a_sort_too_wide_to_be_quick(request, count)
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
         paginator.count = count  # a cached_property: setting it skips COUNT(*)
         self.result_count = count
@@ -142,26 +148,44 @@ class CallChangeList(CheckedChangeList):
             else {}
         )
 
-    def refuse_a_sort_too_wide_to_be_quick(self, count: int) -> None:
-        """Back to newest first, with a message offering the last 24 hours,
-        when a sort by a measure would sort more calls than it can quickly."""
+    def refuse_a_sort_too_wide_to_be_quick(self, request, count: int) -> None:
+        """Back to newest first, with a message offering the widest recent span
+        whose calls can be sorted quickly, when a sort by a measure would sort
+        more calls than it can quickly."""
         if ORDER_VAR not in self.params or self.newest_first() is not None:
             return
         if count <= self.SORT_MAX_CALLS:
             return
-        narrower = self.get_query_string({"last": "24h"}, remove=["start", "end", "last", "p"])
-        self.sort_refused_url = narrower
+        preset = self.sortable_recent_span(request)
+        label = RECENT_PRESETS[preset][1].lower()
+        self.sort_refused_url = self.get_query_string(
+            {"last": preset}, remove=["start", "end", "last", "p"]
+        )
+        self.sort_refused_label = label
         self.notices.append(
             Problem(
                 messages.WARNING,
                 f"{count:,} calls are too many to sort by this column quickly (at most "
                 f"{self.SORT_MAX_CALLS:,}), so they are shown newest first: narrow the time "
-                "range, for instance to the last 24 hours (the link below the totals).",
+                f"range, for instance to the {label} (the link below the totals).",
             )
         )
         del self.params[ORDER_VAR]
         self.filter_params.pop(ORDER_VAR, None)
         self.queryset = self.queryset.order_by("-created_at", "-pk")
+
+    def sortable_recent_span(self, request) -> str:
+        """The widest of SORT_OFFERS whose calls (with the other filters) are few
+        enough to sort quickly, counted from the rollups; the narrowest if none is."""
+        now = timezone.now()
+        for preset in self.SORT_OFFERS:
+            recent = replace(self.call_filters, start=recent_start(preset, now), end=None)
+            totals = scoped_totals(
+                request.user, account=self.model_admin.scope_account(request), filters=recent
+            )
+            if totals.calls <= self.SORT_MAX_CALLS:
+                return preset
+        return self.SORT_OFFERS[-1]
 
     def seek(self, offset: int, request) -> PageSeek:
         """A deep page's start as a time boundary, when rollups count the filters."""

@@ -1,6 +1,7 @@
 """Sorting the call list by duration, tokens, usage and cost (largest first on
 the first click) within the filters, on SQLite and PostgreSQL; a sort over
-more calls than sort quickly is refused with a way to the last 24 hours."""
+more calls than sort quickly is refused with a way to the widest recent span
+that sorts quickly."""
 
 from __future__ import annotations
 
@@ -110,3 +111,37 @@ def test_a_sort_over_too_many_calls_is_newest_first_with_a_way_to_the_last_day(w
     link = everything.context["cl"].sort_refused_url
     assert "last=24h" in link and f"o={index}" in link
     assert messages_on_page(narrow) == []
+
+
+def test_a_refused_sort_offers_the_widest_recent_span_few_enough_to_sort(
+    clock, staff_client, monkeypatch
+):
+    """Eight calls, four of them in the last hour, a limit of five: the last 24
+    hours are too many as well, so the offer is the last hour."""
+    from datetime import timedelta
+
+    from tests.factories import ApiKeyFactory, CallRecordFactory
+
+    monkeypatch.setattr(CallChangeList, "SORT_MAX_CALLS", 5)
+    key = ApiKeyFactory()
+    for minutes in (5, 15, 30, 50, 120, 300, 600, 1200):
+        CallRecordFactory(api_key=key, created_at=clock.now - timedelta(minutes=minutes))
+    index = column_index(staff_client.get(ADMIN), "duration")
+
+    response = staff_client.get(ADMIN, {"o": str(index), "last": "24h"})
+
+    texts = [text for _, text in messages_on_page(response)]
+    assert texts == [
+        "8 calls are too many to sort by this column quickly (at most 5), so they are shown "
+        "newest first: narrow the time range, for instance to the last hour (the link "
+        "below the totals)."
+    ]
+    link = response.context["cl"].sort_refused_url
+    assert "last=1h" in link and f"o={index}" in link
+    assert b"Sort the last hour instead" in response.content
+    sorted_hour = staff_client.get(ADMIN + link)
+    assert messages_on_page(sorted_hour) == []
+    assert [c.duration_ms for c in sorted_hour.context["cl"].result_list] == sorted(
+        (c.duration_ms for c in sorted_hour.context["cl"].result_list), reverse=True
+    )
+    assert len(sorted_hour.context["cl"].result_list) == 4
