@@ -14,8 +14,8 @@ from django.db import models
 from accounts.models import Account, ApiKey, Group
 from logs.models.calls import CallType, StatusClass
 from logs.models.fields import COST_DECIMAL_PLACES, USAGE_DECIMAL_PLACES, FixedDecimalField
+from logs.models.measures import MEASURE_NAMES
 from logs.periods import DAY, HOUR, MONTH, QUARTER_HOUR, Grid
-from logs.rollups.measures import MEASURE_NAMES
 
 
 class RollupMeasures(models.Model):
@@ -34,7 +34,7 @@ class RollupMeasures(models.Model):
     duration_ms_sum = models.PositiveBigIntegerField(default=0)
     # Time spent generating (duration minus time to first token) by calls with output.
     output_ms_sum = models.PositiveBigIntegerField(default=0)
-    # Duration histogram (logs.rollups.measures): h00 counts calls under 50 ms, …
+    # Duration histogram (logs.models.measures): h00 counts calls under 50 ms, …
     h00 = models.PositiveBigIntegerField(default=0)
     h01 = models.PositiveBigIntegerField(default=0)
     h02 = models.PositiveBigIntegerField(default=0)
@@ -55,7 +55,7 @@ class RollupMeasures(models.Model):
     h17 = models.PositiveBigIntegerField(default=0)
     h18 = models.PositiveBigIntegerField(default=0)
 
-    # One column per measure, defined in logs.rollups.measures.
+    # One column per measure, defined in logs.models.measures.
     MEASURES: tuple[str, ...] = MEASURE_NAMES
 
     # The period column (first of DIMENSIONS) and the UTC grid of its periods

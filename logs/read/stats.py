@@ -20,6 +20,12 @@ from logs.models import (
     CallRecord,
     RollupMeasures,
 )
+from logs.models.measures import (
+    DURATION_BUCKET_EDGES_MS,
+    ERRORS,
+    HISTOGRAM_FIELDS,
+    MEASURES,
+)
 from logs.periods import (
     bucket_boundaries,
     bucket_expression,
@@ -33,12 +39,6 @@ from logs.read.planner import (
 )
 from logs.read.snapshot import consistent_read
 from logs.read.sums import raw_sums, read_sums, rollup_sums
-from logs.rollups.measures import (
-    DURATION_BUCKET_EDGES_MS,
-    ERRORS,
-    HISTOGRAM_FIELDS,
-    MEASURES,
-)
 
 if TYPE_CHECKING:
     from accounts.scoping import User

@@ -12,7 +12,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Cast
 
 from logs.models import RollupMeasures, StatusClass
-from logs.rollups.measures import BY_NAME, ERRORS, raw_aggregates
+from logs.models.measures import BY_NAME, ERRORS, raw_aggregates
 
 PREFIX = "agg_"  # an aggregate may not share a field's name
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CallTotals:
-    """What the totals bar shows: sums of measures (``logs.rollups.measures``)."""
+    """What the totals bar shows: sums of measures (``logs.models.measures``)."""
 
     calls: int
     errors: int

@@ -18,13 +18,13 @@ from logs.models import (
     RollupMeasures,
     StatusClass,
 )
-from logs.periods import QUARTER_HOUR
-from logs.rollups.measures import (
+from logs.models.measures import (
     HISTOGRAM_FIELDS,
     MEASURES,
     CallFacts,
     duration_bucket,
 )
+from logs.periods import QUARTER_HOUR
 
 
 def rollup_deltas(

@@ -190,7 +190,7 @@ def _rebuild_rollups_sql(
     regrouped into each level as ingest does.
 
     Mirrors ``rollup_deltas``: the UTC quarter hour, the status class of the
-    status code, and each measure's SQL (``logs.rollups.measures``).
+    status code, and each measure's SQL (``logs.models.measures``).
     """
     calls_table = connection.ops.quote_name(CallRecord._meta.db_table)
     quote = connection.ops.quote_name

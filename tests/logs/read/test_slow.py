@@ -37,9 +37,9 @@ def test_slow_thresholds_are_each_models_p95_over_the_last_week_of_what_the_user
     midnight, at a month's end, on Feb 29 and in Berlin after a DST change."""
     from django.core.cache import cache
 
+    from logs.models.measures import HISTOGRAM_FIELDS, duration_bucket
     from logs.read.slow import SLOW_MIN_CALLS, slow_call_thresholds
     from logs.read.stats import histogram_percentile
-    from logs.rollups.measures import HISTOGRAM_FIELDS, duration_bucket
 
     now = clock.now
     mine, theirs = ApiKeyFactory(), ApiKeyFactory()

@@ -8,7 +8,7 @@ cannot answer). Read from rollups, a measure is the sum of its column. The
 duration histogram's buckets are measures too, one per bucket, so p50 and p95
 come from rollups as from raw calls.
 
-The rollup models (``logs.models.rollups``) have one column per measure; a
+The rollup models (``logs.models.rollups``, beside this module) have one column per measure; a
 new measure is a line here, a column there and a migration.
 """
 
