@@ -6,7 +6,7 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Group as UserGroup
 from django.contrib.auth.models import User
 
-from accounts.admin_lists import CheckedListMixin
+from accounts.admin_lists import CheckedListMixin, ReadOnlyAdminMixin
 from accounts.models import AccessToken, Account, ApiKey, Group, Membership
 from accounts.scoping import visible_keys
 from accounts.services import (
@@ -196,7 +196,7 @@ class UserGroupAdmin(CheckedListMixin, auth_admin.GroupAdmin):
 # --- the account owners' portal (registered in usagelogs_site/portal.py) ------------
 
 
-class PortalApiKeyAdmin(CheckedListMixin, admin.ModelAdmin):
+class PortalApiKeyAdmin(ReadOnlyAdminMixin, CheckedListMixin, admin.ModelAdmin):
     """An owner's own keys, read-only: names, prefixes, group, use and revocation."""
 
     list_display = ("name", "prefix", "group", "created_at", "last_used_at", "revoked_at")
@@ -215,15 +215,6 @@ class PortalApiKeyAdmin(CheckedListMixin, admin.ModelAdmin):
 
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class PortalAccessTokenAdmin(CheckedListMixin, admin.ModelAdmin):

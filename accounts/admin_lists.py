@@ -332,6 +332,21 @@ class CheckedChangeList(ChangeList):
         self.notices.append(Problem(messages.WARNING, text))
 
 
+class ReadOnlyAdminMixin:
+    """A ModelAdmin of records the application writes (calls, access records,
+    runs, keys an owner is shown): the admin lists and shows them, never adds,
+    changes or deletes one."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class CheckedListMixin:
     """A ModelAdmin whose list refuses, with messages, what it cannot honour
     (``CheckedChangeList``)."""

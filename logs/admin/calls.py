@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator, capfirst
 from import_export.admin import ExportMixin
 
-from accounts.admin_lists import CheckedListMixin, quoted
+from accounts.admin_lists import CheckedListMixin, ReadOnlyAdminMixin, quoted
 from accounts.models import Account
 from accounts.scoping import reads_every_account
 from logs.admin.changelist import CallChangeList, CallFiltersChangeList, changelist_call_filters
@@ -93,7 +93,7 @@ def is_slow(call: CallRecord, threshold_ms: float | None) -> bool:
 
 
 @admin.register(CallRecord)
-class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
+class CallRecordAdmin(ReadOnlyAdminMixin, CheckedListMixin, ExportMixin, admin.ModelAdmin):
     list_display = (
         "time",
         "request",
@@ -175,15 +175,6 @@ class CallRecordAdmin(CheckedListMixin, ExportMixin, admin.ModelAdmin):
         # The selectors' own rule for reading every account, not Django's default
         # (view or change permission): the list, the API and the exports agree.
         return reads_every_account(request.user)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_import_permission(self, request) -> bool:
         return False

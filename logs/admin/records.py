@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
-from accounts.admin_lists import CheckedListMixin
+from accounts.admin_lists import CheckedListMixin, ReadOnlyAdminMixin
 from accounts.scoping import reads_every_account
 from logs.models import AccessRecord, FoldStatus, ImportRun, PruneRun
 from logs.read.imports import in_state
@@ -15,7 +15,7 @@ from logs.rollups.fold import fold_lag
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(CheckedListMixin, admin.ModelAdmin):
+class AccessRecordAdmin(ReadOnlyAdminMixin, CheckedListMixin, admin.ModelAdmin):
     """Who read customers' calls. Superusers only; nobody can change it."""
 
     list_display = ("at", "username", "action", "surface", "request_id", "row_count")
@@ -31,18 +31,9 @@ class AccessRecordAdmin(CheckedListMixin, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_superuser
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(PruneRun)
-class PruneRunAdmin(CheckedListMixin, admin.ModelAdmin):
+class PruneRunAdmin(ReadOnlyAdminMixin, CheckedListMixin, admin.ModelAdmin):
     """When calls were pruned and up to when: why a call list starts where it
     does while usage stats go further back. Written only by ``prune_calls``."""
 
@@ -57,18 +48,9 @@ class PruneRunAdmin(CheckedListMixin, admin.ModelAdmin):
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(FoldStatus)
-class FoldStatusAdmin(admin.ModelAdmin):
+class FoldStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """How far behind folding pending rollup deltas is. Totals and stats are
     exact either way; a long backlog only makes them slower."""
 
@@ -88,15 +70,6 @@ class FoldStatusAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Waiting to be folded")
     def waiting(self, status: FoldStatus) -> str:
@@ -123,7 +96,7 @@ class ImportRunStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(CheckedListMixin, admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyAdminMixin, CheckedListMixin, admin.ModelAdmin):
     """History imports (``manage.py import_history``): where each source stands.
     Staff only (the portal has no such page); written only by the import."""
 
@@ -166,15 +139,6 @@ class ImportRunAdmin(CheckedListMixin, admin.ModelAdmin):
 
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="state")
     def state(self, run: ImportRun) -> str:
