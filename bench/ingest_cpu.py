@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import removed_afterwards, setup_django
+from bench.run import python_reference_ms, removed_afterwards, setup_django
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ingest CPU per 1000 records ({len(samples)} batches, mean body "
         f"{sum(map(len, bodies)) / len(bodies) / 1e6:.2f} MB): median "
         f"{statistics.median(samples):.1f} ms, {min(samples):.1f} to {max(samples):.1f}; "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {os.getloadavg()[0]:.1f}; Python reference {python_reference_ms()} ms"
     )
     if profile:
         pstats.Stats(profile).sort_stats("tottime").print_stats(40)

@@ -1415,6 +1415,37 @@ def payload_columns() -> list[str]:
 # --- output --------------------------------------------------------------------------------------
 
 
+def _reference_workload() -> int:
+    """Plain Python of the kinds this code runs per record and per bucket: dict
+    lookups and stores, small objects, string formatting, integer arithmetic."""
+    seen: dict[str, list[int]] = {}
+    total = 0
+    for number in range(60_000):
+        name = f"model-{number % 97}"
+        slot = seen.get(name)
+        if slot is None:
+            seen[name] = slot = [0, 0]
+        slot[0] += number
+        slot[1] += 1
+        total += len(f"{number:,}") + (number * 7) % 13
+    return total + sum(count for _, count in seen.values())
+
+
+def python_reference_ms(runs: int = 5) -> float:
+    """The best of ``runs`` timings of a fixed pure-Python workload, in ms.
+
+    Machines of one kind here differ in how fast they run Python (2-3x between
+    CPU models; see docs/benchmarks.md): a run's figures for Python-bound cases
+    (ingest CPU, the stats pages) compare across machines by this ratio.
+    """
+    best = float("inf")
+    for _ in range(runs):
+        began = time.perf_counter()
+        _reference_workload()
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 1)
+
+
 def machine_facts() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
@@ -1434,6 +1465,7 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "django": __import__("django").get_version(),
         "platform": platform.platform(),
+        "python_reference_ms": python_reference_ms(),
     }
 
 
@@ -1472,7 +1504,9 @@ def render_markdown(meta: dict, results: list[Result]) -> str:
     lines = [
         f"Machine: {meta.get('cpus')} CPUs ({meta.get('cpu_model')}), {meta.get('ram_gb')} GB RAM; "
         f"{meta.get('postgresql', '').split(' on ')[0]}; Python {meta.get('python')}, "
-        f"Django {meta.get('django')}. Code: {meta.get('code', '?')}"
+        f"Django {meta.get('django')}; Python reference {meta.get('python_reference_ms')} ms "
+        "(bench/run.py python_reference_ms). "
+        f"Code: {meta.get('code', '?')}"
         + (
             f" (at the end: {meta['code_end']})"
             if meta.get("code_end") and meta.get("code_end") != meta.get("code")
