@@ -12,6 +12,7 @@ import json
 import random
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -403,3 +404,16 @@ def litellm_sums(rows: list[dict[str, Any]]) -> dict:
         slot["output_tokens"] += row["completion_tokens"]
         slot["cost"] += Decimal(str(row["spend"])).quantize(Decimal("0.00000001"))
     return dict(sums)
+
+
+def interrupted_after(batches: int) -> Callable[[Any], None]:
+    """An ``on_batch`` for ``run_import`` that stops the run (as Ctrl-C would)
+    once ``batches`` batches have been written and recorded."""
+    seen = []
+
+    def on_batch(outcome: Any) -> None:
+        seen.append(outcome)
+        if len(seen) == batches:
+            raise KeyboardInterrupt
+
+    return on_batch

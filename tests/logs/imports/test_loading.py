@@ -25,7 +25,12 @@ from logs.models import (
 from logs.retention.partitions import loading_name, partition_name
 from logs.rollups.rebuild import rebuild_rollups
 from tests.factories import record_dict
-from tests.logs.imports.sources import realistic_rows, write_jsonl, write_newapi_sqlite
+from tests.logs.imports.sources import (
+    interrupted_after,
+    realistic_rows,
+    write_jsonl,
+    write_newapi_sqlite,
+)
 from tests.logs.imports.test_newapi import (
     calls_written,
     rollup_sums,
@@ -137,15 +142,8 @@ def test_a_crash_before_the_loaded_months_are_indexed_resumes_and_imports_nothin
     history,
 ):
     rows, path = history
-    seen = []
-
-    def interrupt_after_two(outcome):
-        seen.append(outcome)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run_import(NewApiFormat(), path, batch_size=100, on_batch=interrupt_after_two)
+        run_import(NewApiFormat(), path, batch_size=100, on_batch=interrupted_after(2))
 
     run = ImportRun.objects.get()
     assert run.staged  # loaded, not yet indexed nor attached: in no query yet

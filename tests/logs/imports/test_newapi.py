@@ -21,6 +21,7 @@ from logs.imports.runner import run_import
 from logs.models import CallPayload, CallRecord, DailyCallRollup, ImportRun
 from logs.retention.partitions import loading_name
 from tests.logs.imports.sources import (
+    interrupted_after,
     odd_rows,
     quota_cost,
     realistic_rows,
@@ -212,15 +213,8 @@ def test_running_it_again_imports_nothing_twice(history):
 
 def test_an_interrupted_import_continues_where_it_stopped(history):
     rows, path = history
-    seen = []
-
-    def interrupt_after_two(outcome):
-        seen.append(outcome)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run_import(NewApiFormat(), path, batch_size=50, on_batch=interrupt_after_two)
+        run_import(NewApiFormat(), path, batch_size=50, on_batch=interrupted_after(2))
     run_record = ImportRun.objects.get(kind="newapi")
     assert run_record.checkpoint == [rows[99]["id"]]
     assert calls_written() == sum(1 for r in rows[:100] if r["type"] in (2, 5))

@@ -13,7 +13,12 @@ from django.db import connection
 from logs.imports.newapi import NewApiFormat
 from logs.imports.runner import run_import
 from logs.models import CallRecord, ImportRun
-from tests.logs.imports.sources import NEWAPI_COLUMNS, NEWAPI_POSTGRES_DDL, realistic_rows
+from tests.logs.imports.sources import (
+    NEWAPI_COLUMNS,
+    NEWAPI_POSTGRES_DDL,
+    interrupted_after,
+    realistic_rows,
+)
 from tests.logs.imports.test_newapi import odd_rows, rollup_sums, source_sums, stored_sums
 from tests.logs.imports.test_newapi import without_errors as rollups_of
 
@@ -77,15 +82,8 @@ def test_an_interrupted_parallel_import_resumes_and_imports_nothing_twice(newapi
     url, fill = newapi_database
     rows = realistic_rows(1200)
     fill(rows)
-    batches = []
-
-    def interrupt(outcome):
-        batches.append(outcome)
-        if len(batches) == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run_import(NewApiFormat(), url, batch_size=100, workers=2, on_batch=interrupt)
+        run_import(NewApiFormat(), url, batch_size=100, workers=2, on_batch=interrupted_after(3))
     # whole batches only: every call of a batch is there, or none
     stored = set(CallRecord.objects.values_list("request_id", flat=True))
     for start in range(0, 1200, 100):
