@@ -116,10 +116,12 @@ def bucket_starts(first: datetime, last: datetime, interval: str) -> list[dateti
         return []
     starts = []
     if interval == "hour":
+        # The zone looked up once: a month of hours is 720 steps.
+        zone = timezone.get_current_timezone()
         cursor = bucket_start(first, "hour").astimezone(UTC)
         end = bucket_start(last, "hour").astimezone(UTC)
         while cursor <= end:
-            starts.append(timezone.localtime(cursor))
+            starts.append(cursor.astimezone(zone))
             cursor += timedelta(hours=1)
     else:
         day = timezone.localtime(first).date()
