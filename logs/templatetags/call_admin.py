@@ -302,19 +302,36 @@ def chart_table_rows(chart) -> SafeString:
     (variable lookup, localisation, escaping): a 30-day chart per hour has 720
     rows, six charts ~25,000 cells, most of the page's time. The cells are
     display strings already; they are only escaped here, as ``{{ cell }}`` did
-    (``html.escape``, what Django's ``escape`` calls, without its lazy-string
-    wrapper: thousands of cells). One row per line, no indentation: 3,600
-    rows of indentation were 150 kB of a month of hours.
+    (``html.escape``, what Django's ``escape`` calls). One row per line, no
+    indentation: 3,600 rows of indentation were 150 kB of a month of hours.
+
+    The whole table is escaped at once, its cells and rows joined by control
+    characters that no cell holds and that escaping leaves alone, which are
+    then made into the tags: one pass over the text instead of five calls a cell.
     """
-    rows = []
-    for row in chart.rows:
-        header, *numbers = (
-            cell if isinstance(cell, SafeData) else escape(str(cell)) for cell in row
-        )
-        # Right-aligned by the stylesheet (every cell after the header is a number).
-        cells = "".join(f"<td>{cell}</td>" for cell in numbers)
-        rows.append(f'<tr><th scope="row">{header}</th>{cells}</tr>')
-    return SafeString("\n".join(rows))
+    rows = chart.rows
+    text = _ROW_BREAK.join(_CELL_BREAK.join(map(str, row)) for row in rows)
+    if (
+        any(isinstance(cell, SafeData) for row in rows for cell in row)
+        or text.count(_CELL_BREAK) != sum(len(row) - 1 for row in rows)
+        or text.count(_ROW_BREAK) != max(len(rows) - 1, 0)
+    ):
+        # Safe HTML in a cell, or a cell holding a break: each cell on its own.
+        return SafeString("\n".join(_table_row(list(map(_escaped, row))) for row in rows))
+    if not rows:
+        return SafeString("")
+    return SafeString(
+        "\n".join(_table_row(row.split(_CELL_BREAK)) for row in escape(text).split(_ROW_BREAK))
+    )
+
+
+def _table_row(cells: list[str]) -> str:
+    header, *numbers = cells
+    # Right-aligned by the stylesheet (every cell after the header is a number).
+    return f'<tr><th scope="row">{header}</th>{"".join(f"<td>{n}</td>" for n in numbers)}</tr>'
+
+
+_CELL_BREAK, _ROW_BREAK = "\x00", "\x01"
 
 
 # --- numbers for reading (logs.admin.formatting) -------------------------------------------

@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accounts.models import Account, ApiKey
 from logs.admin.stats_page import (
@@ -35,6 +38,7 @@ from logs.models import CallRecord
 from logs.periods import bucket_starts
 from logs.read.filters import CallFilters
 from logs.read.stats import scoped_usage_stats, usage_stats
+from logs.templatetags.call_admin import chart_table_rows
 from tests.clock import at_instants
 from tests.factories import (
     AccountFactory,
@@ -233,6 +237,33 @@ class _Tables(HTMLParser):
     def handle_data(self, data):
         if self.cell_depth > 0 and self.tables and self.tables[-1][1]:
             self.tables[-1][1][-1][-1] += data
+
+
+def _cells_shown(rows_html: str) -> list[list[str]]:
+    """The cell texts of a table's rows, as a browser shows them (whitespace kept)."""
+    parser = _Tables()
+    parser.feed(f"<table>{rows_html}</table>")
+    parser.close()
+    return parser.tables[0][1]
+
+
+# Cell texts: anything, and often what HTML or the table's own joins could trip on.
+_CELL_TEXT = st.one_of(st.text(), st.text(alphabet=st.sampled_from("09,.- <>&\"'\x00\x01")))
+
+
+@given(st.lists(st.lists(_CELL_TEXT, min_size=1, max_size=4), max_size=6))
+def test_a_charts_table_shows_every_cell_as_it_is_whatever_it_holds(rows):
+    assert _cells_shown(chart_table_rows(_ChartRows(rows))) == rows
+
+
+def test_a_charts_table_keeps_safe_html_in_a_cell_as_html():
+    shown = chart_table_rows(_ChartRows([["2026-11-03", mark_safe("<b>12</b>"), "<i>"]]))
+    assert shown == '<tr><th scope="row">2026-11-03</th><td><b>12</b></td><td>&lt;i&gt;</td></tr>'
+
+
+@dataclass
+class _ChartRows:
+    rows: list[list[str]]
 
 
 def tables(html: str) -> dict[str, list[list[str]]]:
