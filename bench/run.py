@@ -1268,6 +1268,8 @@ class Suite:
             print(f"== {name}", flush=True)
             self.attempt(name, name, function)
         self.meta["load_average_end"] = os.getloadavg()
+        # Again at the end: the same machine has run Python 1.8x apart within an hour.
+        self.meta["python_reference_ms_end"] = python_reference_ms()
         self.meta["code_end"] = git_revision()
         print()
         print(render_markdown(self.meta, self.results))
@@ -1435,8 +1437,9 @@ def python_reference_ms(runs: int = 5) -> float:
     """The best of ``runs`` timings of a fixed pure-Python workload, in ms.
 
     Machines of one kind here differ in how fast they run Python (2-3x between
-    CPU models; see docs/benchmarks.md): a run's figures for Python-bound cases
-    (ingest CPU, the stats pages) compare across machines by this ratio.
+    CPU models), and one machine from hour to hour (1.8x seen; see
+    docs/benchmarks.md): a run's figures for Python-bound cases (ingest CPU,
+    the stats pages) compare across runs by this ratio.
     """
     best = float("inf")
     for _ in range(runs):
@@ -1505,6 +1508,7 @@ def render_markdown(meta: dict, results: list[Result]) -> str:
         f"Machine: {meta.get('cpus')} CPUs ({meta.get('cpu_model')}), {meta.get('ram_gb')} GB RAM; "
         f"{meta.get('postgresql', '').split(' on ')[0]}; Python {meta.get('python')}, "
         f"Django {meta.get('django')}; Python reference {meta.get('python_reference_ms')} ms "
+        f"at the start, {meta.get('python_reference_ms_end', '?')} ms at the end "
         "(bench/run.py python_reference_ms). "
         f"Code: {meta.get('code', '?')}"
         + (
